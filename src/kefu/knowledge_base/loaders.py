@@ -1,0 +1,216 @@
+"""Read FAQ files (CSV, XLSX, JSON/JSONL, Markdown Q&A) and documents (Markdown, TXT).
+
+A bad row is reported as 'file:line: reason' and skipped; the good rows are kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kefu.errors import IngestError
+from kefu.knowledge_base.chunking import chunk_markdown, chunk_text
+from kefu.knowledge_base.text import detect_lang
+from kefu.types import Entry
+
+FAQ_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl")
+DOC_SUFFIXES = (".md", ".markdown", ".txt")
+
+# Header names shop owners use, in English and Chinese.
+COLUMN_ALIASES = {
+    "id": ("id", "编号", "序号", "faq_id"),
+    "question": ("question", "q", "问题", "标准问题", "问"),
+    "answer": ("answer", "a", "答案", "回答", "答"),
+    "lang": ("lang", "language", "语言"),
+    "category": ("category", "分类", "类别"),
+    "alt_questions": ("alt_questions", "similar questions", "similar", "相似问法", "相似问题"),
+}
+_ALT_SPLIT = re.compile(r"\s*(?:\n|\||；|;)\s*")
+_MD_FAQ_HEADING = re.compile(r"^#{1,6}\s*(?:q\s*[:：]|问\s*[:：]|Q\s*[:：])\s*(.+)$", re.I)
+
+
+@dataclass
+class LoadResult:
+    entries: list[Entry] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def load_path(path: Path) -> LoadResult:
+    """Load one FAQ or document file; IngestError if the file cannot be read at all."""
+    if not path.exists():
+        raise IngestError(f"{path}: no such file or directory")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _load_rows(path, _csv_rows(path))
+    if suffix == ".xlsx":
+        return _load_rows(path, _xlsx_rows(path))
+    if suffix in (".json", ".jsonl"):
+        return _load_rows(path, _json_rows(path))
+    if suffix in DOC_SUFFIXES:
+        text = _read_text(path)
+        if suffix != ".txt" and any(_MD_FAQ_HEADING.match(ln.strip()) for ln in text.splitlines()):
+            faq = _markdown_faq(path, text)
+            if faq.entries:
+                return faq
+        chunks = chunk_markdown(text) if suffix != ".txt" else chunk_text(text)
+        lang = detect_lang(text)
+        entries = [
+            Entry(id=f"{path.name}#{i}", question=heading, answer=body, lang=lang,
+                  kind="doc", source=path.name)
+            for i, (heading, body) in enumerate(chunks, start=1)
+        ]
+        return LoadResult(entries, [] if entries else [f"{path}: no text found"])
+    supported = ", ".join(FAQ_SUFFIXES + DOC_SUFFIXES)
+    raise IngestError(f"{path}: unsupported file type {suffix!r}; kefu imports {supported}")
+
+
+def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Expand directories into the importable files below them, sorted."""
+    for path in paths:
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in FAQ_SUFFIXES + DOC_SUFFIXES:
+                    yield child
+        else:
+            yield path
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise IngestError(f"{path}: not UTF-8 or GB18030 text; save it as UTF-8 and try again")
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
+    reader = csv.DictReader(io.StringIO(_read_text(path)))
+    for row in reader:
+        yield reader.line_num, row
+
+
+def _xlsx_rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a broken file
+        raise IngestError(f"{path}: cannot open as an Excel workbook ({exc})") from exc
+    for sheet in book.worksheets:
+        header: list[str] | None = None
+        for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if all(v is None or str(v).strip() == "" for v in values):
+                continue
+            if header is None:
+                header = [str(v or "").strip() for v in values]
+                continue
+            yield line, {h: v for h, v in zip(header, values, strict=False) if h}
+    book.close()
+
+
+def _json_rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
+    text = _read_text(path)
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise IngestError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from exc
+        rows = data if isinstance(data, list) else data.get("entries", []) if isinstance(
+            data, dict) else []
+        for i, row in enumerate(rows, start=1):
+            yield i, row if isinstance(row, dict) else {}
+        return
+    for line, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            yield line, {"__error__": f"invalid JSON ({exc.msg})"}
+            continue
+        yield line, row if isinstance(row, dict) else {"__error__": "not a JSON object"}
+
+
+def _canonical(row: Mapping[str, object]) -> dict[str, object]:
+    lowered = {str(k).strip().lower(): v for k, v in row.items() if k is not None}
+    out: dict[str, object] = {}
+    for name, aliases in COLUMN_ALIASES.items():
+        for alias in aliases:
+            if alias in lowered and lowered[alias] not in (None, ""):
+                out[name] = lowered[alias]
+                break
+    return out
+
+
+def _load_rows(path: Path, rows: Iterable[tuple[int, Mapping[str, object]]]) -> LoadResult:
+    result = LoadResult()
+    seen: set[str] = set()
+    for line, raw in rows:
+        where = f"{path}:{line}"
+        if "__error__" in raw:
+            result.problems.append(f"{where}: {raw['__error__']}; row skipped")
+            continue
+        row = _canonical(raw)
+        question = str(row.get("question", "")).strip()
+        answer = str(row.get("answer", "")).strip()
+        if not question:
+            result.problems.append(f"{where}: empty question; row skipped")
+            continue
+        if not answer:
+            result.problems.append(f"{where}: empty answer; row skipped")
+            continue
+        entry_id = str(row.get("id", "")).strip() or f"{path.stem}-{line}"
+        if entry_id in seen:
+            result.problems.append(f"{where}: duplicate id {entry_id!r}; row skipped")
+            continue
+        lang = str(row.get("lang", "")).strip().lower() or detect_lang(question)
+        if lang not in ("zh", "en"):
+            result.problems.append(f"{where}: unknown lang {lang!r} (use zh or en); row skipped")
+            continue
+        alts = row.get("alt_questions", ())
+        if isinstance(alts, str):
+            alts = [a for a in _ALT_SPLIT.split(alts) if a]
+        seen.add(entry_id)
+        result.entries.append(
+            Entry(
+                id=entry_id, question=question, answer=answer, lang=lang,  # type: ignore[arg-type]
+                category=str(row.get("category", "")).strip(),
+                alt_questions=tuple(str(a).strip() for a in alts if str(a).strip()),  # type: ignore[union-attr]
+                source=path.name,
+            )
+        )
+    return result
+
+
+def _markdown_faq(path: Path, text: str) -> LoadResult:
+    """'## Q: question' (or '## 问：') headings, each followed by its answer."""
+    result = LoadResult()
+    question, line_no, body = None, 0, []  # type: ignore[var-annotated]
+
+    def flush() -> None:
+        if question is None:
+            return
+        answer = "\n".join(body).strip()
+        if not answer:
+            result.problems.append(f"{path}:{line_no}: empty answer; entry skipped")
+            return
+        result.entries.append(Entry(
+            id=f"{path.stem}-{line_no}", question=question, answer=answer,
+            lang=detect_lang(question), source=path.name))
+
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = _MD_FAQ_HEADING.match(line.strip())
+        if match:
+            flush()
+            question, line_no, body = match.group(1).strip(), number, []
+        elif question is not None and not line.startswith("#"):
+            body.append(line)
+    flush()
+    return result

@@ -1,0 +1,172 @@
+"""KnowledgeBase: entries in SQLite, vectors in Chroma, tokens in the BM25 index, kept in step."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from kefu.config import Settings
+from kefu.errors import EmbedderMismatch, KnowledgeBaseError
+from kefu.knowledge_base.bm25 import BM25Index
+from kefu.knowledge_base.embedders import build_embedder
+from kefu.knowledge_base.text import tokenize
+from kefu.knowledge_base.vector_store import VectorStore, build_chroma_client
+from kefu.types import Embedder, Entry, IngestReport
+
+_KB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,48}[a-z0-9]$")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS entries (
+    id TEXT PRIMARY KEY, kind TEXT, lang TEXT, question TEXT, answer TEXT,
+    category TEXT, alt_questions TEXT, source TEXT, hash TEXT);
+"""
+
+
+def content_hash(entry: Entry) -> str:
+    payload = json.dumps(
+        [entry.kind, entry.lang, entry.question, entry.answer, entry.category,
+         list(entry.alt_questions), entry.source], ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _fields(entry: Entry) -> tuple[list[str], list[str]]:
+    """Texts embedded for an entry, one vector each: question, alternatives, answer."""
+    texts = [entry.question, *entry.alt_questions, entry.answer]
+    names = ["question", *(f"alt{i}" for i in range(len(entry.alt_questions))), "answer"]
+    if entry.kind == "doc":
+        texts, names = [f"{entry.question}\n{entry.answer}"], ["chunk"]
+    return texts, names
+
+
+class KnowledgeBase:
+    """One named knowledge base; every write goes to SQLite, Chroma and BM25 together."""
+
+    def __init__(self, name: str, directory: Path, embedder: Embedder, chroma_client: Any):
+        if not _KB_NAME.match(name):
+            raise KnowledgeBaseError(
+                f"invalid knowledge base name {name!r}: use 3-50 lower-case letters, digits, "
+                "'-' or '_'"
+            )
+        self.name = name
+        self.embedder = embedder
+        directory.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(directory / "kb.sqlite", check_same_thread=False)
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.RLock()
+        self._check_embedder()
+        self.vectors = VectorStore(chroma_client, name, embedder.model_id, embedder.dim)
+        self.bm25 = BM25Index(self._db)
+        self._db.commit()
+        self._cache: dict[str, Entry] | None = None
+
+    def _check_embedder(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+        current = {"id": self.embedder.model_id, "dim": self.embedder.dim}
+        if row is None:
+            self._db.execute(
+                "INSERT INTO meta VALUES ('embedder', ?)", (json.dumps(current),))
+            return
+        stored = json.loads(row[0])
+        if stored != current:
+            raise EmbedderMismatch(
+                f"knowledge base {self.name!r} was built with embedder {stored['id']!r} "
+                f"(dim {stored['dim']}), but the configured embedder is {current['id']!r} "
+                f"(dim {current['dim']}); use the same embedder, or re-import into a new "
+                "knowledge base with --kb"
+            )
+
+    # -- writes -------------------------------------------------------------------------
+    def ingest(self, entries: Sequence[Entry], progress: bool = False) -> IngestReport:
+        """Add new entries, re-embed changed ones, skip unchanged ones (by content hash)."""
+        report = IngestReport()
+        stored = dict(self._db.execute("SELECT id, hash FROM entries"))
+        todo = []
+        for entry in entries:
+            digest = content_hash(entry)
+            if stored.get(entry.id) == digest:
+                report.unchanged += 1
+            else:
+                todo.append((entry, digest, entry.id in stored))
+        bar = tqdm(todo, desc=f"embedding into {self.name}", unit="entry",
+                   disable=not progress or not todo)
+        for entry, digest, existed in bar:
+            self._write(entry, digest)
+            if existed:
+                report.updated += 1
+            else:
+                report.added += 1
+        return report
+
+    def _write(self, entry: Entry, digest: str) -> None:
+        texts, names = _fields(entry)
+        vectors = self.embedder.embed_passages(texts)
+        with self._lock:
+            # Vectors first, row last: a crash in between leaves no row, so a re-run redoes it.
+            self.vectors.delete([entry.id])
+            self.vectors.add(entry.id, np.asarray(vectors), names)
+            self.bm25.put(entry.id, tokenize(" ".join(texts)))
+            self._db.execute(
+                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (entry.id, entry.kind, entry.lang, entry.question, entry.answer,
+                 entry.category, json.dumps(list(entry.alt_questions), ensure_ascii=False),
+                 entry.source, digest),
+            )
+            self._db.commit()
+            self._cache = None
+
+    def delete(self, entry_ids: Iterable[str]) -> int:
+        ids = list(entry_ids)
+        with self._lock:
+            self.vectors.delete(ids)
+            for entry_id in ids:
+                self.bm25.delete(entry_id)
+            removed = sum(
+                self._db.execute("DELETE FROM entries WHERE id = ?", (i,)).rowcount for i in ids)
+            self._db.commit()
+            self._cache = None
+        return removed
+
+    # -- reads --------------------------------------------------------------------------
+    def entries(self) -> dict[str, Entry]:
+        with self._lock:
+            if self._cache is None:
+                rows = self._db.execute(
+                    "SELECT id, kind, lang, question, answer, category, alt_questions, source "
+                    "FROM entries ORDER BY rowid")
+                self._cache = {
+                    r[0]: Entry(id=r[0], kind=r[1], lang=r[2], question=r[3], answer=r[4],
+                                category=r[5], alt_questions=tuple(json.loads(r[6])), source=r[7])
+                    for r in rows
+                }
+            return self._cache
+
+    def get(self, entry_id: str) -> Entry | None:
+        return self.entries().get(entry_id)
+
+    def __len__(self) -> int:
+        return len(self.entries())
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def open_knowledge_base(
+    settings: Settings, name: str, embedder: Embedder | None = None, chroma_client: Any = None
+) -> KnowledgeBase:
+    """Open (or create) the knowledge base `name` under KEFU_HOME with the configured backends."""
+    embedder = embedder or build_embedder(settings.embedder)
+    client = chroma_client or build_chroma_client(settings.store, settings.kb_dir / "chroma")
+    return KnowledgeBase(name, settings.kb_dir / name, embedder, client)
+
+
+def knowledge_base_exists(settings: Settings, name: str) -> bool:
+    return (settings.kb_dir / name / "kb.sqlite").exists()

@@ -1,0 +1,82 @@
+"""Language detection, normalisation and jieba tokenisation shared by both indexes."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+from functools import cache
+
+from kefu.types import Lang
+
+_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+_TOKEN_CHARS = re.compile(r"[\w\u3400-\u4dbf\u4e00-\u9fff]+")
+
+# Shop phrases jieba splits badly without help ("退货运费" -> "货运费").
+SHOP_TERMS = (
+    "七天无理由", "7天无理由", "无理由退货", "退货", "退款", "换货", "退换货", "运费", "退货运费",
+    "包邮", "顺丰", "发票", "电子发票", "保修", "质保", "售后", "订单", "物流", "快递", "优惠券",
+    "积分", "会员", "货到付款", "花呗", "支付宝", "微信支付", "银联", "修改地址", "收货地址",
+    "取消订单", "预售", "缺货", "客服", "人工客服", "香港", "澳门", "台湾", "海外",
+)
+
+_EN_STOPWORDS_TEXT = """
+a an the is are was were be been am do does did i you we my your our me it its of to in on for at
+by with and or can could would should will how what when where which who why this that there
+please hi hello
+"""
+EN_STOPWORDS = frozenset(_EN_STOPWORDS_TEXT.split())
+ZH_STOPWORDS = frozenset(
+    "的 了 吗 呢 吧 啊 是 我 你 我们 在 和 有 怎么 怎样 如何 请问 一下 可以 能".split()
+)
+
+_jieba_lock = threading.Lock()
+
+
+def detect_lang(text: str) -> Lang:
+    """'zh' when Chinese characters carry the text, else 'en'."""
+    cjk = len(_CJK.findall(text))
+    latin = len(_LATIN_WORD.findall(text))
+    return "zh" if cjk and cjk >= latin else "en"
+
+
+def normalize(text: str) -> str:
+    """NFKC folds full-width letters, digits and punctuation; lower-case; squeeze spaces."""
+    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+@cache
+def _jieba():  # type: ignore[no-untyped-def]
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    with _jieba_lock:
+        jieba.initialize()
+        for term in SHOP_TERMS:
+            jieba.add_word(term, freq=20000)
+    return jieba
+
+
+def tokenize(text: str) -> list[str]:
+    """BM25 tokens: jieba search-mode words and character bigrams for Chinese, words for Latin."""
+    text = normalize(text)
+    tokens: list[str] = []
+    for run in _TOKEN_CHARS.findall(text):
+        if _CJK.search(run):
+            words = _jieba().lcut_for_search(run)
+            tokens.extend(w for w in words if w.strip() and w not in ZH_STOPWORDS)
+            chars = [c for c in run if _CJK.match(c)]
+            tokens.extend(a + b for a, b in zip(chars, chars[1:], strict=False))
+        elif run not in EN_STOPWORDS:
+            tokens.append(_stem(run))
+    return tokens
+
+
+def _stem(word: str) -> str:
+    """A tiny English suffix folding: returns/returned/returning -> return."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 2 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word

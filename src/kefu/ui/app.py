@@ -1,0 +1,30 @@
+"""create_app(): one FastAPI server with the HTTP API and the Gradio chat page mounted at /."""
+
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+from fastapi import FastAPI
+
+from kefu import __version__
+from kefu.agent.factory import build_agent
+from kefu.agent.ladder import Agent
+from kefu.config import Settings
+from kefu.ui.api import build_router
+from kefu.ui.chat_page import build_chat_page
+from kefu.ui.sessions import Sessions
+
+
+def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True) -> FastAPI:
+    agent = agent or build_agent(settings)
+    app = FastAPI(title="kefu", version=__version__,
+                  description="Customer-service agent: chat API and chat page.")
+    llm = "none" if agent.chat_model is None else f"{settings.llm.backend}:{settings.llm.model}"
+    app.include_router(build_router(agent, Sessions(), agent.retriever.kb.name, llm))
+    warm_up = getattr(agent.chat_model, "warm", None)
+    if warm and warm_up is not None:
+        # Load the LLM in the background so the first grounded answer does not wait for it.
+        threading.Thread(target=warm_up, name="kefu-llm-warm-up", daemon=True).start()
+    title = f"{agent.shop} · kefu"
+    return gr.mount_gradio_app(app, build_chat_page(agent, title), path="/")

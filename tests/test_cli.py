@@ -1,0 +1,37 @@
+import json
+
+from kefu.agent.prompts import prompts
+from kefu.cli import main
+
+from .conftest import DATA
+
+
+def test_ingest_reports_bad_rows_and_imports_the_good_ones(capsys):
+    assert main(["ingest", str(DATA / "bad_rows.csv"), "--kb", "shop"]) == 0
+    out, err = capsys.readouterr()
+    assert f"warning: {DATA / 'bad_rows.csv'}:3: empty answer; row skipped" in err
+    assert out.strip() == ("knowledge base 'shop': 2 added, 0 updated, 0 unchanged, "
+                           "3 rows skipped; 2 entries in total")
+    assert main(["ingest", str(DATA / "bad_rows.csv"), "--kb", "shop"]) == 0
+    assert "0 added, 0 updated, 2 unchanged" in capsys.readouterr().out
+
+
+def test_ask_json_on_faq_and_unrelated_questions(capsys):
+    assert main(["ingest", str(DATA / "faq.csv"), "--kb", "shop"]) == 0
+    capsys.readouterr()
+    assert main(["ask", "多久能收到货？", "--kb", "shop", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["route"] == "faq"
+    assert (answer["answer"], answer["lang"]) == ("下单后3-5个工作日送达。", "zh")
+    assert [s["id"] for s in answer["sources"]] == ["t-zh-ship"]
+    assert main(["ask", "What's the weather on Mars?", "--kb", "shop", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "answer": prompts("en")["abstain"], "route": "abstain", "lang": "en", "sources": []}
+
+
+def test_missing_inputs_give_one_line_errors(capsys):
+    assert main(["ask", "hi", "--kb", "nothing"]) == 2
+    assert capsys.readouterr().err == (
+        "error: no knowledge base 'nothing'; import one with `kefu ingest PATH --kb nothing`\n")
+    assert main(["ingest", "/no/such/file.csv", "--kb", "shop"]) == 1
+    assert "error: /no/such/file.csv: no such file or directory" in capsys.readouterr().err

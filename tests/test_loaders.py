@@ -1,0 +1,92 @@
+import json
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from kefu.errors import IngestError
+from kefu.knowledge_base.loaders import load_path
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_csv_bad_rows_are_reported_with_line_and_good_rows_kept():
+    result = load_path(DATA / "bad_rows.csv")
+    assert [e.id for e in result.entries] == ["ok-1", "ok-2"]
+    path = DATA / "bad_rows.csv"
+    assert result.problems == [
+        f"{path}:3: empty answer; row skipped",
+        f"{path}:5: empty question; row skipped",
+        f"{path}:6: duplicate id 'ok-1'; row skipped",
+    ]
+
+
+def test_csv_reads_alternatives_and_languages():
+    entries = load_path(DATA / "faq.csv").entries
+    assert [(e.id, e.lang) for e in entries][:4] == [
+        ("t-en-ship", "en"), ("t-en-return", "en"), ("t-en-pay", "en"), ("t-zh-ship", "zh")]
+    assert entries[0].alt_questions == ("When will my order arrive?",)
+    assert entries[2].alt_questions == ()
+
+
+def test_gbk_csv_with_chinese_headers(tmp_path):
+    path = tmp_path / "faq.csv"
+    path.write_bytes("问题,答案,相似问法\n包邮吗？,满99元包邮。,运费|邮费\n".encode("gbk"))
+    [entry] = load_path(path).entries
+    assert (entry.id, entry.question, entry.answer, entry.lang) == (
+        "faq-2", "包邮吗？", "满99元包邮。", "zh")
+    assert entry.alt_questions == ("运费", "邮费")
+
+
+def test_xlsx_every_sheet_with_blank_rows(tmp_path):
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["编号", "问题", "答案"])
+    sheet.append([None, None, None])
+    sheet.append(["a1", "可以开发票吗？", "可以。"])
+    second = book.create_sheet("en")
+    second.append(["id", "Question", "Answer"])
+    second.append(["b1", "Do you ship abroad?", "Yes."])
+    second.append(["b2", "No answer here", None])
+    book.save(tmp_path / "faq.xlsx")
+    result = load_path(tmp_path / "faq.xlsx")
+    assert [(e.id, e.lang) for e in result.entries] == [("a1", "zh"), ("b1", "en")]
+    assert result.problems == [f"{tmp_path / 'faq.xlsx'}:3: empty answer; row skipped"]
+
+
+def test_jsonl_in_dataset_format_with_a_broken_line(tmp_path):
+    path = tmp_path / "faq.jsonl"
+    rows = [{"id": "x1", "question": "播放音乐", "answer": "Play music", "lang": "zh",
+             "alt_questions": ["放首歌"]}]
+    path.write_text(json.dumps(rows[0], ensure_ascii=False) + "\n{oops\n", encoding="utf-8")
+    result = load_path(path)
+    assert [(e.id, e.alt_questions) for e in result.entries] == [("x1", ("放首歌",))]
+    assert result.problems[0].startswith(f"{path}:2: invalid JSON")
+
+
+def test_markdown_faq_headings():
+    entries = load_path(DATA / "faq_md.md").entries
+    assert [(e.id, e.question, e.answer, e.lang) for e in entries] == [
+        ("faq_md-3", "Do you have a physical store?", "No, we only sell online.", "en"),
+        ("faq_md-6", "有实体店吗？", "没有，我们只在网上销售。", "zh"),
+    ]
+
+
+def test_markdown_document_becomes_chunks_with_headings():
+    entries = load_path(DATA / "policy.md").entries
+    assert [(e.id, e.kind, e.question) for e in entries] == [
+        ("policy.md#1", "doc", "Warranty policy > Coverage"),
+        ("policy.md#2", "doc", "Warranty policy > Claims"),
+    ]
+
+
+@pytest.mark.parametrize("name,message", [
+    ("missing.csv", "no such file"),
+    ("notes.pdf", "unsupported file type '.pdf'"),
+])
+def test_unreadable_inputs_raise_clear_errors(tmp_path, name, message):
+    path = tmp_path / name
+    if name.endswith(".pdf"):
+        path.write_bytes(b"%PDF-1.4")
+    with pytest.raises(IngestError, match=message):
+        load_path(path)

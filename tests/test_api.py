@@ -43,3 +43,9 @@ def test_chat_page_is_served(client):
     page = client.get("/")
     assert page.status_code == 200
     assert "<title>" in page.text.lower() or "gradio" in page.text.lower()
+
+
+def test_openapi_describes_the_chat_endpoint(client):
+    schema = client.get("/openapi.json").json()
+    assert set(schema["paths"]) >= {"/api/v1/chat", "/healthz"}
+    assert client.get("/docs").status_code == 200

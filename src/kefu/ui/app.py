@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 
 import gradio as gr
 from fastapi import FastAPI
@@ -11,6 +13,7 @@ from kefu import __version__
 from kefu.agent.factory import build_agent
 from kefu.agent.ladder import Agent
 from kefu.config import Settings
+from kefu.errors import KefuError
 from kefu.ui.api import build_router
 from kefu.ui.chat_page import build_chat_page
 from kefu.ui.sessions import Sessions
@@ -25,6 +28,15 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
     warm_up = getattr(agent.chat_model, "warm", None)
     if warm and warm_up is not None:
         # Load the LLM in the background so the first grounded answer does not wait for it.
-        threading.Thread(target=warm_up, name="kefu-llm-warm-up", daemon=True).start()
+        threading.Thread(target=_warm, args=(warm_up,), name="kefu-llm-warm-up",
+                         daemon=True).start()
     title = f"{agent.shop} · kefu"
     return gr.mount_gradio_app(app, build_chat_page(agent, title), path="/")
+
+
+def _warm(warm_up: Callable[[], object]) -> None:
+    try:
+        warm_up()
+    except KefuError as exc:
+        logging.getLogger("kefu").warning("the LLM is unavailable, questions in the middle band "
+                                          "will be handed to a human: %s", exc)

@@ -90,3 +90,14 @@ def test_unreadable_inputs_raise_clear_errors(tmp_path, name, message):
         path.write_bytes(b"%PDF-1.4")
     with pytest.raises(IngestError, match=message):
         load_path(path)
+
+
+def test_jsonl_passages_become_documents(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text(
+        '{"id": "d1", "title": "故宫", "text": "名称：故宫\\n门票：60", "lang": "zh"}\n'
+        '{"id": "d1", "title": "again", "text": "duplicate"}\n', encoding="utf-8")
+    result = load_path(path)
+    assert [(e.id, e.kind, e.question, e.answer, e.lang) for e in result.entries] == [
+        ("d1", "doc", "故宫", "名称：故宫\n门票：60", "zh")]
+    assert result.problems == [f"{path}:2: duplicate id 'd1'; row skipped"]

@@ -111,6 +111,45 @@ def cmd_ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from kefu.evals.datasets import load_dataset
+    from kefu.evals.report import build_results, render_html
+    from kefu.evals.runner import build_eval_agent, evaluate, write_atomic
+
+    settings = load_settings(Path(args.kb_config)) if args.kb_config else _settings(args)
+    dataset = load_dataset(Path(args.dir), sample=args.sample)
+    for problem in dataset.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    agent = build_eval_agent(dataset, settings, args.retrieval_only)
+    json_out = Path(args.json) if args.json else None
+    checkpoint = (json_out or Path(f"kefu-eval-{dataset.name}.json")).with_suffix(".partial.jsonl")
+    records = evaluate(dataset, agent, args.retrieval_only, checkpoint)
+    results = build_results(dataset, records, agent, args.retrieval_only)
+    if json_out:
+        write_atomic(json_out, json.dumps(results, ensure_ascii=False, indent=2))
+    if args.report:
+        write_atomic(Path(args.report), render_html(results, records))
+    checkpoint.unlink(missing_ok=True)
+    _print_summary(results)
+    return 0
+
+
+def _print_summary(results: dict) -> None:  # type: ignore[type-arg]
+    rows = [("all", results), *results["by_lang"].items()]
+    print(f"\n{results['dataset']} ({results['mode']}): {results['counts']}")
+    print(f"{'':4} {'hit@1':>6} {'hit@5':>6} {'MRR':>6} {'abst.P':>6} {'abst.R':>6} "
+          f"{'in-abst':>7} {'p50ms':>6} {'p95ms':>6}")
+    for name, block in rows:
+        r, a, lat = block["retrieval"], block["abstention"], block["latency"]
+        print(f"{name:4} {r['hit_at_1']:6.3f} {r['hit_at_5']:6.3f} {r['mrr']:6.3f} "
+              f"{a['precision']:6.3f} {a['recall']:6.3f} {a['in_scope_abstain_rate']:7.3f} "
+              f"{lat['p50_ms']:6.1f} {lat['p95_ms']:6.1f}")
+    if "dialogues" in results:
+        d = results["dialogues"]
+        print(f"dialogues (last turn): hit@1 {d['hit_at_1']:.3f} hit@5 {d['hit_at_5']:.3f} "
+              f"MRR {d['mrr']:.3f}")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -158,6 +197,17 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--kb", help="knowledge base (default: server.kb, 'demo')")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.set_defaults(func=cmd_ask)
+
+    evaluate = sub.add_parser("eval", help="measure retrieval, routing and abstention on a "
+                              "dataset folder (faq/docs + queries/oos/dialogues .jsonl)")
+    evaluate.add_argument("dir", help="dataset folder, e.g. ../shared/datasets/xsid")
+    evaluate.add_argument("--kb-config", help="kefu.toml with the thresholds to evaluate")
+    evaluate.add_argument("--json", help="write the results here (keys: docs/evaluation.md)")
+    evaluate.add_argument("--report", help="write the HTML report here")
+    evaluate.add_argument("--retrieval-only", action="store_true",
+                          help="skip the LLM; routes are the ladder's decision before it")
+    evaluate.add_argument("--sample", type=int, help="evaluate a seeded sample of N questions")
+    evaluate.set_defaults(func=cmd_eval)
 
     serve = sub.add_parser("serve", help="start the chat page and the HTTP API")
     serve.add_argument("--kb", help="knowledge base to serve")

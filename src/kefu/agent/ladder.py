@@ -12,7 +12,7 @@ from kefu.config import LadderSettings
 from kefu.errors import KefuError
 from kefu.knowledge_base.text import detect_lang
 from kefu.retrieval.hybrid import Retriever
-from kefu.types import Answer, ChatModel, Event, Hit, Lang, Message, Source
+from kefu.types import Answer, ChatModel, Event, Hit, Lang, Message, Route, Source
 
 log = logging.getLogger(__name__)
 
@@ -64,17 +64,24 @@ class Agent:
             yield Event("error", text=f"log id {log_id}")
             yield self._abstain(lang)
 
-    def _route(self, question: str, lang: Lang, hits: list[Hit]) -> Iterator[Event]:
+    def decide(self, lang: Lang, hits: list[Hit]) -> tuple[Route, list[Hit]]:
+        """The rung a question lands on before any LLM call, with the hits it would use."""
         curated = next((h for h in hits if h.entry.kind == "faq" and h.entry.lang == lang), None)
         if curated and curated.score >= self.cfg.faq_threshold:
+            return "faq", [curated]
+        grounded = [h for h in hits if h.score >= self.cfg.rag_threshold][: self.cfg.max_sources]
+        return ("rag", grounded) if grounded else ("abstain", [])
+
+    def _route(self, question: str, lang: Lang, hits: list[Hit]) -> Iterator[Event]:
+        route, chosen = self.decide(lang, hits)
+        if route == "faq":
+            [curated] = chosen
             yield Event("answer", answer=Answer(
                 curated.entry.answer, "faq", lang, (Source(curated.entry.id, curated.score),)))
-            return
-        grounded = [h for h in hits if h.score >= self.cfg.rag_threshold][: self.cfg.max_sources]
-        if grounded and self.chat_model is not None:
-            yield from self._generate(question, lang, grounded)
-            return
-        yield self._abstain(lang)
+        elif route == "rag" and self.chat_model is not None:
+            yield from self._generate(question, lang, chosen)
+        else:
+            yield self._abstain(lang)
 
     def _generate(self, question: str, lang: Lang, hits: list[Hit]) -> Iterator[Event]:
         """Step 1: the model names the source that answers (or [0]); step 2: it answers."""

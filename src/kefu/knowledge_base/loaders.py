@@ -29,6 +29,8 @@ COLUMN_ALIASES = {
     "lang": ("lang", "language", "语言"),
     "category": ("category", "分类", "类别"),
     "alt_questions": ("alt_questions", "similar questions", "similar", "相似问法", "相似问题"),
+    "title": ("title", "标题"),
+    "text": ("text", "正文", "内容"),
 }
 _ALT_SPLIT = re.compile(r"\s*(?:\n|\||；|;)\s*")
 _MD_FAQ_HEADING = re.compile(r"^#{1,6}\s*(?:q\s*[:：]|问\s*[:：]|Q\s*[:：])\s*(.+)$", re.I)
@@ -158,6 +160,14 @@ def _load_rows(path: Path, rows: Iterable[tuple[int, Mapping[str, object]]]) -> 
             result.problems.append(f"{where}: {raw['__error__']}; row skipped")
             continue
         row = _canonical(raw)
+        if "question" not in row and "text" in row:
+            entry = _document_row(path, line, row)
+            if entry.id in seen:
+                result.problems.append(f"{where}: duplicate id {entry.id!r}; row skipped")
+            else:
+                seen.add(entry.id)
+                result.entries.append(entry)
+            continue
         question = str(row.get("question", "")).strip()
         answer = str(row.get("answer", "")).strip()
         if not question:
@@ -187,6 +197,16 @@ def _load_rows(path: Path, rows: Iterable[tuple[int, Mapping[str, object]]]) -> 
             )
         )
     return result
+
+
+def _document_row(path: Path, line: int, row: Mapping[str, object]) -> Entry:
+    """A passage given as a row with `title` and `text` (the datasets' docs.jsonl)."""
+    text = str(row["text"]).strip()
+    title = str(row.get("title", "")).strip() or text[:40]
+    lang = str(row.get("lang", "")).strip().lower()
+    return Entry(id=str(row.get("id", "")).strip() or f"{path.stem}-{line}", question=title,
+                 answer=text, lang=lang if lang in ("zh", "en") else detect_lang(text),  # type: ignore[arg-type]
+                 kind="doc", source=path.name)
 
 
 def _markdown_faq(path: Path, text: str) -> LoadResult:

@@ -1,0 +1,1 @@
+"""`kefu eval`: datasets, metrics, the runner and the owner's HTML report."""

@@ -1,0 +1,90 @@
+"""Read an evaluation folder in the shared JSONL format (see docs/evaluation.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from kefu.errors import IngestError
+from kefu.knowledge_base.loaders import load_path
+from kefu.knowledge_base.text import detect_lang
+from kefu.types import Entry, Lang
+
+KB_FILES = ("faq.jsonl", "docs.jsonl")
+QUERY_FILES = ("queries.jsonl", "oos.jsonl", "dialogues.jsonl")
+
+
+@dataclass(frozen=True)
+class Query:
+    id: str
+    text: str
+    lang: Lang
+    kind: Literal["in", "oos", "dialogue"]
+    gold: tuple[str, ...] = ()
+    oos_kind: str = ""  # near / far where the data marks it
+
+
+@dataclass
+class Dataset:
+    name: str
+    entries: list[Entry]
+    queries: list[Query]
+    problems: list[str] = field(default_factory=list)
+    fingerprint: str = ""
+
+
+def load_dataset(folder: Path, sample: int | None = None, seed: int = 20240531) -> Dataset:
+    """The knowledge base entries and the questions of one folder; a seeded sample if asked."""
+    if not folder.is_dir():
+        raise IngestError(f"{folder}: not a folder; kefu eval needs a folder with faq.jsonl "
+                          "or docs.jsonl, and queries.jsonl, oos.jsonl or dialogues.jsonl")
+    kb_files = [folder / name for name in KB_FILES if (folder / name).exists()]
+    query_files = [folder / name for name in QUERY_FILES if (folder / name).exists()]
+    if not kb_files or not query_files:
+        raise IngestError(f"{folder}: needs faq.jsonl or docs.jsonl, and at least one of "
+                          "queries.jsonl, oos.jsonl, dialogues.jsonl")
+    entries, problems = [], []
+    for path in kb_files:
+        loaded = load_path(path)
+        entries += loaded.entries
+        problems += loaded.problems
+    queries: list[Query] = []
+    for path in query_files:
+        queries += _read_queries(path, problems)
+    if sample is not None and sample < len(queries):
+        queries = random.Random(seed).sample(queries, sample)
+    digest = hashlib.sha256()
+    for path in kb_files + query_files:
+        digest.update(path.name.encode() + path.read_bytes())
+    digest.update(f"{sample}:{seed}".encode())
+    return Dataset(folder.resolve().name, entries, queries, problems, digest.hexdigest()[:16])
+
+
+def _read_queries(path: Path, problems: list[str]) -> list[Query]:
+    out = []
+    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            out.append(_query(path.name, row))
+        except (json.JSONDecodeError, KeyError, TypeError, IndexError) as exc:
+            problems.append(f"{path}:{line_no}: unreadable question ({exc!r}); skipped")
+    return out
+
+
+def _query(file_name: str, row: dict) -> Query:  # type: ignore[type-arg]
+    if file_name == "dialogues.jsonl":
+        # Until follow-ups are rewritten, a dialogue is scored on its last customer turn.
+        text = [t["text"] for t in row["turns"] if t["role"] == "user"][-1]
+        gold = tuple(row["gold"]["doc_ids"])
+        kind = "dialogue"
+    else:
+        text, gold = row["query"], tuple(row.get("gold", ()))
+        kind = "oos" if file_name == "oos.jsonl" else "in"
+    lang = row.get("lang") if row.get("lang") in ("zh", "en") else detect_lang(text)
+    return Query(str(row["id"]), text, lang, kind, gold, str(row.get("kind", "")))  # type: ignore[arg-type]

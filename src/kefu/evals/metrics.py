@@ -1,0 +1,118 @@
+"""Metrics over per-question records: pure functions, checked by hand in the tests."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+K_MAX = 10
+
+
+@dataclass(frozen=True)
+class Record:
+    """What happened to one question."""
+
+    id: str
+    text: str
+    lang: str
+    kind: str  # in / oos / dialogue
+    gold: tuple[str, ...]
+    ranked: tuple[tuple[str, float], ...]  # (entry id, fused score), best first
+    route: str
+    latency_ms: float
+    oos_kind: str = ""
+    answer: str = ""
+
+    @property
+    def top_score(self) -> float:
+        return self.ranked[0][1] if self.ranked else 0.0
+
+    def rank(self) -> int | None:
+        """1-based rank of the first gold entry among the retrieved ones, or None."""
+        for position, (entry_id, _score) in enumerate(self.ranked, start=1):
+            if entry_id in self.gold:
+                return position
+        return None
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile (q in [0, 1]); 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def retrieval_metrics(records: Sequence[Record]) -> dict[str, float]:
+    if not records:
+        return {"hit_at_1": 0.0, "hit_at_5": 0.0, "mrr": 0.0, "n": 0}
+    ranks = [r.rank() for r in records]
+    n = len(records)
+    return {
+        "hit_at_1": sum(1 for k in ranks if k == 1) / n,
+        "hit_at_5": sum(1 for k in ranks if k is not None and k <= 5) / n,
+        "mrr": sum(1 / k for k in ranks if k is not None) / n,
+        "n": n,
+    }
+
+
+def hit_curve(records: Sequence[Record], k_max: int = K_MAX) -> list[float]:
+    """hit@k for k = 1..k_max."""
+    ranks = [r.rank() for r in records]
+    n = max(len(records), 1)
+    return [sum(1 for r in ranks if r is not None and r <= k) / n for k in range(1, k_max + 1)]
+
+
+def abstention_metrics(in_scope: Sequence[Record], oos: Sequence[Record]) -> dict[str, float]:
+    """Abstaining is the positive class: precision over abstentions, recall over OOS questions."""
+    true_pos = sum(r.route == "abstain" for r in oos)
+    false_pos = sum(r.route == "abstain" for r in in_scope)
+    return {
+        "precision": true_pos / (true_pos + false_pos) if true_pos + false_pos else 0.0,
+        "recall": true_pos / len(oos) if oos else 0.0,
+        "in_scope_abstain_rate": false_pos / len(in_scope) if in_scope else 0.0,
+        "n_oos": len(oos),
+    }
+
+
+def route_shares(records: Sequence[Record]) -> dict[str, float]:
+    n = max(len(records), 1)
+    return {route: sum(r.route == route for r in records) / n
+            for route in ("faq", "rag", "abstain")}
+
+
+def latency_metrics(records: Sequence[Record]) -> dict[str, float]:
+    values = [r.latency_ms for r in records]
+    return {"p50_ms": percentile(values, 0.5), "p95_ms": percentile(values, 0.95)}
+
+
+def block(records: Sequence[Record]) -> dict[str, object]:
+    """The metrics of one slice of the questions (all, or one language)."""
+    in_scope = [r for r in records if r.kind == "in"]
+    oos = [r for r in records if r.kind == "oos"]
+    out: dict[str, object] = {
+        "retrieval": retrieval_metrics(in_scope),
+        "abstention": abstention_metrics(in_scope, oos),
+        "routes": route_shares(in_scope),
+        "routes_oos": route_shares(oos),
+        "latency": latency_metrics(records),
+    }
+    kinds = sorted({r.oos_kind for r in oos if r.oos_kind})
+    if kinds:
+        out["abstention_by_kind"] = {
+            kind: abstention_metrics(in_scope, [r for r in oos if r.oos_kind == kind])
+            for kind in kinds}
+    dialogues = [r for r in records if r.kind == "dialogue"]
+    if dialogues:
+        out["dialogues"] = retrieval_metrics(dialogues)
+    return out
+
+
+def summarize(records: Sequence[Record]) -> dict[str, object]:
+    """Overall metrics plus the same per language under by_lang."""
+    result = block(records)
+    result["by_lang"] = {
+        lang: block([r for r in records if r.lang == lang])
+        for lang in ("zh", "en") if any(r.lang == lang for r in records)}
+    return result

@@ -1,0 +1,121 @@
+"""Run every question of a dataset through retrieval and the ladder; resumable."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm import tqdm
+
+from kefu.agent.factory import build_agent
+from kefu.agent.ladder import Agent
+from kefu.config import LLMSettings, Settings
+from kefu.evals.datasets import Dataset, Query
+from kefu.evals.metrics import K_MAX, Record
+from kefu.knowledge_base.store import open_knowledge_base
+from kefu.knowledge_base.text import detect_lang
+from kefu.types import ChatModel
+
+
+def eval_settings(settings: Settings) -> Settings:
+    """Evaluation knowledge bases live apart from the shop's own, under KEFU_HOME/evals."""
+    return settings.model_copy(update={"home": settings.home / "evals"})
+
+
+def build_eval_agent(dataset: Dataset, settings: Settings, retrieval_only: bool,
+                     chat_model: ChatModel | None = None, progress: bool = True) -> Agent:
+    """Import the dataset's entries (unchanged ones are skipped) and wire the agent."""
+    settings = eval_settings(settings)
+    name = "eval-" + "".join(c if c.isalnum() else "-" for c in dataset.name.lower())[:40]
+    kb = open_knowledge_base(settings, name)
+    kb.delete([i for i in kb.entries() if i not in {e.id for e in dataset.entries}])
+    kb.ingest(dataset.entries, progress=progress)
+    if retrieval_only:
+        settings = settings.model_copy(update={"llm": LLMSettings(backend="none")})
+    return build_agent(settings, kb=kb, chat_model=chat_model)
+
+
+def evaluate(dataset: Dataset, agent: Agent, retrieval_only: bool,
+             checkpoint: Path | None = None, progress: bool = True) -> list[Record]:
+    """One Record per question, in dataset order; done questions are read from checkpoint."""
+    mode = "retrieval-only" if retrieval_only else "full"
+    header = {"fingerprint": dataset.fingerprint, "mode": mode}
+    done = _read_checkpoint(checkpoint, header)
+    if checkpoint is not None:
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    out = open(checkpoint, "a", encoding="utf-8") if checkpoint else None  # noqa: SIM115
+    try:
+        if out is not None and not done:
+            out.write(json.dumps(header) + "\n")
+        todo = [q for q in dataset.queries if q.id not in done]
+        agent.retriever.search("warm-up")  # load jieba and the embedder before timing
+        for query in tqdm(todo, desc=f"evaluating {dataset.name}", unit="q",
+                          disable=not progress, initial=len(done), total=len(dataset.queries)):
+            record = _one(agent, query, retrieval_only)
+            done[query.id] = record
+            if out is not None:
+                out.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
+                out.flush()
+    finally:
+        if out is not None:
+            out.close()
+    return [done[q.id] for q in dataset.queries]
+
+
+def _one(agent: Agent, query: Query, retrieval_only: bool) -> Record:
+    start = time.perf_counter()
+    hits = agent.retriever.search(query.text, K_MAX)
+    latency_ms = (time.perf_counter() - start) * 1000
+    answer = ""
+    if retrieval_only:
+        route, _ = agent.decide(detect_lang(query.text), hits[: agent.retriever.cfg.top_k])
+    else:
+        final = agent.ask(query.text)
+        route, answer = final.route, final.answer
+    ranked = tuple((h.entry.id, round(h.score, 5)) for h in hits)
+    return Record(query.id, query.text, query.lang, query.kind, query.gold, ranked, route,
+                  round(latency_ms, 3), query.oos_kind, answer)
+
+
+def _read_checkpoint(path: Path | None, header: dict[str, str]) -> dict[str, Record]:
+    """Records of an interrupted run of the same dataset and mode; else a fresh start."""
+    if path is None or not path.exists():
+        return {}
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if not lines or _json(lines[0]) != header:
+        path.unlink()
+        return {}
+    records = {}
+    for line in lines[1:]:
+        row = _json(line)
+        if row:  # a line cut short by the interruption is simply redone
+            row["gold"] = tuple(row["gold"])
+            row["ranked"] = tuple(tuple(pair) for pair in row["ranked"])
+            records[row["id"]] = Record(**row)
+    return records
+
+
+def _json(line: str) -> dict | None:  # type: ignore[type-arg]
+    try:
+        value = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to path through a temporary file, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_text(text, encoding="utf-8")
+    os.replace(temp, path)
+
+
+def iter_misses(records: list[Record]) -> Iterator[Record]:
+    """In-scope questions whose first answer was wrong, most confidently wrong first."""
+    misses = [r for r in records if r.kind == "in" and r.rank() != 1]
+    yield from sorted(misses, key=lambda r: -r.top_score)

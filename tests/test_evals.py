@@ -1,0 +1,96 @@
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from kefu.cli import main
+from kefu.errors import IngestError
+from kefu.evals.datasets import load_dataset
+from kefu.evals.metrics import Record, hit_curve, percentile, summarize
+from kefu.evals.runner import build_eval_agent, evaluate
+
+EVAL = Path(__file__).parent / "data" / "eval"
+
+
+def _r(id, lang, kind, gold, ranked, route, ms, oos_kind=""):  # noqa: A002
+    return Record(id, id, lang, kind, tuple(gold), tuple((i, 0.9 - n / 10)
+                  for n, i in enumerate(ranked)), route, ms, oos_kind)
+
+
+RECORDS = [
+    _r("a", "en", "in", ["x"], ["x", "y"], "faq", 10),
+    _r("b", "en", "in", ["x"], ["y", "x", "z"], "rag", 20),
+    _r("c", "zh", "in", ["z"], ["x", "y"], "abstain", 30),
+    _r("d", "zh", "in", ["y"], ["a", "b", "c", "d", "e", "y"], "rag", 40),
+    _r("e", "en", "oos", [], ["x"], "abstain", 50, "far"),
+    _r("f", "zh", "oos", [], ["y"], "rag", 60, "near"),
+]
+
+
+def test_metrics_on_a_hand_checked_example():
+    result = summarize(RECORDS)
+    assert result["retrieval"] == {"hit_at_1": 0.25, "hit_at_5": 0.5,
+                                   "mrr": pytest.approx((1 + 1 / 2 + 1 / 6) / 4), "n": 4}
+    assert result["abstention"] == {"precision": 0.5, "recall": 0.5,
+                                    "in_scope_abstain_rate": 0.25, "n_oos": 2}
+    assert result["routes"] == {"faq": 0.25, "rag": 0.5, "abstain": 0.25}
+    assert result["routes_oos"] == {"faq": 0.0, "rag": 0.5, "abstain": 0.5}
+    assert result["latency"] == {"p50_ms": 30, "p95_ms": 60}
+    assert result["abstention_by_kind"]["far"]["recall"] == 1.0
+    assert result["abstention_by_kind"]["near"]["recall"] == 0.0
+    en, zh = result["by_lang"]["en"], result["by_lang"]["zh"]
+    assert en["retrieval"] == {"hit_at_1": 0.5, "hit_at_5": 1.0, "mrr": 0.75, "n": 2}
+    assert en["abstention"] == {"precision": 1.0, "recall": 1.0, "in_scope_abstain_rate": 0.0,
+                                "n_oos": 1}
+    assert zh["retrieval"] == {"hit_at_1": 0.0, "hit_at_5": 0.0, "mrr": pytest.approx(1 / 12),
+                               "n": 2}
+    assert zh["abstention"] == {"precision": 0.0, "recall": 0.0, "in_scope_abstain_rate": 0.5,
+                                "n_oos": 1}
+    assert hit_curve(RECORDS[:4], 6) == [0.25, 0.5, 0.5, 0.5, 0.5, 0.75]
+
+
+def test_percentile_is_nearest_rank():
+    assert [percentile([1, 2, 3, 4], q) for q in (0.25, 0.5, 0.75, 0.95)] == [1, 2, 3, 4]
+    assert percentile([], 0.5) == 0.0
+
+
+def test_eval_command_writes_json_and_report(tmp_path, capsys):
+    out, report = tmp_path / "out" / "r.json", tmp_path / "out" / "r.html"
+    assert main(["eval", str(EVAL), "--retrieval-only", "--json", str(out),
+                 "--report", str(report)]) == 0
+    result = json.loads(out.read_text())
+    assert result["counts"] == {"entries": 4, "in_scope": 4, "oos": 2, "dialogues": 0}
+    assert result["retrieval"]["hit_at_1"] == 1.0
+    assert result["by_lang"]["zh"]["retrieval"]["hit_at_1"] == 1.0
+    assert result["abstention"]["recall"] == 1.0
+    assert result["routes"]["faq"] == 1.0
+    assert set(result["latency"]) == {"p50_ms", "p95_ms"}
+    html = report.read_text()
+    assert "How well does kefu answer? · eval" in html
+    assert html.count("data:image/png;base64,") == 3
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["r.html", "r.json"]
+    assert "all   1.000  1.000  1.000" in capsys.readouterr().out
+
+
+def test_interrupted_eval_resumes_from_its_checkpoint(settings, tmp_path):
+    dataset = load_dataset(EVAL)
+    agent = build_eval_agent(dataset, settings, retrieval_only=True, progress=False)
+    checkpoint = tmp_path / "run.partial.jsonl"
+    stale = _r("q1", "en", "in", ["ship"], ["return"], "rag", 1.0)
+    header = {"fingerprint": dataset.fingerprint, "mode": "retrieval-only"}
+    checkpoint.write_text(json.dumps(header) + "\n" + json.dumps(asdict(stale)) + "\n{\"cut")
+    records = evaluate(dataset, agent, True, checkpoint, progress=False)
+    assert [r.id for r in records] == ["q1", "q2", "q3", "q4", "o1", "o2"]
+    assert records[0] == stale  # read back, not recomputed
+    assert summarize(records)["retrieval"]["hit_at_1"] == 0.75
+
+    checkpoint.write_text(json.dumps({"fingerprint": "other", "mode": "full"}) + "\n")
+    records = evaluate(dataset, agent, True, checkpoint, progress=False)
+    assert summarize(records)["retrieval"]["hit_at_1"] == 1.0
+
+
+def test_a_folder_without_questions_is_refused(tmp_path):
+    (tmp_path / "faq.jsonl").write_text("")
+    with pytest.raises(IngestError, match="needs faq.jsonl or docs.jsonl, and at least one"):
+        load_dataset(tmp_path)

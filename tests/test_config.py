@@ -12,7 +12,7 @@ def test_defaults_then_toml_then_environment(tmp_path: Path):
     settings = load_settings(toml, {"KEFU_LLM__N_THREADS": "4", "KEFU_HOME": str(tmp_path)})
     assert (settings.llm.model, settings.llm.n_threads) == ("small", 4)
     assert settings.ladder.faq_threshold == 0.9
-    assert settings.ladder.rag_threshold == 0.87
+    assert settings.ladder.rag_threshold == 0.34
     assert settings.home == tmp_path
     assert settings.models_dir == tmp_path / "models"
 

@@ -66,16 +66,26 @@ class RetrievalSettings(_Frozen):
     top_k: int = Field(5, ge=1, le=50, description="Entries returned to the ladder.")
     candidates: int = Field(30, ge=5, description="Vectors / BM25 hits fetched before fusion.")
     bm25_weight: float = Field(
-        0.08, ge=0.0, le=1.0, description="Weight of the saturated BM25 score added to cosine."
+        0.08, ge=0.0, le=1.0, description="Weight of the normalised BM25 score (0-1) added to "
+        "the dense score."
+    )
+    answer_weight: float = Field(
+        1.0, ge=0.0, description="Weight of the answer's similarity against the question's "
+        "(best of question and alternatives) in the dense score."
+    )
+    center: bool = Field(
+        True, description="Subtract the knowledge base's mean vector before comparing (spreads "
+        "scores apart, helps cross-language questions)."
     )
 
 
 class LadderSettings(_Frozen):
     faq_threshold: float = Field(
-        0.94, description="Fused score at or above which the curated FAQ answer is returned."
+        0.6, description="Question match (best of an FAQ entry's question and alternatives, "
+        "centred cosine) at or above which its curated answer is returned as-is."
     )
     rag_threshold: float = Field(
-        0.87, description="Fused score at or above which the LLM answers from sources."
+        0.34, description="Fused score at or above which the LLM answers from sources."
     )
     max_sources: int = Field(3, ge=1, description="Entries shown to the LLM.")
 

@@ -29,12 +29,13 @@ class Entry:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved entry with its fused score and the two scores it came from."""
+    """A retrieved entry: fused score, its dense and BM25 parts, and the question match alone."""
 
     entry: Entry
     score: float
     dense: float
     bm25: float
+    question: float = 0.0
 
 
 @dataclass(frozen=True)

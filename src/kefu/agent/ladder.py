@@ -67,7 +67,7 @@ class Agent:
     def decide(self, lang: Lang, hits: list[Hit]) -> tuple[Route, list[Hit]]:
         """The rung a question lands on before any LLM call, with the hits it would use."""
         curated = next((h for h in hits if h.entry.kind == "faq" and h.entry.lang == lang), None)
-        if curated and curated.score >= self.cfg.faq_threshold:
+        if curated and curated.question >= self.cfg.faq_threshold:
             return "faq", [curated]
         grounded = [h for h in hits if h.score >= self.cfg.rag_threshold][: self.cfg.max_sources]
         return ("rag", grounded) if grounded else ("abstain", [])

@@ -67,6 +67,7 @@ class KnowledgeBase:
         self.bm25 = BM25Index(self._db)
         self._db.commit()
         self._cache: dict[str, Entry] | None = None
+        self._mean: np.ndarray | None = None
 
     def _check_embedder(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
@@ -112,7 +113,7 @@ class KnowledgeBase:
         with self._lock:
             # Vectors first, row last: a crash in between leaves no row, so a re-run redoes it.
             self.vectors.delete([entry.id])
-            self.vectors.add(entry.id, np.asarray(vectors), names)
+            self.vectors.add(entry.id, entry.lang, np.asarray(vectors), names)
             self.bm25.put(entry.id, tokenize(" ".join(texts)))
             self._db.execute(
                 "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -122,6 +123,7 @@ class KnowledgeBase:
             )
             self._db.commit()
             self._cache = None
+            self._mean = None
 
     def delete(self, entry_ids: Iterable[str]) -> int:
         ids = list(entry_ids)
@@ -133,6 +135,7 @@ class KnowledgeBase:
                 self._db.execute("DELETE FROM entries WHERE id = ?", (i,)).rowcount for i in ids)
             self._db.commit()
             self._cache = None
+            self._mean = None
         return removed
 
     # -- reads --------------------------------------------------------------------------
@@ -148,6 +151,14 @@ class KnowledgeBase:
                     for r in rows
                 }
             return self._cache
+
+    def mean_vector(self) -> np.ndarray:
+        """The mean of all stored vectors (zeros when empty), recomputed after a write."""
+        with self._lock:
+            if self._mean is None:
+                mean = self.vectors.mean_vector()
+                self._mean = np.zeros(self.embedder.dim, np.float32) if mean is None else mean
+            return self._mean
 
     def get(self, entry_id: str) -> Entry | None:
         return self.entries().get(entry_id)

@@ -60,9 +60,10 @@ class VectorStore:
                 f"new knowledge base with --kb"
             )
 
-    def add(self, entry_id: str, vectors: np.ndarray, fields: Sequence[str]) -> None:
+    def add(self, entry_id: str, lang: str, vectors: np.ndarray, fields: Sequence[str]) -> None:
         ids = [f"{entry_id}::{i}" for i in range(len(fields))]
-        metadatas: list[dict[str, Any]] = [{"entry_id": entry_id, "field": f} for f in fields]
+        metadatas: list[dict[str, Any]] = [
+            {"entry_id": entry_id, "field": f, "lang": lang} for f in fields]
         self._col.upsert(ids=ids, embeddings=vectors.tolist(), metadatas=metadatas)
 
     def delete(self, entry_ids: Sequence[str]) -> None:
@@ -85,3 +86,25 @@ class VectorStore:
             (str(meta["entry_id"]), 1.0 - float(dist))
             for meta, dist in zip(result["metadatas"][0], result["distances"][0], strict=True)
         ]
+
+    def mean_vector(self, page: int = 5000) -> np.ndarray | None:
+        """The mean of every stored vector, or None for an empty collection."""
+        total, count = None, 0
+        for offset in range(0, self.count(), page):
+            batch = self._col.get(include=["embeddings"], limit=page, offset=offset)
+            vectors = np.asarray(batch["embeddings"], dtype=np.float64)
+            total = vectors.sum(axis=0) + (0 if total is None else total)
+            count += len(vectors)
+        return None if total is None else (total / count).astype(np.float32)
+
+    def vectors_of(self, entry_ids: Sequence[str]) -> dict[str, list[tuple[str, np.ndarray]]]:
+        """Every stored (field, vector) of the given entries."""
+        if not entry_ids:
+            return {}
+        result = self._col.get(where={"entry_id": {"$in": list(entry_ids)}},
+                               include=["metadatas", "embeddings"])
+        out: dict[str, list[tuple[str, np.ndarray]]] = {}
+        for meta, vector in zip(result["metadatas"], result["embeddings"], strict=True):
+            out.setdefault(str(meta["entry_id"]), []).append(
+                (str(meta["field"]), np.asarray(vector, dtype=np.float32)))
+        return out

@@ -1,20 +1,33 @@
-"""Hybrid retrieval: cosine similarity plus a small, bounded BM25 bonus.
+"""Hybrid retrieval: centred cosine over an entry's question and answer, plus a BM25 bonus.
 
-The fused score of an entry is ``dense + bm25_weight * bm25`` where ``dense`` is the best
-cosine similarity over the entry's vectors (question, alternatives, answer) and ``bm25`` is
-the entry's BM25 score divided by the best score the query could reach (so it lies in
-[0, 1]: the share of the query's information the entry contains). The fused score therefore
-stays on the cosine scale, and the ladder's thresholds keep their meaning across knowledge
-bases of any size; rank-only fusion (RRF) throws that scale away and, with a weak BM25 on
-short questions, loses to dense alone.
+For a question q and an entry e (see docs/retrieval.md for the measurements behind it):
+
+    c(v)      = v minus the mean of all vectors in this knowledge base, at unit length
+    question  = max over e's question and alternative phrasings of  c(q) · c(v)
+    answer    = c(q) · c(e's answer vector)            (a document chunk has one vector)
+    dense     = (question + answer_weight × answer) / (1 + answer_weight)
+    bm25      = BM25(q, e) / the best BM25 score q could reach, in [0, 1]
+    score     = dense + bm25_weight × bm25
+
+Centring removes what every entry shares (e5 puts all texts in a narrow cone), which
+spreads unrelated and related questions apart and lets an English question find a Chinese
+entry. The fused score stays on one scale the ladder's thresholds act on; rank-only fusion
+(RRF) throws that scale away.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from kefu.config import RetrievalSettings
 from kefu.knowledge_base.store import KnowledgeBase
 from kefu.knowledge_base.text import tokenize
 from kefu.types import Hit
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 1e-9 else vector
 
 
 class Retriever:
@@ -25,19 +38,26 @@ class Retriever:
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """The top k entries for query, best first, with fused and component scores."""
         k = k or self.cfg.top_k
-        vector = self.kb.embedder.embed_queries([query])[0]
-        dense: dict[str, float] = {}
-        for entry_id, similarity in self.kb.vectors.query(vector, self.cfg.candidates):
-            dense[entry_id] = max(similarity, dense.get(entry_id, -1.0))
+        mean = (self.kb.mean_vector() if self.cfg.center
+                else np.zeros(self.kb.embedder.dim, dtype=np.float32))
+        q = _unit(self.kb.embedder.embed_queries([query])[0] - mean)
+        candidates = dict.fromkeys(
+            entry_id for entry_id, _ in self.kb.vectors.query(q, self.cfg.candidates))
         keyword = dict(self.kb.bm25.search(tokenize(query), self.cfg.candidates))
-        floor = min(dense.values(), default=0.0)
+        candidates.update(dict.fromkeys(keyword))
+        vectors = self.kb.vectors.vectors_of(list(candidates))
         entries = self.kb.entries()
+        weight = self.cfg.answer_weight
         hits = []
-        for entry_id in dense.keys() | keyword.keys():
+        for entry_id in candidates:
             entry = entries.get(entry_id)
-            if entry is None:  # vectors of an entry whose write did not finish
+            if entry is None or entry_id not in vectors:  # a write that did not finish
                 continue
-            d, b = dense.get(entry_id, floor), keyword.get(entry_id, 0.0)
-            hits.append(Hit(entry=entry, score=d + self.cfg.bm25_weight * b, dense=d, bm25=b))
+            similarity = {field: float(q @ _unit(v - mean)) for field, v in vectors[entry_id]}
+            question = max(s for field, s in similarity.items() if field != "answer")
+            dense = (question + weight * similarity.get("answer", question)) / (1 + weight)
+            b = keyword.get(entry_id, 0.0)
+            score = dense + self.cfg.bm25_weight * b
+            hits.append(Hit(entry=entry, score=score, dense=dense, bm25=b, question=question))
         hits.sort(key=lambda h: (-h.score, h.entry.id))
         return hits[:k]

@@ -1,4 +1,4 @@
-"""Dense-only vs BM25-only vs kefu's fused score, hit@1 on the shared FAQ datasets.
+"""Raw dense vs centred dense vs BM25-only vs kefu's fused score: hit@1 on the FAQ datasets.
 
     python benchmarks/fusion.py [--data ../shared/datasets] [--limit 600] [--out ...json]
 
@@ -24,23 +24,43 @@ from kefu.retrieval.hybrid import Retriever
 DATASETS = ("xsid", "clinc150", "banking77")
 
 
-def evaluate(folder: Path, limit: int) -> dict[str, float]:
-    queries = [json.loads(line) for line in (folder / "queries.jsonl").open(encoding="utf-8")]
+def _jsonl(path: Path) -> list[dict]:  # type: ignore[type-arg]
+    return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+
+
+def cross_lingual(folder: Path, query_lang: str, kb_lang: str) -> tuple[list, list]:  # type: ignore[type-arg]
+    """xsid's parallel entries: index one language's, ask with the other's questions."""
+    faq = [row for row in _jsonl(folder / "faq.jsonl") if row["lang"] == kb_lang]
+    queries = [dict(q, gold=[g.replace(f"xsid-{query_lang}-", f"xsid-{kb_lang}-")
+                             for g in q["gold"]])
+               for q in _jsonl(folder / "queries.jsonl") if q["lang"] == query_lang]
+    return faq, queries
+
+
+def evaluate(faq: list, queries: list, limit: int) -> dict[str, float]:  # type: ignore[type-arg]
+    queries = list(queries)
     random.Random(20240531).shuffle(queries)
     queries = queries[:limit]
     with tempfile.TemporaryDirectory(prefix="kefu-fusion-") as home:
         settings = load_settings(environ={"KEFU_HOME": home})
         kb = open_knowledge_base(settings, "bench")
-        kb.ingest(load_path(folder / "faq.jsonl").entries)
-        hybrid = Retriever(kb, settings.retrieval)
-        dense = Retriever(kb, settings.retrieval.model_copy(update={"bm25_weight": 0.0}))
-        hits = {"dense": 0, "bm25": 0, "hybrid": 0}
+        faq_file = Path(home) / "faq.jsonl"
+        faq_file.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in faq))
+        kb.ingest(load_path(faq_file).entries)
+        base = settings.retrieval
+        retrievers = {
+            "dense_raw": Retriever(kb, base.model_copy(update={"bm25_weight": 0.0,
+                                                                "center": False})),
+            "dense": Retriever(kb, base.model_copy(update={"bm25_weight": 0.0})),
+            "hybrid": Retriever(kb, base),
+        }
+        hits = dict.fromkeys([*retrievers, "bm25"], 0)
         for query in queries:
             gold = set(query["gold"])
-            hits["dense"] += dense.search(query["query"], 1)[0].entry.id in gold
+            for name, retriever in retrievers.items():
+                hits[name] += retriever.search(query["query"], 1)[0].entry.id in gold
             top = kb.bm25.search(tokenize(query["query"]), 1)
             hits["bm25"] += bool(top) and top[0][0] in gold
-            hits["hybrid"] += hybrid.search(query["query"], 1)[0].entry.id in gold
         kb.close()
     return {name: count / len(queries) for name, count in hits.items()} | {"queries": len(queries)}
 
@@ -51,11 +71,17 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=600, help="queries per dataset (seeded)")
     parser.add_argument("--out", default="benchmarks/results/fusion.json")
     args = parser.parse_args()
-    results = {name: evaluate(Path(args.data) / name, args.limit) for name in DATASETS}
-    print(f"{'dataset':<10} {'queries':>7} {'dense':>7} {'bm25':>7} {'hybrid':>7}")
+    data = Path(args.data)
+    results = {name: evaluate(_jsonl(data / name / "faq.jsonl"),
+                              _jsonl(data / name / "queries.jsonl"), args.limit)
+               for name in DATASETS}
+    for query_lang, kb_lang in (("en", "zh"), ("zh", "en")):
+        faq, queries = cross_lingual(data / "xsid", query_lang, kb_lang)
+        results[f"xsid {query_lang}->{kb_lang}"] = evaluate(faq, queries, args.limit)
+    columns = ("dense_raw", "dense", "bm25", "hybrid")
+    print(f"{'dataset':<13} {'queries':>7} " + " ".join(f"{c:>9}" for c in columns))
     for name, row in results.items():
-        print(f"{name:<10} {row['queries']:>7} {row['dense']:>7.3f} {row['bm25']:>7.3f} "
-              f"{row['hybrid']:>7.3f}")
+        print(f"{name:<13} {row['queries']:>7} " + " ".join(f"{row[c]:>9.3f}" for c in columns))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

@@ -7,7 +7,7 @@ import pytest
 from kefu.cli import main
 from kefu.errors import IngestError
 from kefu.evals.datasets import load_dataset
-from kefu.evals.metrics import Record, hit_curve, percentile, summarize
+from kefu.evals.metrics import Record, calibrate, hit_curve, percentile, summarize
 from kefu.evals.runner import build_eval_agent, evaluate
 
 EVAL = Path(__file__).parent / "data" / "eval"
@@ -94,3 +94,17 @@ def test_a_folder_without_questions_is_refused(tmp_path):
     (tmp_path / "faq.jsonl").write_text("")
     with pytest.raises(IngestError, match="needs faq.jsonl or docs.jsonl, and at least one"):
         load_dataset(tmp_path)
+
+
+def test_calibration_fits_on_a_split_and_reports_on_the_rest():
+    records = [Record(f"i{n}", "", "en", "in", ("x",), (("x", 0.5 + n / 100),), "faq", 1)
+               for n in range(20)]
+    records += [Record(f"o{n}", "", "en", "oos", (), (("x", 0.2 + n / 100),), "rag", 1)
+                for n in range(10)]
+    result = calibrate(records, max_in_scope_abstain=0.0, fit_share=0.5, seed=1)
+    assert result["fit_questions"] == 15
+    assert result["test"]["n_in_scope"] + result["test"]["n_oos"] == 15
+    # no answerable question in the fitting half scores below the chosen threshold
+    assert 0.5 <= result["rag_threshold"] <= 0.69
+    assert result["test"]["recall"] == 1.0
+    assert calibrate([r for r in records if r.kind == "in"]) is None

@@ -144,6 +144,11 @@ def _print_summary(results: dict) -> None:  # type: ignore[type-arg]
         print(f"{name:4} {r['hit_at_1']:6.3f} {r['hit_at_5']:6.3f} {r['mrr']:6.3f} "
               f"{a['precision']:6.3f} {a['recall']:6.3f} {a['in_scope_abstain_rate']:7.3f} "
               f"{lat['p50_ms']:6.1f} {lat['p95_ms']:6.1f}")
+    if results.get("calibration"):
+        c = results["calibration"]
+        print(f"per-KB abstain threshold {c['rag_threshold']:.3f} (fitted on "
+              f"{c['fit_questions']} questions): held-out OOS declined {c['test']['recall']:.3f}, "
+              f"answerable declined {c['test']['in_scope_abstain_rate']:.3f}")
     if "dialogues" in results:
         d = results["dialogues"]
         print(f"dialogues (last turn): hit@1 {d['hit_at_1']:.3f} hit@5 {d['hit_at_5']:.3f} "

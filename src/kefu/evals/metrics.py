@@ -116,3 +116,38 @@ def summarize(records: Sequence[Record]) -> dict[str, object]:
         lang: block([r for r in records if r.lang == lang])
         for lang in ("zh", "en") if any(r.lang == lang for r in records)}
     return result
+
+
+def calibrate(records: Sequence[Record], max_in_scope_abstain: float = 0.10,
+              fit_share: float = 0.3, seed: int = 20240531) -> dict[str, object] | None:
+    """Choose this knowledge base's abstain threshold on a seeded split, report on the rest.
+
+    On the fitting share of the questions, take the highest threshold on the best match score
+    that abstains on at most `max_in_scope_abstain` of the answerable questions; then measure
+    it on the held-out rest, so the figure is not fitted to the questions it is reported on.
+    """
+    import random
+
+    in_scope = [r for r in records if r.kind == "in"]
+    oos = [r for r in records if r.kind == "oos"]
+    if not in_scope or not oos:
+        return None
+    rng = random.Random(seed)
+    fit_ids = {r.id for r in rng.sample(list(records), round(fit_share * len(records)))}
+    fit_in = sorted(r.top_score for r in in_scope if r.id in fit_ids)
+    if not fit_in:
+        return None
+    threshold = fit_in[math.floor(max_in_scope_abstain * len(fit_in))]
+    test_in = [r for r in in_scope if r.id not in fit_ids]
+    test_oos = [r for r in oos if r.id not in fit_ids]
+    return {
+        "rag_threshold": round(threshold, 4),
+        "max_in_scope_abstain": max_in_scope_abstain,
+        "fit_questions": len(fit_ids),
+        "test": {
+            "recall": sum(r.top_score < threshold for r in test_oos) / max(len(test_oos), 1),
+            "in_scope_abstain_rate": sum(r.top_score < threshold for r in test_in)
+            / max(len(test_in), 1),
+            "n_in_scope": len(test_in), "n_oos": len(test_oos),
+        },
+    }

@@ -14,7 +14,7 @@ from jinja2 import Environment, StrictUndefined
 from kefu import __version__
 from kefu.agent.ladder import Agent
 from kefu.evals.datasets import Dataset
-from kefu.evals.metrics import K_MAX, Record, hit_curve, percentile, summarize
+from kefu.evals.metrics import K_MAX, Record, calibrate, hit_curve, percentile, summarize
 from kefu.evals.runner import iter_misses
 
 WORST_MISSES = 20
@@ -53,6 +53,7 @@ def build_results(dataset: Dataset, records: Sequence[Record], agent: Agent,
         },
         **summarize(records),
         "hit_curve": hit_curve([r for r in records if r.kind == "in"]),
+        "calibration": calibrate(records),
         "worst_misses": misses,
         "load_problems": dataset.problems[:50],
     }
@@ -74,6 +75,15 @@ def verdict(results: dict[str, Any]) -> list[str]:
         lines.append(
             f"Of the questions it cannot answer, it declines {abstention['recall']:.0%} "
             "instead of guessing.")
+    calibration = results.get("calibration")
+    if calibration:
+        test = calibration["test"]
+        lines.append(
+            f"With an abstain threshold chosen for this knowledge base "
+            f"({calibration['rag_threshold']:.2f} instead of {results['thresholds']['rag']:.2f},"
+            f" fitted on {calibration['fit_questions']} questions and checked on the others), "
+            f"it would decline {test['recall']:.0%} of the unanswerable questions and "
+            f"{test['in_scope_abstain_rate']:.0%} of the answerable ones.")
     if "dialogues" in results:
         lines.append(f"In multi-turn conversations it finds the right entry first for "
                      f"{results['dialogues']['hit_at_1']:.0%} of the follow-up questions.")

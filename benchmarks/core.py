@@ -25,14 +25,9 @@ from kefu.agent.model_files import MODELS, installed_path
 from kefu.cli import main as kefu_main
 from kefu.config import LadderSettings, LLMSettings, load_settings
 from kefu.demo import demo_files
+from kefu.evals.metrics import percentile
 from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import open_knowledge_base
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
 
 LLM_QUESTIONS = [
     "do u take paypal", "春节期间发货吗？", "How fast is a refund after I ship it back?",

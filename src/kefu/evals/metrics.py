@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -45,15 +46,13 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 
 def retrieval_metrics(records: Sequence[Record]) -> dict[str, float]:
-    if not records:
-        return {"hit_at_1": 0.0, "hit_at_5": 0.0, "mrr": 0.0, "n": 0}
-    ranks = [r.rank() for r in records]
-    n = len(records)
+    curve = hit_curve(records, 5)
+    n = max(len(records), 1)
     return {
-        "hit_at_1": sum(1 for k in ranks if k == 1) / n,
-        "hit_at_5": sum(1 for k in ranks if k is not None and k <= 5) / n,
-        "mrr": sum(1 / k for k in ranks if k is not None) / n,
-        "n": n,
+        "hit_at_1": curve[0],
+        "hit_at_5": curve[4],
+        "mrr": sum(1 / k for k in (r.rank() for r in records) if k is not None) / n,
+        "n": len(records),
     }
 
 
@@ -126,8 +125,6 @@ def calibrate(records: Sequence[Record], max_in_scope_abstain: float = 0.10,
     that abstains on at most `max_in_scope_abstain` of the answerable questions; then measure
     it on the held-out rest, so the figure is not fitted to the questions it is reported on.
     """
-    import random
-
     in_scope = [r for r in records if r.kind == "in"]
     oos = [r for r in records if r.kind == "oos"]
     if not in_scope or not oos:

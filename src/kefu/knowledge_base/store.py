@@ -113,7 +113,7 @@ class KnowledgeBase:
         with self._lock:
             # Vectors first, row last: a crash in between leaves no row, so a re-run redoes it.
             self.vectors.delete([entry.id])
-            self.vectors.add(entry.id, entry.lang, np.asarray(vectors), names)
+            self.vectors.add(entry.id, np.asarray(vectors), names)
             self.bm25.put(entry.id, tokenize(" ".join(texts)))
             self._db.execute(
                 "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -60,10 +60,9 @@ class VectorStore:
                 f"new knowledge base with --kb"
             )
 
-    def add(self, entry_id: str, lang: str, vectors: np.ndarray, fields: Sequence[str]) -> None:
+    def add(self, entry_id: str, vectors: np.ndarray, fields: Sequence[str]) -> None:
         ids = [f"{entry_id}::{i}" for i in range(len(fields))]
-        metadatas: list[dict[str, Any]] = [
-            {"entry_id": entry_id, "field": f, "lang": lang} for f in fields]
+        metadatas: list[dict[str, Any]] = [{"entry_id": entry_id, "field": f} for f in fields]
         self._col.upsert(ids=ids, embeddings=vectors.tolist(), metadatas=metadatas)
 
     def delete(self, entry_ids: Sequence[str]) -> None:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from common import write_results
 
 from kefu.agent.chat_models import LlamaCppChatModel
 from kefu.agent.factory import build_agent
@@ -132,10 +133,8 @@ def main() -> int:
     args = parser.parse_args()
     results = run(args.skip_llm)
     print(table(results))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(f"\nwritten to {out}", file=sys.stderr)
+    write_results(args.out, results)
+    print(f"\nwritten to {args.out}", file=sys.stderr)
     return 0
 
 

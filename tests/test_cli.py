@@ -10,10 +10,23 @@ def test_ingest_reports_bad_rows_and_imports_the_good_ones(capsys):
     assert main(["ingest", str(DATA / "bad_rows.csv"), "--kb", "shop"]) == 0
     out, err = capsys.readouterr()
     assert f"warning: {DATA / 'bad_rows.csv'}:3: empty answer; row skipped" in err
-    assert out.strip() == ("knowledge base 'shop': 2 added, 0 updated, 0 unchanged, "
-                           "3 rows skipped; 2 entries in total")
+    assert out.splitlines() == [
+        "file             added   updated unchanged   skipped",
+        "bad_rows.csv         2         0         0         3",
+        "total                2         0         0         3",
+        "knowledge base 'shop': 2 entries"]
     assert main(["ingest", str(DATA / "bad_rows.csv"), "--kb", "shop"]) == 0
-    assert "0 added, 0 updated, 2 unchanged" in capsys.readouterr().out
+    assert "bad_rows.csv         0         0         2         3" in capsys.readouterr().out
+
+
+def test_ingest_reports_an_unreadable_file_and_imports_the_rest(tmp_path, capsys):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    assert main(["ingest", str(tmp_path / "empty.csv"), str(DATA / "faq.csv"),
+                 "--kb", "shop"]) == 1
+    out, err = capsys.readouterr()
+    assert f"error: {tmp_path / 'empty.csv'}: empty file (0 bytes)" in err
+    assert "empty.csv                            not imported" in out.splitlines()
+    assert "knowledge base 'shop': 6 entries" in out
 
 
 def test_ask_json_on_faq_and_unrelated_questions(capsys):

@@ -6,7 +6,7 @@ import pytest
 
 from kefu.cli import main
 from kefu.errors import IngestError
-from kefu.evals.datasets import load_dataset
+from kefu.evals.datasets import learn_phrasings, load_dataset
 from kefu.evals.metrics import Record, calibrate, hit_curve, percentile, summarize
 from kefu.evals.runner import build_eval_agent, evaluate
 
@@ -60,7 +60,8 @@ def test_eval_command_writes_json_and_report(tmp_path, capsys):
     assert main(["eval", str(EVAL), "--retrieval-only", "--json", str(out),
                  "--report", str(report)]) == 0
     result = json.loads(out.read_text())
-    assert result["counts"] == {"entries": 4, "in_scope": 4, "oos": 2, "dialogues": 0}
+    assert result["counts"] == {"entries": 4, "in_scope": 4, "oos": 2, "dialogues": 0,
+                                "learned_phrasings": 0}
     assert result["retrieval"]["hit_at_1"] == 1.0
     assert result["by_lang"]["zh"]["retrieval"]["hit_at_1"] == 1.0
     assert result["abstention"]["recall"] == 1.0
@@ -108,3 +109,19 @@ def test_calibration_fits_on_a_split_and_reports_on_the_rest():
     assert 0.5 <= result["rag_threshold"] <= 0.69
     assert result["test"]["recall"] == 1.0
     assert calibrate([r for r in records if r.kind == "in"]) is None
+
+
+def test_learned_phrasings_move_questions_into_their_entries_and_out_of_the_test():
+    dataset = load_dataset(EVAL)
+    learned = learn_phrasings(dataset, 0.5)
+    assert learned.learned == 2  # half of the four answerable questions
+    asked = {q.id for q in learned.queries}
+    moved = [q for q in dataset.queries if q.id not in asked]
+    assert [q.kind for q in moved] == ["in", "in"]
+    assert {"o1", "o2"} <= asked and len(asked) == 4
+    entries = {e.id: e for e in learned.entries}
+    for query in moved:
+        assert entries[query.gold[0]].alt_questions[-1] == query.text
+    assert learned.fingerprint != dataset.fingerprint
+    with pytest.raises(IngestError, match="between 0 and 1"):
+        learn_phrasings(dataset, 1.0)

@@ -1,3 +1,4 @@
+import hashlib
 import json
 from pathlib import Path
 
@@ -8,6 +9,10 @@ from kefu.errors import IngestError
 from kefu.knowledge_base.loaders import load_path
 
 DATA = Path(__file__).parent / "data"
+
+
+def _row_id(stem, question):
+    return f"{stem}-{hashlib.sha1(question.encode()).hexdigest()[:8]}"
 
 
 def test_csv_bad_rows_are_reported_with_line_and_good_rows_kept():
@@ -34,8 +39,17 @@ def test_gbk_csv_with_chinese_headers(tmp_path):
     path.write_bytes("问题,答案,相似问法\n包邮吗？,满99元包邮。,运费|邮费\n".encode("gbk"))
     [entry] = load_path(path).entries
     assert (entry.id, entry.question, entry.answer, entry.lang) == (
-        "faq-2", "包邮吗？", "满99元包邮。", "zh")
+        _row_id("faq", "包邮吗？"), "包邮吗？", "满99元包邮。", "zh")
     assert entry.alt_questions == ("运费", "邮费")
+
+
+def test_rows_without_ids_keep_their_id_when_moved_or_reanswered(tmp_path):
+    path = tmp_path / "faq.csv"
+    path.write_text("question,answer\nA?,1\nB?,2\n", encoding="utf-8")
+    before = {e.question: e.id for e in load_path(path).entries}
+    path.write_text("question,answer\nNew?,0\nB?,2\nA?,changed\n", encoding="utf-8")
+    after = {e.question: e.id for e in load_path(path).entries}
+    assert after["A?"] == before["A?"] and after["B?"] == before["B?"]
 
 
 def test_xlsx_every_sheet_with_blank_rows(tmp_path):
@@ -51,7 +65,20 @@ def test_xlsx_every_sheet_with_blank_rows(tmp_path):
     book.save(tmp_path / "faq.xlsx")
     result = load_path(tmp_path / "faq.xlsx")
     assert [(e.id, e.lang) for e in result.entries] == [("a1", "zh"), ("b1", "en")]
-    assert result.problems == [f"{tmp_path / 'faq.xlsx'}:3: empty answer; row skipped"]
+    assert result.problems == [f"{tmp_path / 'faq.xlsx'}:en!3: empty answer; row skipped"]
+
+
+def test_xlsx_merged_category_cells_fill_every_row(tmp_path):
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["分类", "问题", "答案"])
+    sheet.append(["配送", "几天到？", "3天。"])
+    sheet.append([None, "包邮吗？", "满99包邮。"])
+    sheet.merge_cells("A2:A3")
+    book.save(tmp_path / "faq.xlsx")
+    entries = load_path(tmp_path / "faq.xlsx").entries
+    assert [(e.question, e.category) for e in entries] == [
+        ("几天到？", "配送"), ("包邮吗？", "配送")]
 
 
 def test_jsonl_in_dataset_format_with_a_broken_line(tmp_path):
@@ -67,8 +94,9 @@ def test_jsonl_in_dataset_format_with_a_broken_line(tmp_path):
 def test_markdown_faq_headings():
     entries = load_path(DATA / "faq_md.md").entries
     assert [(e.id, e.question, e.answer, e.lang) for e in entries] == [
-        ("faq_md-3", "Do you have a physical store?", "No, we only sell online.", "en"),
-        ("faq_md-6", "有实体店吗？", "没有，我们只在网上销售。", "zh"),
+        (_row_id("faq_md", "Do you have a physical store?"), "Do you have a physical store?",
+         "No, we only sell online.", "en"),
+        (_row_id("faq_md", "有实体店吗？"), "有实体店吗？", "没有，我们只在网上销售。", "zh"),
     ]
 
 
@@ -82,12 +110,18 @@ def test_markdown_document_becomes_chunks_with_headings():
 
 @pytest.mark.parametrize("name,message", [
     ("missing.csv", "no such file"),
-    ("notes.pdf", "unsupported file type '.pdf'"),
+    ("notes.rtf", "unsupported file type '.rtf'"),
+    ("broken.pdf", "cannot read as a PDF"),
+    ("empty.csv", r"empty file \(0 bytes\)"),
+    ("junk.csv", "binary data, not a text file"),
+    ("junk.docx", "cannot open as a Word document"),
 ])
 def test_unreadable_inputs_raise_clear_errors(tmp_path, name, message):
     path = tmp_path / name
-    if name.endswith(".pdf"):
-        path.write_bytes(b"%PDF-1.4")
+    contents = {"notes.rtf": b"{\\rtf1}", "broken.pdf": b"%PDF-1.4 truncated", "empty.csv": b"",
+                "junk.csv": bytes(range(256)) * 4, "junk.docx": b"PK\x03\x04 not a zip"}
+    if name in contents:
+        path.write_bytes(contents[name])
     with pytest.raises(IngestError, match=message):
         load_path(path)
 

@@ -1,4 +1,5 @@
 from dataclasses import replace
+from functools import partial
 
 import pytest
 
@@ -60,3 +61,24 @@ def test_embedder_mismatch_names_both(settings, hash_embedder):
 def test_invalid_name_is_refused(settings, hash_embedder):
     with pytest.raises(KnowledgeBaseError, match="invalid knowledge base name 'A b'"):
         open_knowledge_base(settings, "A b", embedder=hash_embedder)
+
+
+def test_in_memory_vectors_follow_writes_and_match_a_fresh_load(settings, hash_embedder,
+                                                                 monkeypatch):
+    entries = load_path(DATA / "faq.csv").entries
+    kb = open_knowledge_base(settings, "shop", embedder=hash_embedder)
+    kb.ingest(entries[:3])
+    kb.mean_vector()  # loads the cache; the writes below must keep it in step
+    kb.ingest([replace(entries[0], alt_questions=("Another way to ask?",)), *entries[3:]])
+    kb.delete([entries[1].id])
+    assert sorted(f for f, _ in kb.vectors_of([entries[0].id])[entries[0].id]) == [
+        "alt0", "answer", "question"]
+    assert entries[1].id not in kb.vectors_of([entries[1].id])
+    live_mean = kb.mean_vector()
+    kb.close()
+    fresh = open_knowledge_base(settings, "shop", embedder=hash_embedder)
+    # pages of 4 vectors: entries with 3-4 vectors each span two pages
+    monkeypatch.setattr(fresh.vectors, "iter_all", partial(fresh.vectors.iter_all, page=4))
+    assert fresh.mean_vector() == pytest.approx(live_mean, abs=1e-6)
+    assert sum(len(v) for v in fresh.vectors_of(list(fresh.entries())).values()) == \
+        fresh.vectors.count()

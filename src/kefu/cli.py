@@ -43,32 +43,40 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ingest(settings: Settings, kb_name: str, paths: Sequence[Path]) -> int:
-    from kefu.knowledge_base.loaders import iter_files, load_path
+def _ingest(settings: Settings, kb_name: str, paths: Sequence[Path], prune: bool = False) -> int:
     from kefu.knowledge_base.store import open_knowledge_base
-    from kefu.types import IngestReport
+    from kefu.knowledge_base.sync import sync
 
     kb = open_knowledge_base(settings, kb_name)
-    total, failed = IngestReport(), False
-    for path in iter_files(paths):
-        try:
-            loaded = load_path(path)
-        except KefuError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            failed = True
-            continue
-        report = kb.ingest(loaded.entries, progress=True)
-        for problem in loaded.problems:
-            print(f"warning: {problem}", file=sys.stderr)
-        total.added += report.added
-        total.updated += report.updated
-        total.unchanged += report.unchanged
-        total.problems += loaded.problems
-    print(f"knowledge base {kb_name!r}: {total.added} added, {total.updated} updated, "
-          f"{total.unchanged} unchanged, {len(total.problems)} rows skipped; "
-          f"{len(kb)} entries in total")
-    kb.close()
-    return 1 if failed else 0
+    try:
+        report = sync(kb, paths, prune=prune)
+        total = len(kb)
+    finally:
+        kb.close()
+    for problem in report.problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    for failed in (f for f in report.files if f.error):
+        print(f"error: {failed.error}", file=sys.stderr)
+    _print_ingest_table(report)
+    if report.stale and not prune:
+        shown = ", ".join(report.stale[:10]) + (" ..." if len(report.stale) > 10 else "")
+        print(f"{len(report.stale)} entries are no longer in their files: {shown}\n"
+              "run again with --prune to remove them")
+    elif report.removed:
+        print(f"removed {report.removed} entries that are no longer in their files")
+    print(f"knowledge base {kb_name!r}: {total} entries")
+    return 1 if report.failed else 0
+
+
+def _print_ingest_table(report) -> None:  # type: ignore[no-untyped-def]
+    width = max([len("file"), *(len(f.name) for f in report.files)])
+    columns = ("added", "updated", "unchanged", "skipped")
+    print(f"{'file':<{width}} " + " ".join(f"{c:>9}" for c in columns))
+    for f in report.files:
+        cells = " ".join(f"{getattr(f, c):>9}" for c in columns)
+        print(f"{f.name:<{width}} " + (cells if not f.error else f"{'not imported':>39}"))
+    totals = " ".join(f"{sum(getattr(f, c) for f in report.files):>9}" for c in columns)
+    print(f"{'total':<{width}} {totals}")
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -78,7 +86,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if not paths:
         print("error: name files or folders to import, or use --demo", file=sys.stderr)
         return 2
-    return _ingest(_settings(args), args.kb or (DEMO_KB if args.demo else "default"), paths)
+    return _ingest(_settings(args), args.kb or (DEMO_KB if args.demo else "default"), paths,
+                   prune=args.prune)
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -112,12 +121,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from kefu.evals.datasets import load_dataset
+    from kefu.evals.datasets import learn_phrasings, load_dataset
     from kefu.evals.report import build_results, render_html
     from kefu.evals.runner import build_eval_agent, evaluate, write_atomic
 
     settings = load_settings(Path(args.kb_config)) if args.kb_config else _settings(args)
     dataset = load_dataset(Path(args.dir), sample=args.sample)
+    if args.learn_share:
+        dataset = learn_phrasings(dataset, args.learn_share)
     for problem in dataset.problems:
         print(f"warning: {problem}", file=sys.stderr)
     agent = build_eval_agent(dataset, settings, args.retrieval_only)
@@ -159,6 +170,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from kefu.demo import DEMO_KB, demo_files
+    from kefu.knowledge_base.editor import write_serving_note
     from kefu.ui.app import create_app
 
     settings = _settings(args)
@@ -169,9 +181,59 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _ingest(settings, server.kb, demo_files())
     settings = settings.model_copy(update={"server": server})
     app = create_app(settings)
-    print(f"kefu is serving knowledge base {server.kb!r} on http://{server.host}:{server.port}/",
-          flush=True)
-    uvicorn.run(app, host=server.host, port=server.port, log_level="warning")
+    url = f"http://{server.host}:{server.port}/"
+    note = write_serving_note(settings.kb_dir / server.kb, url)
+    print(f"kefu is serving knowledge base {server.kb!r} on {url}", flush=True)
+    try:
+        uvicorn.run(app, host=server.host, port=server.port, log_level="warning")
+    finally:
+        note.unlink(missing_ok=True)
+    return 0
+
+
+def _editor(settings: Settings, kb_name: str, create: bool):  # type: ignore[no-untyped-def]
+    """Edit through the server that holds the knowledge base, else directly."""
+    from kefu.knowledge_base.editor import LocalEditor, serving_url
+    from kefu.knowledge_base.store import knowledge_base_exists, open_knowledge_base
+    from kefu.ui.admin_client import RemoteEditor
+
+    url = serving_url(settings.kb_dir / kb_name)
+    if url:
+        return RemoteEditor(url, settings.server.admin_token)
+    if not create and not knowledge_base_exists(settings, kb_name):
+        raise KefuError(f"no knowledge base {kb_name!r}; create it with `kefu ingest PATH "
+                        f"--kb {kb_name}` or `kefu kb --kb {kb_name} add ...`")
+    return LocalEditor(open_knowledge_base(settings, kb_name))
+
+
+def cmd_kb(args: argparse.Namespace) -> int:
+    from kefu.knowledge_base.editor import edited, entry_json, new_entry
+
+    settings = _settings(args)
+    kb_name = args.kb or settings.server.kb
+    action = args.kb_command
+    editor = _editor(settings, kb_name, create=action == "add")
+    if action == "list":
+        entries = editor.list(args.search or "")
+        for e in entries:
+            text = " ".join(e.question.split())
+            print(f"{e.id:<28} {e.kind:<3} {e.lang}  {text[:70]}")
+        print(f"{len(entries)} entries")
+    elif action == "show":
+        print(json.dumps(entry_json(editor.show(args.id)), ensure_ascii=False, indent=2))
+    elif action == "add":
+        entry = new_entry(args.question, args.answer, args.lang or "", args.category or "",
+                          tuple(args.alt or ()), args.id or "")
+        print(f"{entry.id}: {editor.put(entry)}")
+    elif action == "edit":
+        entry = edited(editor.show(args.id), {
+            "question": args.question, "answer": args.answer, "lang": args.lang,
+            "category": args.category, "alt_questions": args.alt})
+        print(f"{entry.id}: {editor.put(entry)}")
+    elif action == "delete":
+        for entry_id in args.ids:
+            editor.delete(entry_id)
+            print(f"{entry_id}: deleted")
     return 0
 
 
@@ -195,6 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("paths", nargs="*", help="files or folders")
     ingest.add_argument("--kb", help="knowledge base name (default: 'default', or 'demo')")
     ingest.add_argument("--demo", action="store_true", help="also import the built-in demo")
+    ingest.add_argument("--prune", action="store_true",
+                        help="remove entries whose rows or files are gone (listed without it)")
     ingest.set_defaults(func=cmd_ingest)
 
     ask = sub.add_parser("ask", help="answer one question")
@@ -212,7 +276,32 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--retrieval-only", action="store_true",
                           help="skip the LLM; routes are the ladder's decision before it")
     evaluate.add_argument("--sample", type=int, help="evaluate a seeded sample of N questions")
+    evaluate.add_argument("--learn-share", type=float, metavar="SHARE",
+                          help="add a seeded SHARE (e.g. 0.3) of the answerable questions to "
+                          "their entries as similar phrasings, as an owner would from the chat "
+                          "log, and evaluate on the rest")
     evaluate.set_defaults(func=cmd_eval)
+
+    kb = sub.add_parser("kb", help="list, show, add, edit or delete single entries (live: "
+                        "a running kefu serve answers from the change at once)")
+    kb.add_argument("--kb", help="knowledge base (default: server.kb)")
+    kb_sub = kb.add_subparsers(dest="kb_command", required=True)
+    kb_list = kb_sub.add_parser("list", help="entries, optionally filtered by a search text")
+    kb_list.add_argument("--search", help="only entries whose id, question or answer has it")
+    kb_sub.add_parser("show", help="one entry as JSON").add_argument("id")
+    for name in ("add", "edit"):
+        command = kb_sub.add_parser(name, help=f"{name} an FAQ entry")
+        if name == "edit":
+            command.add_argument("id")
+        else:
+            command.add_argument("--id", help="entry id (default: from the question)")
+        command.add_argument("--question", required=name == "add")
+        command.add_argument("--answer", required=name == "add")
+        command.add_argument("--lang", choices=["zh", "en"], help="default: detected")
+        command.add_argument("--category")
+        command.add_argument("--alt", action="append", help="an alternative phrasing (repeat)")
+    kb_sub.add_parser("delete", help="delete entries").add_argument("ids", nargs="+")
+    kb.set_defaults(func=cmd_kb)
 
     serve = sub.add_parser("serve", help="start the chat page and the HTTP API")
     serve.add_argument("--kb", help="knowledge base to serve")

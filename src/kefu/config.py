@@ -77,6 +77,15 @@ class RetrievalSettings(_Frozen):
         True, description="Subtract the knowledge base's mean vector before comparing (spreads "
         "scores apart, helps cross-language questions)."
     )
+    reranker: str = Field(
+        "", description="A sentence-transformers CrossEncoder (name or local path) that "
+        "reorders the top entries when the best two are close; empty = off. Needs kefu[st]."
+    )
+    rerank_top: int = Field(5, ge=2, le=20, description="Entries the reranker reorders.")
+    rerank_margin: float = Field(
+        0.05, ge=0.0, description="Rerank only when the best two fused scores are at most this "
+        "far apart."
+    )
 
 
 class LadderSettings(_Frozen):
@@ -94,6 +103,10 @@ class ServerSettings(_Frozen):
     host: str = Field("127.0.0.1", description="Address to bind; 127.0.0.1 keeps kefu local.")
     port: int = Field(7860, description="Port for the chat page and the HTTP API.")
     kb: str = Field("demo", description="Knowledge base served.")
+    admin_token: str = Field(
+        "", description="Bearer token for the admin API (knowledge base edits); set it with "
+        "KEFU_SERVER__ADMIN_TOKEN. Empty: the admin API is switched off."
+    )
 
 
 class Settings(_Frozen):

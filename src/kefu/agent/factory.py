@@ -8,6 +8,7 @@ from kefu.config import Settings
 from kefu.demo import DEMO_KB, SHOP_NAME
 from kefu.knowledge_base.store import KnowledgeBase, open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
+from kefu.retrieval.rerank import build_reranker
 from kefu.types import ChatModel
 
 
@@ -17,4 +18,5 @@ def build_agent(settings: Settings, kb: KnowledgeBase | None = None,
     model = chat_model or build_chat_model(settings.llm, settings.models_dir)
     shop = settings.shop_name or (
         f"{SHOP_NAME['en']} ({SHOP_NAME['zh']})" if kb.name == DEMO_KB else "our shop")
-    return Agent(Retriever(kb, settings.retrieval), model, settings.ladder, shop=shop)
+    retriever = Retriever(kb, settings.retrieval, build_reranker(settings.retrieval))
+    return Agent(retriever, model, settings.ladder, shop=shop)

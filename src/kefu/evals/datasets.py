@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -35,6 +35,7 @@ class Dataset:
     queries: list[Query]
     problems: list[str] = field(default_factory=list)
     fingerprint: str = ""
+    learned: int = 0  # in-scope questions moved into the entries as similar phrasings
 
 
 def load_dataset(folder: Path, sample: int | None = None, seed: int = 20240531) -> Dataset:
@@ -88,3 +89,25 @@ def _query(file_name: str, row: dict) -> Query:  # type: ignore[type-arg]
         kind = "oos" if file_name == "oos.jsonl" else "in"
     lang = row.get("lang") if row.get("lang") in ("zh", "en") else detect_lang(text)
     return Query(str(row["id"]), text, lang, kind, gold, str(row.get("kind", "")))  # type: ignore[arg-type]
+
+
+def learn_phrasings(dataset: Dataset, share: float, seed: int = 20240531) -> Dataset:
+    """Move a seeded share of the in-scope questions into their gold entries as alternatives.
+
+    This is what a shop owner does with the chat log (a "similar questions" column, 相似问法);
+    the moved questions are no longer asked, so every figure is measured on the rest.
+    """
+    if not 0 < share < 1:
+        raise IngestError(f"--learn-share must be between 0 and 1, not {share}")
+    by_id = {e.id: e for e in dataset.entries}
+    answerable = [q for q in dataset.queries if q.kind == "in" and q.gold and q.gold[0] in by_id]
+    moved = random.Random(seed).sample(answerable, round(share * len(answerable)))
+    extra: dict[str, list[str]] = {}
+    for query in moved:
+        extra.setdefault(query.gold[0], []).append(query.text)
+    entries = [replace(e, alt_questions=(*e.alt_questions, *extra[e.id])) if e.id in extra
+               else e for e in dataset.entries]
+    moved_ids = {q.id for q in moved}
+    return replace(dataset, name=f"{dataset.name}-learn{round(share * 100)}",
+                   entries=entries, queries=[q for q in dataset.queries if q.id not in moved_ids],
+                   fingerprint=f"{dataset.fingerprint}-learn{share}:{seed}", learned=len(moved))

@@ -29,6 +29,10 @@ class BM25Index:
         )
         self._stale = True
 
+    def mark_stale(self) -> None:
+        """Rebuild the statistics from SQLite before the next search."""
+        self._stale = True
+
     def delete(self, entry_id: str) -> None:
         self._db.execute("DELETE FROM bm25 WHERE entry_id = ?", (entry_id,))
         self._stale = True

@@ -37,4 +37,9 @@ def chunk_text(text: str) -> list[tuple[str, str]]:
     """Plain text: the first line names every chunk."""
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     title = re.sub(r"\s+", " ", first)[:80]
-    return [(title, body.strip()) for body in _splitter().split_text(text) if body.strip()]
+    return [(title, body) for body in chunk_plain(text)]
+
+
+def chunk_plain(text: str) -> list[str]:
+    """Text without headings (a PDF page) in overlapping chunks."""
+    return [body.strip() for body in _splitter().split_text(text) if body.strip()]

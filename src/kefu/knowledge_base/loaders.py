@@ -1,4 +1,5 @@
-"""Read FAQ files (CSV, XLSX, JSON/JSONL, Markdown Q&A) and documents (Markdown, TXT).
+"""Read FAQ files (CSV, XLSX, JSON/JSONL, Markdown Q&A) and documents (PDF, DOCX, HTML,
+Markdown, TXT).
 
 A bad row is reported as 'file:line: reason' and skipped; the good rows are kept.
 """
@@ -6,6 +7,7 @@ A bad row is reported as 'file:line: reason' and skipped; the good rows are kept
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -14,13 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kefu.errors import IngestError
-from kefu.knowledge_base.chunking import chunk_markdown, chunk_text
+from kefu.knowledge_base.chunking import chunk_markdown, chunk_plain, chunk_text
+from kefu.knowledge_base.documents import docx_markdown, html_markdown, pdf_pages
 from kefu.knowledge_base.text import detect_lang
 from kefu.types import Entry
 
 FAQ_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl")
-DOC_SUFFIXES = (".md", ".markdown", ".txt")
+DOC_SUFFIXES = (".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".htm")
 
+MAX_ANSWER_CHARS = 20_000
 # Header names shop owners use, in English and Chinese.
 COLUMN_ALIASES = {
     "id": ("id", "编号", "序号", "faq_id"),
@@ -46,7 +50,18 @@ def load_path(path: Path) -> LoadResult:
     """Load one FAQ or document file; IngestError if the file cannot be read at all."""
     if not path.exists():
         raise IngestError(f"{path}: no such file or directory")
+    if path.is_file() and path.stat().st_size == 0:
+        raise IngestError(f"{path}: empty file (0 bytes)")
     suffix = path.suffix.lower()
+    if suffix == ".pdf":
+        return _document(path, [
+            (f"p.{page}", body, f"p{page}.{i}")
+            for page, text in pdf_pages(path)
+            for i, body in enumerate(chunk_plain(text), start=1)])
+    if suffix == ".docx":
+        return _markdown_document(path, docx_markdown(path))
+    if suffix in (".html", ".htm"):
+        return _markdown_document(path, html_markdown(path, _read_text(path)))
     if suffix == ".csv":
         return _load_rows(path, _csv_rows(path))
     if suffix == ".xlsx":
@@ -59,16 +74,33 @@ def load_path(path: Path) -> LoadResult:
             faq = _markdown_faq(path, text)
             if faq.entries:
                 return faq
-        chunks = chunk_markdown(text) if suffix != ".txt" else chunk_text(text)
-        lang = detect_lang(text)
-        entries = [
-            Entry(id=f"{path.name}#{i}", question=heading, answer=body, lang=lang,
-                  kind="doc", source=path.name)
-            for i, (heading, body) in enumerate(chunks, start=1)
-        ]
-        return LoadResult(entries, [] if entries else [f"{path}: no text found"])
+        if suffix == ".txt":
+            return _document(path, [(title, body, str(i)) for i, (title, body)
+                                    in enumerate(chunk_text(text), start=1)])
+        return _markdown_document(path, text)
     supported = ", ".join(FAQ_SUFFIXES + DOC_SUFFIXES)
     raise IngestError(f"{path}: unsupported file type {suffix!r}; kefu imports {supported}")
+
+
+def _stable_id(path: Path, question: str) -> str:
+    """An id for a row without one: file and question, so moving rows or editing the answer
+    keeps it (the entry is updated, not re-added)."""
+    return f"{path.stem}-{hashlib.sha1(question.encode()).hexdigest()[:8]}"
+
+
+def _markdown_document(path: Path, text: str) -> LoadResult:
+    return _document(path, [(heading, body, str(i)) for i, (heading, body)
+                            in enumerate(chunk_markdown(text), start=1)])
+
+
+def _document(path: Path, chunks: list[tuple[str, str, str]]) -> LoadResult:
+    """One doc entry per (heading or page, text, position) chunk, cited as file#position."""
+    lang = detect_lang(" ".join(body for _, body, _ in chunks[:20]))
+    entries = [Entry(id=f"{path.name}#{position}", question=heading, answer=body, lang=lang,
+                     kind="doc", source=path.name) for heading, body, position in chunks]
+    return LoadResult(entries, [] if entries else [
+        f"{path}: no text found (a scanned PDF needs OCR first)" if path.suffix.lower() == ".pdf"
+        else f"{path}: no text found"])
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
@@ -84,6 +116,11 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
 
 def _read_text(path: Path) -> str:
     data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode text" export
+        return data.decode("utf-16")
+    if b"\x00" in data[:8192]:
+        raise IngestError(f"{path}: binary data, not a text file (is it really "
+                          f"{path.suffix or 'text'}?)")
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return data.decode(encoding)
@@ -93,19 +130,31 @@ def _read_text(path: Path) -> str:
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
+    csv.field_size_limit(1 << 30)  # an oversized cell is reported by _load_rows, not fatal
     reader = csv.DictReader(io.StringIO(_read_text(path)))
-    for row in reader:
-        yield reader.line_num, row
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as exc:
+        yield reader.line_num, {"__error__": f"malformed CSV ({exc}); the rest of the file"}
 
 
-def _xlsx_rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
+def _xlsx_rows(path: Path) -> Iterator[tuple[int | str, Mapping[str, object]]]:
+    """Rows of every sheet, cited as 'sheet!row'; a merged cell's value fills its whole range."""
     from openpyxl import load_workbook
 
     try:
-        book = load_workbook(path, read_only=True, data_only=True)
+        book = load_workbook(path, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a broken file
         raise IngestError(f"{path}: cannot open as an Excel workbook ({exc})") from exc
     for sheet in book.worksheets:
+        for merged in list(sheet.merged_cells.ranges):
+            value = sheet.cell(merged.min_row, merged.min_col).value
+            sheet.unmerge_cells(str(merged))
+            for row in sheet.iter_rows(min_row=merged.min_row, max_row=merged.max_row,
+                                       min_col=merged.min_col, max_col=merged.max_col):
+                for cell in row:
+                    cell.value = value
         header: list[str] | None = None
         for line, values in enumerate(sheet.iter_rows(values_only=True), start=1):
             if all(v is None or str(v).strip() == "" for v in values):
@@ -113,7 +162,7 @@ def _xlsx_rows(path: Path) -> Iterator[tuple[int, Mapping[str, object]]]:
             if header is None:
                 header = [str(v or "").strip() for v in values]
                 continue
-            yield line, {h: v for h, v in zip(header, values, strict=False) if h}
+            yield f"{sheet.title}!{line}", {h: v for h, v in zip(header, values, strict=False) if h}
     book.close()
 
 
@@ -151,7 +200,8 @@ def _canonical(row: Mapping[str, object]) -> dict[str, object]:
     return out
 
 
-def _load_rows(path: Path, rows: Iterable[tuple[int, Mapping[str, object]]]) -> LoadResult:
+def _load_rows(path: Path, rows: Iterable[tuple[int | str, Mapping[str, object]]]
+               ) -> LoadResult:
     result = LoadResult()
     seen: set[str] = set()
     for line, raw in rows:
@@ -176,7 +226,12 @@ def _load_rows(path: Path, rows: Iterable[tuple[int, Mapping[str, object]]]) -> 
         if not answer:
             result.problems.append(f"{where}: empty answer; row skipped")
             continue
-        entry_id = str(row.get("id", "")).strip() or f"{path.stem}-{line}"
+        if len(answer) > MAX_ANSWER_CHARS or len(question) > MAX_ANSWER_CHARS:
+            result.problems.append(
+                f"{where}: a cell of {max(len(answer), len(question)):,} characters (FAQ cells "
+                f"hold up to {MAX_ANSWER_CHARS:,}; put long text in a document); row skipped")
+            continue
+        entry_id = str(row.get("id", "")).strip() or _stable_id(path, question)
         if entry_id in seen:
             result.problems.append(f"{where}: duplicate id {entry_id!r}; row skipped")
             continue
@@ -222,7 +277,7 @@ def _markdown_faq(path: Path, text: str) -> LoadResult:
             result.problems.append(f"{path}:{line_no}: empty answer; entry skipped")
             return
         result.entries.append(Entry(
-            id=f"{path.stem}-{line_no}", question=question, answer=answer,
+            id=_stable_id(path, question), question=question, answer=answer,
             lang=detect_lang(question), source=path.name))
 
     for number, line in enumerate(text.splitlines(), start=1):

@@ -7,6 +7,7 @@ import json
 import re
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from kefu.config import Settings
 from kefu.errors import EmbedderMismatch, KnowledgeBaseError
 from kefu.knowledge_base.bm25 import BM25Index
 from kefu.knowledge_base.embedders import build_embedder
-from kefu.knowledge_base.text import tokenize
+from kefu.knowledge_base.text import to_simplified, tokenize
+from kefu.knowledge_base.vector_cache import VectorCache
 from kefu.knowledge_base.vector_store import VectorStore, build_chroma_client
 from kefu.types import Embedder, Entry, IngestReport
 
@@ -31,9 +33,14 @@ CREATE TABLE IF NOT EXISTS entries (
 """
 
 
+# Bumped when what is indexed for the same entry changes, so the next ingest redoes it all.
+EMBED_BATCH = 32  # entries embedded per call (the embedder is the limit)
+INDEX_VERSION = 2  # 2: traditional Chinese folded to simplified before embedding
+
+
 def content_hash(entry: Entry) -> str:
     payload = json.dumps(
-        [entry.kind, entry.lang, entry.question, entry.answer, entry.category,
+        [INDEX_VERSION, entry.kind, entry.lang, entry.question, entry.answer, entry.category,
          list(entry.alt_questions), entry.source], ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -67,7 +74,8 @@ class KnowledgeBase:
         self.bm25 = BM25Index(self._db)
         self._db.commit()
         self._cache: dict[str, Entry] | None = None
-        self._mean: np.ndarray | None = None
+        self._vector_cache: VectorCache | None = None
+        self._generation = self._stored_generation()
 
     def _check_embedder(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
@@ -91,56 +99,88 @@ class KnowledgeBase:
         report = IngestReport()
         stored = dict(self._db.execute("SELECT id, hash FROM entries"))
         todo = []
-        for entry in entries:
+        for entry in {e.id: e for e in entries}.values():  # the last of a repeated id wins
             digest = content_hash(entry)
             if stored.get(entry.id) == digest:
                 report.unchanged += 1
             else:
                 todo.append((entry, digest, entry.id in stored))
-        bar = tqdm(todo, desc=f"embedding into {self.name}", unit="entry",
-                   disable=not progress or not todo)
-        for entry, digest, existed in bar:
-            self._write(entry, digest)
-            if existed:
-                report.updated += 1
-            else:
-                report.added += 1
+        with tqdm(total=len(todo), desc=f"embedding into {self.name}", unit="entry",
+                  disable=not progress or not todo) as bar:
+            for start in range(0, len(todo), EMBED_BATCH):
+                batch = todo[start:start + EMBED_BATCH]
+                self._write([(entry, digest) for entry, digest, _ in batch])
+                report.updated += sum(existed for _, _, existed in batch)
+                report.added += sum(not existed for _, _, existed in batch)
+                bar.update(len(batch))
         return report
 
-    def _write(self, entry: Entry, digest: str) -> None:
-        texts, names = _fields(entry)
-        vectors = self.embedder.embed_passages(texts)
+    def _write(self, batch: Sequence[tuple[Entry, str]]) -> None:
+        """Embed a batch in one call, then write vectors, tokens and rows for each entry."""
+        fields = [_fields(entry) for entry, _ in batch]
+        texts = [to_simplified(t) for entry_texts, _ in fields for t in entry_texts]
+        vectors = np.asarray(self.embedder.embed_passages(texts))
         with self._lock:
-            # Vectors first, row last: a crash in between leaves no row, so a re-run redoes it.
-            self.vectors.delete([entry.id])
-            self.vectors.add(entry.id, np.asarray(vectors), names)
-            self.bm25.put(entry.id, tokenize(" ".join(texts)))
-            self._db.execute(
-                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (entry.id, entry.kind, entry.lang, entry.question, entry.answer,
-                 entry.category, json.dumps(list(entry.alt_questions), ensure_ascii=False),
-                 entry.source, digest),
-            )
-            self._db.commit()
-            self._cache = None
-            self._mean = None
+            # Vectors first, rows last: a crash in between leaves no row, so a re-run redoes it.
+            owners = [(entry.id, name) for (entry, _), (_, names)
+                      in zip(batch, fields, strict=True) for name in names]
+            self.vectors.delete([entry.id for entry, _ in batch])
+            self.vectors.add(vectors, owners)
+            if self._vector_cache is not None:
+                self._vector_cache.put(owners, vectors)
+            for (entry, digest), (entry_texts, _) in zip(batch, fields, strict=True):
+                self.bm25.put(entry.id, tokenize(" ".join(entry_texts)))
+                self._db.execute(
+                    "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (entry.id, entry.kind, entry.lang, entry.question, entry.answer,
+                     entry.category, json.dumps(list(entry.alt_questions), ensure_ascii=False),
+                     entry.source, digest),
+                )
+            self._committed()
 
     def delete(self, entry_ids: Iterable[str]) -> int:
         ids = list(entry_ids)
         with self._lock:
             self.vectors.delete(ids)
+            if self._vector_cache is not None:
+                self._vector_cache.remove(ids)
             for entry_id in ids:
                 self.bm25.delete(entry_id)
             removed = sum(
                 self._db.execute("DELETE FROM entries WHERE id = ?", (i,)).rowcount for i in ids)
-            self._db.commit()
-            self._cache = None
-            self._mean = None
+            self._committed()
         return removed
+
+    def _committed(self) -> None:
+        """Commit with a new generation mark, so other processes' caches know to reload."""
+        self._generation = uuid.uuid4().hex
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)",
+                         (self._generation,))
+        self._db.commit()
+        self._forget()
+
+    def _forget(self, vectors: bool = False) -> None:
+        self._cache = None
+        self.bm25.mark_stale()
+        if vectors:  # this process's own writes keep the vector cache in step
+            self._vector_cache = None
+
+    def _stored_generation(self) -> str:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
+        return row[0] if row else ""
+
+    def refresh(self) -> None:
+        """Drop cached entries, mean vector and BM25 statistics if another process wrote."""
+        with self._lock:
+            generation = self._stored_generation()
+            if generation != self._generation:
+                self._generation = generation
+                self._forget(vectors=True)
 
     # -- reads --------------------------------------------------------------------------
     def entries(self) -> dict[str, Entry]:
         with self._lock:
+            self.refresh()
             if self._cache is None:
                 rows = self._db.execute(
                     "SELECT id, kind, lang, question, answer, category, alt_questions, source "
@@ -152,13 +192,25 @@ class KnowledgeBase:
                 }
             return self._cache
 
-    def mean_vector(self) -> np.ndarray:
-        """The mean of all stored vectors (zeros when empty), recomputed after a write."""
+    def _vectors(self) -> VectorCache:
         with self._lock:
-            if self._mean is None:
-                mean = self.vectors.mean_vector()
-                self._mean = np.zeros(self.embedder.dim, np.float32) if mean is None else mean
-            return self._mean
+            if self._vector_cache is None:
+                owners, vectors = [], []  # type: ignore[var-annotated]
+                for page_owners, page_vectors in self.vectors.iter_all():
+                    owners += page_owners  # an entry's vectors may span two pages
+                    vectors += page_vectors
+                cache = VectorCache(self.embedder.dim)
+                cache.put(owners, vectors)
+                self._vector_cache = cache
+            return self._vector_cache
+
+    def mean_vector(self) -> np.ndarray:
+        """The mean of all stored vectors (zeros when empty)."""
+        return self._vectors().mean()
+
+    def vectors_of(self, entry_ids: Sequence[str]) -> dict[str, list[tuple[str, np.ndarray]]]:
+        """Every stored (field, vector) of the given entries."""
+        return self._vectors().of(entry_ids)
 
     def get(self, entry_id: str) -> Entry | None:
         return self.entries().get(entry_id)

@@ -42,9 +42,26 @@ def detect_lang(text: str) -> Lang:
     return "zh" if cjk and cjk >= latin else "en"
 
 
+def to_simplified(text: str) -> str:
+    """Fold traditional Chinese characters to simplified (OpenCC t2s); other text unchanged.
+
+    Both indexes see folded text, so a Hong Kong or Taiwan customer writing 退貨 finds 退货
+    (on xsid's Chinese questions written in traditional characters: hit@1 0.40 -> 0.90).
+    """
+    return _t2s().convert(text) if _CJK.search(text) else text
+
+
+@cache
+def _t2s():  # type: ignore[no-untyped-def]
+    from opencc import OpenCC
+
+    return OpenCC("t2s")
+
+
 def normalize(text: str) -> str:
-    """NFKC folds full-width letters, digits and punctuation; lower-case; squeeze spaces."""
-    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+    """Traditional folded to simplified, NFKC (full-width letters, digits, punctuation),
+    lower-case, spaces squeezed."""
+    return " ".join(unicodedata.normalize("NFKC", to_simplified(text)).lower().split())
 
 
 @cache

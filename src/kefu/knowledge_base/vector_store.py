@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +60,15 @@ class VectorStore:
                 f"new knowledge base with --kb"
             )
 
-    def add(self, entry_id: str, vectors: np.ndarray, fields: Sequence[str]) -> None:
-        ids = [f"{entry_id}::{i}" for i in range(len(fields))]
-        metadatas: list[dict[str, Any]] = [{"entry_id": entry_id, "field": f} for f in fields]
-        self._col.upsert(ids=ids, embeddings=vectors.tolist(), metadatas=metadatas)
+    def add(self, vectors: np.ndarray, owners: Sequence[tuple[str, str]]) -> None:
+        """Upsert vectors; owners[i] is (entry id, field) of vectors[i], fields in entry order."""
+        ids, metadatas, position = [], [], {}  # type: ignore[var-annotated]
+        for entry_id, field in owners:
+            position[entry_id] = position.get(entry_id, -1) + 1
+            ids.append(f"{entry_id}::{position[entry_id]}")
+            metadatas.append({"entry_id": entry_id, "field": field})
+        if ids:
+            self._col.upsert(ids=ids, embeddings=vectors.tolist(), metadatas=metadatas)
 
     def delete(self, entry_ids: Sequence[str]) -> None:
         if entry_ids:
@@ -86,24 +91,9 @@ class VectorStore:
             for meta, dist in zip(result["metadatas"][0], result["distances"][0], strict=True)
         ]
 
-    def mean_vector(self, page: int = 5000) -> np.ndarray | None:
-        """The mean of every stored vector, or None for an empty collection."""
-        total, count = None, 0
+    def iter_all(self, page: int = 5000) -> Iterator[tuple[list[tuple[str, str]], list[Any]]]:
+        """Every stored vector in pages: ((entry id, field) per vector, vectors)."""
         for offset in range(0, self.count(), page):
-            batch = self._col.get(include=["embeddings"], limit=page, offset=offset)
-            vectors = np.asarray(batch["embeddings"], dtype=np.float64)
-            total = vectors.sum(axis=0) + (0 if total is None else total)
-            count += len(vectors)
-        return None if total is None else (total / count).astype(np.float32)
-
-    def vectors_of(self, entry_ids: Sequence[str]) -> dict[str, list[tuple[str, np.ndarray]]]:
-        """Every stored (field, vector) of the given entries."""
-        if not entry_ids:
-            return {}
-        result = self._col.get(where={"entry_id": {"$in": list(entry_ids)}},
-                               include=["metadatas", "embeddings"])
-        out: dict[str, list[tuple[str, np.ndarray]]] = {}
-        for meta, vector in zip(result["metadatas"], result["embeddings"], strict=True):
-            out.setdefault(str(meta["entry_id"]), []).append(
-                (str(meta["field"]), np.asarray(vector, dtype=np.float32)))
-        return out
+            batch = self._col.get(include=["metadatas", "embeddings"], limit=page, offset=offset)
+            owners = [(str(m["entry_id"]), str(m["field"])) for m in batch["metadatas"]]
+            yield owners, list(batch["embeddings"])

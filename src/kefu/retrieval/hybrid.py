@@ -21,7 +21,8 @@ import numpy as np
 
 from kefu.config import RetrievalSettings
 from kefu.knowledge_base.store import KnowledgeBase
-from kefu.knowledge_base.text import tokenize
+from kefu.knowledge_base.text import to_simplified, tokenize
+from kefu.retrieval.rerank import Reranker
 from kefu.types import Hit
 
 
@@ -31,21 +32,24 @@ def _unit(vector: np.ndarray) -> np.ndarray:
 
 
 class Retriever:
-    def __init__(self, kb: KnowledgeBase, cfg: RetrievalSettings) -> None:
+    def __init__(self, kb: KnowledgeBase, cfg: RetrievalSettings,
+                 reranker: Reranker | None = None) -> None:
         self.kb = kb
         self.cfg = cfg
+        self.reranker = reranker
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """The top k entries for query, best first, with fused and component scores."""
         k = k or self.cfg.top_k
+        self.kb.refresh()  # another process (kefu kb, kefu ingest) may have changed it
         mean = (self.kb.mean_vector() if self.cfg.center
                 else np.zeros(self.kb.embedder.dim, dtype=np.float32))
-        q = _unit(self.kb.embedder.embed_queries([query])[0] - mean)
+        q = _unit(self.kb.embedder.embed_queries([to_simplified(query)])[0] - mean)
         candidates = dict.fromkeys(
             entry_id for entry_id, _ in self.kb.vectors.query(q, self.cfg.candidates))
         keyword = dict(self.kb.bm25.search(tokenize(query), self.cfg.candidates))
         candidates.update(dict.fromkeys(keyword))
-        vectors = self.kb.vectors.vectors_of(list(candidates))
+        vectors = self.kb.vectors_of(list(candidates))
         entries = self.kb.entries()
         weight = self.cfg.answer_weight
         hits = []
@@ -60,4 +64,6 @@ class Retriever:
             score = dense + self.cfg.bm25_weight * b
             hits.append(Hit(entry=entry, score=score, dense=dense, bm25=b, question=question))
         hits.sort(key=lambda h: (-h.score, h.entry.id))
+        if self.reranker is not None:
+            hits = self.reranker(query, hits)
         return hits[:k]

@@ -14,6 +14,7 @@ from kefu.agent.factory import build_agent
 from kefu.agent.ladder import Agent
 from kefu.config import Settings
 from kefu.errors import KefuError
+from kefu.ui.admin_api import build_admin_router
 from kefu.ui.api import build_router
 from kefu.ui.chat_page import build_chat_page
 from kefu.ui.sessions import Sessions
@@ -25,6 +26,7 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
                   description="Customer-service agent: chat API and chat page.")
     llm = "none" if agent.chat_model is None else f"{settings.llm.backend}:{settings.llm.model}"
     app.include_router(build_router(agent, Sessions(), agent.retriever.kb.name, llm))
+    app.include_router(build_admin_router(agent.retriever.kb, settings.server.admin_token))
     warm_up = getattr(agent.chat_model, "warm", None)
     if warm and warm_up is not None:
         # Load the LLM in the background so the first grounded answer does not wait for it.

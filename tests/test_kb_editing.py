@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,6 +22,7 @@ from kefu.retrieval.hybrid import Retriever
 from kefu.ui.admin_client import RemoteEditor
 from kefu.ui.app import create_app
 
+DATA = Path(__file__).parent / "data"
 TOKEN = "s3cret-token"
 GIFT = "Do you sell gift cards?"
 
@@ -128,3 +130,32 @@ def test_ingest_is_a_sync_that_prunes_only_when_asked(settings, tmp_path, capsys
         update={"embedder": settings.embedder.model_copy(update={"backend": "hash"})}), "shop")
     assert {e.id: e.answer for e in kb.entries().values()} == {"a": "changed"}
     assert len(kb.bm25.search(["b"], 5)) == 0 and kb.vectors.count() == 2
+
+
+def test_files_are_uploaded_replaced_and_removed_through_the_server(admin, tiny_kb, tmp_path):
+    editor = RemoteEditor("http://testserver", TOKEN, client=admin)
+    policy = tmp_path / "gift-cards.md"
+    policy.write_text("# Gift cards\n\nGift cards are sold from $20 and never expire.\n",
+                      encoding="utf-8")
+    report = editor.put_file(policy)
+    assert (report["file"], report["added"], report["removed"]) == ("gift-cards.md", 1, 0)
+    top = Retriever(tiny_kb, RetrievalSettings()).search("Do gift cards expire?")[0]
+    assert top.entry.id == "gift-cards.md#1"
+    assert [e.id for e in editor.list("never expire")] == ["gift-cards.md#1"]
+    policy.write_text("# Gift cards\n\nSold from $25.\n\n## Refunds\n\nNot refundable.\n",
+                      encoding="utf-8")
+    assert editor.put_file(policy)["updated"] == 1
+    assert editor.delete_file("gift-cards.md") == 2
+    with pytest.raises(KnowledgeBaseError, match="no entries from a file 'gift-cards.md'"):
+        editor.delete_file("gift-cards.md")
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(bytes(range(256)))
+    with pytest.raises(KnowledgeBaseError, match=r"junk.csv: binary data"):
+        editor.put_file(junk)
+
+
+def test_ingest_refuses_a_knowledge_base_a_live_server_holds(settings, capsys, monkeypatch):
+    monkeypatch.setenv("KEFU_EMBEDDER__BACKEND", "hash")
+    write_serving_note(settings.kb_dir / "shop", "http://127.0.0.1:7999/")
+    assert main(["ingest", str(DATA / "faq.csv"), "--kb", "shop"]) == 1
+    assert "kefu kb --kb shop add-file PATH" in capsys.readouterr().err

@@ -44,9 +44,15 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def _ingest(settings: Settings, kb_name: str, paths: Sequence[Path], prune: bool = False) -> int:
+    from kefu.knowledge_base.editor import serving_url
     from kefu.knowledge_base.store import open_knowledge_base
     from kefu.knowledge_base.sync import sync
 
+    url = serving_url(settings.kb_dir / kb_name)
+    if url and settings.store.client == "persistent":
+        raise KefuError(f"kefu serve ({url}) holds knowledge base {kb_name!r}; import files "
+                        f"through it with `kefu kb --kb {kb_name} add-file PATH...`, or stop it "
+                        "first (its embedded store must have one writer)")
     kb = open_knowledge_base(settings, kb_name)
     try:
         report = sync(kb, paths, prune=prune)
@@ -234,6 +240,16 @@ def cmd_kb(args: argparse.Namespace) -> int:
         for entry_id in args.ids:
             editor.delete(entry_id)
             print(f"{entry_id}: deleted")
+    elif action == "add-file":
+        for path in args.paths:
+            report = editor.put_file(Path(path))
+            for problem in report["problems"]:
+                print(f"warning: {problem}", file=sys.stderr)
+            print(f"{report['file']}: {report['added']} added, {report['updated']} updated, "
+                  f"{report['unchanged']} unchanged, {report['removed']} removed, "
+                  f"{len(report['problems'])} skipped")
+    elif action == "delete-file":
+        print(f"{args.name}: {editor.delete_file(args.name)} entries deleted")
     return 0
 
 
@@ -301,6 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--category")
         command.add_argument("--alt", action="append", help="an alternative phrasing (repeat)")
     kb_sub.add_parser("delete", help="delete entries").add_argument("ids", nargs="+")
+    kb_sub.add_parser("add-file", help="import or replace files (FAQ or documents)"
+                      ).add_argument("paths", nargs="+")
+    kb_sub.add_parser("delete-file", help="delete every entry imported from a file"
+                      ).add_argument("name", help="the file's name, e.g. policy.pdf")
     kb.set_defaults(func=cmd_kb)
 
     serve = sub.add_parser("serve", help="start the chat page and the HTTP API")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from kefu.errors import KnowledgeBaseError
+from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import KnowledgeBase
 from kefu.knowledge_base.text import detect_lang, normalize
 from kefu.types import Entry
@@ -22,6 +23,8 @@ class EntryEditor(Protocol):
     def show(self, entry_id: str) -> Entry: ...
     def put(self, entry: Entry) -> str: ...  # "added" | "updated" | "unchanged"
     def delete(self, entry_id: str) -> None: ...
+    def put_file(self, path: Path) -> dict[str, Any]: ...
+    def delete_file(self, name: str) -> int: ...
 
 
 def new_entry(question: str, answer: str, lang: str = "", category: str = "",
@@ -74,6 +77,24 @@ class LocalEditor:
     def delete(self, entry_id: str) -> None:
         if not self.kb.delete([entry_id]):
             raise KnowledgeBaseError(f"no entry {entry_id!r} in knowledge base {self.kb.name!r}")
+
+    def put_file(self, path: Path) -> dict[str, Any]:
+        """Import one file (FAQ or document); its entries that are gone are removed."""
+        loaded = load_path(path)
+        report = self.kb.ingest(loaded.entries)
+        kept = {e.id for e in loaded.entries}
+        removed = self.kb.delete([e.id for e in self.kb.entries().values()
+                                  if e.source == path.name and e.id not in kept])
+        return {"file": path.name, "added": report.added, "updated": report.updated,
+                "unchanged": report.unchanged, "removed": removed, "problems": loaded.problems}
+
+    def delete_file(self, name: str) -> int:
+        """Remove every entry imported from the file called name."""
+        ids = [e.id for e in self.kb.entries().values() if e.source == name]
+        if not ids:
+            raise KnowledgeBaseError(f"no entries from a file {name!r} in knowledge base "
+                                     f"{self.kb.name!r}")
+        return self.kb.delete(ids)
 
 
 def entry_json(entry: Entry) -> dict[str, Any]:

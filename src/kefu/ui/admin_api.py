@@ -1,14 +1,18 @@
-"""Admin HTTP API: knowledge base entries (list, show, put, delete) behind a bearer token."""
+"""Admin HTTP API behind a bearer token: knowledge base entries (list, show, put, delete)
+and files (upload, remove)."""
 
 from __future__ import annotations
 
 import secrets
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException, UploadFile
 from pydantic import BaseModel, Field
 
-from kefu.errors import KnowledgeBaseError
+from kefu.errors import KefuError, KnowledgeBaseError
 from kefu.knowledge_base.editor import EDITABLE, LocalEditor, edited, entry_json, new_entry
 from kefu.knowledge_base.store import KnowledgeBase
 
@@ -70,6 +74,29 @@ def build_admin_router(kb: KnowledgeBase, token: str) -> APIRouter:
     def delete_entry(entry_id: str) -> None:
         try:
             editor.delete(entry_id)
+        except KnowledgeBaseError as exc:
+            raise _error(404, "not_found", str(exc)) from exc
+
+    @router.post("/files")
+    def put_file(file: UploadFile) -> dict[str, Any]:
+        """Import an uploaded FAQ file or document (a file of the same name is replaced)."""
+        name = Path(file.filename or "").name
+        if not name:
+            raise _error(422, "invalid_file", "the upload needs a file name")
+        with tempfile.TemporaryDirectory(prefix="kefu-upload-") as folder:
+            path = Path(folder) / name
+            with path.open("wb") as out:
+                shutil.copyfileobj(file.file, out)
+            try:
+                return editor.put_file(path)
+            except KefuError as exc:
+                raise _error(422, "unreadable_file", str(exc).replace(folder + "/", "")) \
+                    from exc
+
+    @router.delete("/files/{name:path}")
+    def delete_file(name: str) -> dict[str, int]:
+        try:
+            return {"removed": editor.delete_file(name)}
         except KnowledgeBaseError as exc:
             raise _error(404, "not_found", str(exc)) from exc
 

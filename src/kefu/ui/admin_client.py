@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -47,6 +48,13 @@ class RemoteEditor:
 
     def delete(self, entry_id: str) -> None:
         self._call("DELETE", f"/entries/{quote(entry_id, safe='')}")
+
+    def put_file(self, path: Path) -> dict[str, Any]:
+        with path.open("rb") as data:
+            return dict(self._call("POST", "/files", files={"file": (path.name, data)}))
+
+    def delete_file(self, name: str) -> int:
+        return int(self._call("DELETE", f"/files/{quote(name, safe='')}")["removed"])
 
 
 def _entry(row: dict[str, Any]) -> Entry:

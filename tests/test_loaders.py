@@ -135,3 +135,20 @@ def test_jsonl_passages_become_documents(tmp_path):
     assert [(e.id, e.kind, e.question, e.answer, e.lang) for e in result.entries] == [
         ("d1", "doc", "故宫", "名称：故宫\n门票：60", "zh")]
     assert result.problems == [f"{path}:2: duplicate id 'd1'; row skipped"]
+
+
+def test_chinese_without_punctuation_is_split_between_words_never_inside_one():
+    from kefu.knowledge_base.chunking import MAX_CHARS, chunk_plain
+    from kefu.knowledge_base.text import words
+
+    text = "七天无理由退货退款到账时间顺丰包邮电子发票和" * 57  # 1,197 characters, no punctuation
+    chunks = chunk_plain(text)
+    assert len(chunks) >= 3 and all(len(c) <= MAX_CHARS for c in chunks)
+    boundaries, position = {0}, 0
+    for word in words(text):
+        position += len(word)
+        boundaries.add(position)
+    for chunk in chunks:
+        start = text.index(chunk)  # the pattern repeats: any occurrence shows alignment
+        assert start in boundaries and start + len(chunk) in boundaries, chunk[:12]
+    assert chunk_plain("第一段。\n\n第二段") == ["第一段。\n\n第二段"]

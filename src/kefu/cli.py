@@ -1,4 +1,4 @@
-"""`kefu models|ingest|ask|serve`: loads Settings, builds objects, prints results."""
+"""`kefu models|ingest|kb|ask|eval|serve`: loads Settings, builds objects, prints results."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kefu.config import Settings, load_settings
 from kefu.errors import KefuError
+
+if TYPE_CHECKING:
+    from kefu.knowledge_base.editor import EntryEditor
 
 log = logging.getLogger("kefu")
 
@@ -197,7 +201,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _editor(settings: Settings, kb_name: str, create: bool):  # type: ignore[no-untyped-def]
+def _editor(settings: Settings, kb_name: str, create: bool) -> EntryEditor:
     """Edit through the server that holds the knowledge base, else directly."""
     from kefu.knowledge_base.editor import LocalEditor, serving_url
     from kefu.knowledge_base.store import knowledge_base_exists, open_knowledge_base

@@ -1,4 +1,8 @@
-"""Chinese-aware chunks for documents: split on headings, paragraphs and sentence ends."""
+"""Chinese-aware chunks for documents: split on headings, paragraphs and sentence ends.
+
+When a stretch of Chinese has no punctuation to split at, the split falls between two jieba
+words (marked with a zero-width space that chunks never keep), never inside one.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +10,40 @@ import re
 
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
+from kefu.knowledge_base.text import words
+
 MAX_CHARS = 400
 OVERLAP = 60
-_SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", ". ", "! ", "? ", "; ", "，", ", ", " ", ""]
+_WORD_BREAK = "\u200b"
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]{2,}")
+_SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", ". ", "! ", "? ", "; ", "，", ", ", " ",
+               _WORD_BREAK, ""]
 
 
-def _splitter() -> RecursiveCharacterTextSplitter:
-    return RecursiveCharacterTextSplitter(
+def _length(text: str) -> int:
+    return len(text) - text.count(_WORD_BREAK)
+
+
+def _split(text: str) -> list[str]:
+    splitter = RecursiveCharacterTextSplitter(
         chunk_size=MAX_CHARS, chunk_overlap=OVERLAP, separators=_SEPARATORS,
-        keep_separator="end",
+        keep_separator="end", length_function=_length,
     )
+    marked = _CJK_RUN.sub(lambda run: _WORD_BREAK.join(words(run.group())),
+                          text.replace(_WORD_BREAK, ""))
+    chunks = (chunk.replace(_WORD_BREAK, "").strip() for chunk in splitter.split_text(marked))
+    return [chunk for chunk in chunks if chunk]
 
 
 def chunk_markdown(text: str) -> list[tuple[str, str]]:
     """(heading path, body) pairs, one or more per section."""
     headers = [("#", "h1"), ("##", "h2"), ("###", "h3")]
     sections = MarkdownHeaderTextSplitter(headers, strip_headers=True).split_text(text)
-    splitter = _splitter()
     chunks: list[tuple[str, str]] = []
     for section in sections:
         heading = " > ".join(section.metadata[k] for k in ("h1", "h2", "h3")
                              if k in section.metadata)
-        for body in splitter.split_text(section.page_content):
-            if body.strip():
-                chunks.append((heading, body.strip()))
+        chunks += [(heading, body) for body in _split(section.page_content)]
     return chunks
 
 
@@ -42,4 +56,4 @@ def chunk_text(text: str) -> list[tuple[str, str]]:
 
 def chunk_plain(text: str) -> list[str]:
     """Text without headings (a PDF page) in overlapping chunks."""
-    return [body.strip() for body in _splitter().split_text(text) if body.strip()]
+    return _split(text)

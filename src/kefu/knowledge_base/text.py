@@ -76,6 +76,11 @@ def _jieba():  # type: ignore[no-untyped-def]
     return jieba
 
 
+def words(text: str) -> list[str]:
+    """jieba's words of text in order, every character kept: ''.join(words(t)) == t."""
+    return list(_jieba().cut(text, HMM=False)) if _CJK.search(text) else [text]
+
+
 def tokenize(text: str) -> list[str]:
     """BM25 tokens: jieba search-mode words and character bigrams for Chinese, words for Latin."""
     text = normalize(text)

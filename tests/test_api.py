@@ -1,8 +1,10 @@
 import pytest
 from fastapi.testclient import TestClient
 
+from kefu.agent.conversations import ConversationStore
 from kefu.agent.factory import build_agent
 from kefu.agent.prompts import prompts
+from kefu.types import Message
 from kefu.ui.app import create_app
 
 
@@ -49,3 +51,26 @@ def test_openapi_describes_the_chat_endpoint(client):
     schema = client.get("/openapi.json").json()
     assert set(schema["paths"]) >= {"/api/v1/chat", "/healthz"}
     assert client.get("/docs").status_code == 200
+
+
+def test_conversations_survive_a_restart(settings, tiny_kb, scripted):
+    def chat(message, session_id=None):
+        app = create_app(settings, build_agent(settings, kb=tiny_kb, chat_model=scripted),
+                         warm=False)
+        with TestClient(app) as client:
+            return client.post("/api/v1/chat",
+                               json={"message": message, "session_id": session_id}).json()
+
+    first = chat("How long does shipping take?")
+    second = chat("多久能收到货？", first["session_id"])  # a new app: as after a restart
+    assert second["session_id"] == first["session_id"]
+    store = ConversationStore(settings.home / "conversations.sqlite")
+    assert store.history(first["session_id"]) == [
+        Message("user", "How long does shipping take?"),
+        Message("assistant", "Orders arrive in 3-5 working days."),
+        Message("user", "多久能收到货？"), Message("assistant", "下单后3-5个工作日送达。")]
+    transcript = store.transcript(first["session_id"])
+    assert [(m["route"], [s["id"] for s in m["sources"]]) for m in transcript[1::2]] == [
+        ("faq", ["t-en-ship"]), ("faq", ["t-zh-ship"])]
+    assert store.history(first["session_id"], turns=1) == [
+        Message("user", "多久能收到货？"), Message("assistant", "下单后3-5个工作日送达。")]

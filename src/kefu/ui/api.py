@@ -5,9 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
+from kefu.agent.conversations import ConversationStore
 from kefu.agent.ladder import Agent
-from kefu.types import Message
-from kefu.ui.sessions import Sessions
 
 MAX_MESSAGE_CHARS = 4000
 
@@ -32,7 +31,8 @@ class ChatResponse(BaseModel):
     session_id: str
 
 
-def build_router(agent: Agent, sessions: Sessions, kb_name: str, llm: str) -> APIRouter:
+def build_router(agent: Agent, conversations: ConversationStore, kb_name: str,
+                 llm: str) -> APIRouter:
     router = APIRouter()
 
     @router.get("/healthz")
@@ -41,10 +41,11 @@ def build_router(agent: Agent, sessions: Sessions, kb_name: str, llm: str) -> AP
 
     @router.post("/api/v1/chat", response_model=ChatResponse)
     def chat(request: ChatRequest) -> ChatResponse:
-        session_id = sessions.open(request.session_id)
-        answer = agent.ask(request.message, sessions.history(session_id))
-        sessions.append(session_id, Message("user", request.message),
-                        Message("assistant", answer.answer))
+        session_id = conversations.open(request.session_id, kb_name)
+        answer = agent.ask(request.message, conversations.history(session_id))
+        conversations.append(session_id, "user", request.message)
+        conversations.append(session_id, "assistant", answer.answer, answer.route,
+                             answer.sources)
         return ChatResponse(**answer.to_json(), session_id=session_id)  # type: ignore[arg-type]
 
     return router

@@ -10,6 +10,7 @@ import gradio as gr
 from fastapi import FastAPI
 
 from kefu import __version__
+from kefu.agent.conversations import ConversationStore
 from kefu.agent.factory import build_agent
 from kefu.agent.ladder import Agent
 from kefu.config import Settings
@@ -17,7 +18,6 @@ from kefu.errors import KefuError
 from kefu.ui.admin_api import build_admin_router
 from kefu.ui.api import build_router
 from kefu.ui.chat_page import build_chat_page
-from kefu.ui.sessions import Sessions
 
 
 def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True) -> FastAPI:
@@ -25,7 +25,8 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
     app = FastAPI(title="kefu", version=__version__,
                   description="Customer-service agent: chat API and chat page.")
     llm = "none" if agent.chat_model is None else f"{settings.llm.backend}:{settings.llm.model}"
-    app.include_router(build_router(agent, Sessions(), agent.retriever.kb.name, llm))
+    conversations = ConversationStore(settings.home / "conversations.sqlite")
+    app.include_router(build_router(agent, conversations, agent.retriever.kb.name, llm))
     app.include_router(build_admin_router(agent.retriever.kb, settings.server.admin_token))
     warm_up = getattr(agent.chat_model, "warm", None)
     if warm and warm_up is not None:

@@ -9,9 +9,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from kefu.errors import KnowledgeBaseError
-from kefu.knowledge_base.loaders import load_path
+from kefu.errors import IngestError, KnowledgeBaseError
 from kefu.knowledge_base.store import KnowledgeBase
+from kefu.knowledge_base.sync import sync
 from kefu.knowledge_base.text import detect_lang, normalize
 from kefu.types import Entry
 
@@ -80,13 +80,13 @@ class LocalEditor:
 
     def put_file(self, path: Path) -> dict[str, Any]:
         """Import one file (FAQ or document); its entries that are gone are removed."""
-        loaded = load_path(path)
-        report = self.kb.ingest(loaded.entries)
-        kept = {e.id for e in loaded.entries}
-        removed = self.kb.delete([e.id for e in self.kb.entries().values()
-                                  if e.source == path.name and e.id not in kept])
-        return {"file": path.name, "added": report.added, "updated": report.updated,
-                "unchanged": report.unchanged, "removed": removed, "problems": loaded.problems}
+        report = sync(self.kb, [path], prune=True, progress=False)
+        [file] = report.files
+        if file.error:
+            raise IngestError(file.error)
+        return {"file": file.name, "added": file.added, "updated": file.updated,
+                "unchanged": file.unchanged, "removed": report.removed,
+                "problems": report.problems}
 
     def delete_file(self, name: str) -> int:
         """Remove every entry imported from the file called name."""

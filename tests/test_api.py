@@ -67,10 +67,10 @@ def test_conversations_survive_a_restart(settings, tiny_kb, scripted):
     store = ConversationStore(settings.home / "conversations.sqlite")
     assert store.history(first["session_id"]) == [
         Message("user", "How long does shipping take?"),
-        Message("assistant", "Orders arrive in 3-5 working days."),
-        Message("user", "多久能收到货？"), Message("assistant", "下单后3-5个工作日送达。")]
+        Message("assistant", "Orders arrive in 3-5 working days.", "faq"),
+        Message("user", "多久能收到货？"), Message("assistant", "下单后3-5个工作日送达。", "faq")]
     transcript = store.transcript(first["session_id"])
     assert [(m["route"], [s["id"] for s in m["sources"]]) for m in transcript[1::2]] == [
         ("faq", ["t-en-ship"]), ("faq", ["t-zh-ship"])]
     assert store.history(first["session_id"], turns=1) == [
-        Message("user", "多久能收到货？"), Message("assistant", "下单后3-5个工作日送达。")]
+        Message("user", "多久能收到货？"), Message("assistant", "下单后3-5个工作日送达。", "faq")]

@@ -39,7 +39,8 @@ def test_ask_json_on_faq_and_unrelated_questions(capsys):
     assert [s["id"] for s in answer["sources"]] == ["t-zh-ship"]
     assert main(["ask", "What's the weather on Mars?", "--kb", "shop", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {
-        "answer": prompts("en")["abstain"], "route": "abstain", "lang": "en", "sources": []}
+        "answer": prompts("en")["abstain"], "route": "abstain", "lang": "en", "sources": [],
+        "suggestions": [], "handoff": "", "rewritten": ""}
 
 
 def test_missing_inputs_give_one_line_errors(capsys):

@@ -18,7 +18,8 @@ def test_defaults_then_toml_then_environment(tmp_path: Path):
 
 
 def test_unknown_choice_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match="llm.backend: Input should be 'llama-cpp' or 'none'"):
+    with pytest.raises(ConfigError,
+                       match="llm.backend: Input should be 'llama-cpp', 'openai' or 'none'"):
         load_settings(environ={"KEFU_LLM__BACKEND": "gpt"})
 
 

@@ -28,14 +28,26 @@ RECORDS = [
 ]
 
 
+def test_refusals_and_handoffs_count_as_declining_and_suggestions_as_their_own_route():
+    records = [_r("a", "en", "in", ["x"], ["x"], "suggest", 10),
+               _r("b", "en", "in", ["x"], ["x"], "faq", 10),
+               _r("e", "en", "oos", [], ["x"], "refuse", 10),
+               _r("f", "en", "oos", [], ["x"], "handoff", 10),
+               _r("g", "en", "oos", [], ["x"], "suggest", 10)]
+    result = summarize(records)
+    assert result["routes"] == {"faq": 0.5, "suggest": 0.5, "rag": 0.0, "abstain": 0.0}
+    assert result["abstention"] == {"precision": 1.0, "recall": pytest.approx(2 / 3),
+                                    "in_scope_abstain_rate": 0.0, "n_oos": 3}
+
+
 def test_metrics_on_a_hand_checked_example():
     result = summarize(RECORDS)
     assert result["retrieval"] == {"hit_at_1": 0.25, "hit_at_5": 0.5,
                                    "mrr": pytest.approx((1 + 1 / 2 + 1 / 6) / 4), "n": 4}
     assert result["abstention"] == {"precision": 0.5, "recall": 0.5,
                                     "in_scope_abstain_rate": 0.25, "n_oos": 2}
-    assert result["routes"] == {"faq": 0.25, "rag": 0.5, "abstain": 0.25}
-    assert result["routes_oos"] == {"faq": 0.0, "rag": 0.5, "abstain": 0.5}
+    assert result["routes"] == {"faq": 0.25, "suggest": 0.0, "rag": 0.5, "abstain": 0.25}
+    assert result["routes_oos"] == {"faq": 0.0, "suggest": 0.0, "rag": 0.5, "abstain": 0.5}
     assert result["latency"] == {"p50_ms": 30, "p95_ms": 60}
     assert result["abstention_by_kind"]["far"]["recall"] == 1.0
     assert result["abstention_by_kind"]["near"]["recall"] == 0.0

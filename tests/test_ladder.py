@@ -4,6 +4,7 @@ from kefu.agent.ladder import Agent
 from kefu.agent.prompts import prompts
 from kefu.config import LadderSettings, RetrievalSettings
 from kefu.retrieval.hybrid import Retriever
+from kefu.types import Entry, Hit, Message
 
 FORCE_RAG = LadderSettings(faq_threshold=9.0, rag_threshold=0.0)
 
@@ -26,10 +27,13 @@ def test_confident_match_returns_the_curated_answer_without_the_llm(
 
 
 def test_medium_match_is_answered_by_the_llm_from_the_cited_entry(tiny_kb, scripted):
-    scripted.enqueue("[2]")
+    question = "Can I send back something I bought?"
+    ranked = [h.entry.id for h in Retriever(tiny_kb, RetrievalSettings()).search(question)]
+    number = ranked.index("t-en-return") + 1
+    scripted.enqueue(f"[{number}]")
     scripted.enqueue("Unused items can go back within 30 days.")
     agent = _agent(tiny_kb, scripted, FORCE_RAG)
-    events = list(agent.answer("Can I send back something I bought?"))
+    events = list(agent.answer(question))
     hits = events[0].hits
     assert events[0].kind == "hits"
     assert "".join(e.text for e in events if e.kind == "token") == (
@@ -37,16 +41,17 @@ def test_medium_match_is_answered_by_the_llm_from_the_cited_entry(tiny_kb, scrip
     final = events[-1].answer
     assert (final.route, final.lang, final.answer) == (
         "rag", "en", "Unused items can go back within 30 days.")
-    assert [s.id for s in final.sources] == [hits[1].entry.id]
+    assert [s.id for s in final.sources] == ["t-en-return"]
     system, user = scripted.prompts[0]
     assert "Test Shop" in system.content
-    assert f"[2] {hits[1].entry.question}\n{hits[1].entry.answer}" in user.content
+    cited = hits[number - 1].entry
+    assert f"[{number}] {cited.question}\n{cited.answer}" in user.content
     assert user.content.endswith("Customer question: Can I send back something I bought?\n"
                                  "(Write the source number, or [0] if none answers it.)")
     step_two = scripted.prompts[1]
     assert step_two[:2] == scripted.prompts[0]
-    assert step_two[2].content == "[2]"
-    assert "using only source [2]" in step_two[3].content
+    assert step_two[2].content == f"[{number}]"
+    assert f"using only source [{number}]" in step_two[3].content
 
 
 @pytest.mark.parametrize("choice", ["[0]", "none of them", "[9]"])
@@ -98,3 +103,118 @@ def test_unrelated_questions_abstain_in_the_customers_language(tiny_kb, scripted
 def test_without_an_llm_the_middle_band_abstains(tiny_kb):
     final = _agent(tiny_kb, None, FORCE_RAG).ask("Can I send back something I bought?")
     assert final.route == "abstain"
+
+
+def _hit(entry_id, lang, question, score=None, kind="faq"):
+    entry = Entry(id=entry_id, question=f"question {entry_id}", answer=f"answer {entry_id}",
+                  lang=lang, kind=kind)
+    return Hit(entry=entry, score=question if score is None else score, dense=question,
+               bm25=0.0, question=question)
+
+
+@pytest.mark.parametrize("hits,expected", [
+    # one clear curated match
+    ([_hit("a", "en", 0.8), _hit("b", "en", 0.5)], ("faq", ["a"], False)),
+    # two close FAQ matches, none sure: did you mean
+    ([_hit("a", "en", 0.55), _hit("b", "en", 0.52), _hit("c", "en", 0.40)],
+     ("suggest", ["a", "b"], False)),
+    # three close ones, capped at max_suggestions
+    ([_hit("a", "en", 0.55), _hit("b", "en", 0.54), _hit("c", "en", 0.53),
+      _hit("d", "en", 0.52)], ("suggest", ["a", "b", "c"], False)),
+    # one well ahead of the rest: the LLM decides, not a menu
+    ([_hit("a", "en", 0.58), _hit("b", "en", 0.47)], ("rag", ["a", "b"], False)),
+    # a document ranks first: the LLM answers from it
+    ([_hit("doc", "en", 0.6, kind="doc"), _hit("a", "en", 0.55), _hit("b", "en", 0.53)],
+     ("rag", ["doc", "a", "b"], False)),
+    # only the other language's entry matches closely: its answer, translated
+    ([_hit("zh-a", "zh", 0.7), _hit("b", "en", 0.3)], ("faq", ["zh-a"], True)),
+    # the other language matches, but so does an entry in the customer's: no translation
+    ([_hit("zh-a", "zh", 0.7), _hit("b", "en", 0.5)], ("rag", ["zh-a", "b"], False)),
+    ([_hit("a", "en", 0.2)], ("abstain", [], False)),
+])
+def test_decide_picks_the_rung(tiny_kb, hits, expected):
+    decision = _agent(tiny_kb, None).decide("en", hits)
+    assert (decision.route, [h.entry.id for h in decision.hits], decision.translate) == expected
+
+
+def test_did_you_mean_offers_the_entries_questions(tiny_kb, scripted):
+    final = _agent(tiny_kb, scripted).ask("Can I return an item or how long does shipping take?")
+    assert (final.route, final.answer) == ("suggest", prompts("en")["suggest"])
+    assert [s.id for s in final.sources] == ["t-en-return", "t-en-ship"]
+    assert final.suggestions == ("Can I return an item?", "How long does shipping take?")
+    assert scripted.prompts == []
+
+
+def test_a_curated_answer_in_the_other_language_is_translated_and_marked(tiny_kb, scripted):
+    tiny_kb.delete(["t-en-pay"])
+    scripted.enqueue("We accept Alipay and WeChat Pay.")
+    final = _agent(tiny_kb, scripted, LadderSettings(faq_threshold=0.4)).ask(
+        "Which payment methods do you support?")
+    assert (final.route, final.answer) == ("faq", "We accept Alipay and WeChat Pay.")
+    assert [(s.id, s.translated) for s in final.sources] == [("t-zh-pay", True)]
+    assert "支持支付宝和微信支付。" in scripted.prompts[0][-1].content
+
+
+def test_an_invented_figure_is_never_shown(tiny_kb, scripted):
+    question = "Can I send back something I bought?"
+    ranked = [h.entry.id for h in Retriever(tiny_kb, RetrievalSettings()).search(question)]
+    scripted.enqueue(f"[{ranked.index('t-en-return') + 1}]")
+    scripted.enqueue("Yes, within 90 days, and we pay the postage.")
+    final = _agent(tiny_kb, scripted, FORCE_RAG).ask(question)
+    assert (final.route, final.answer) == ("abstain", prompts("en")["abstain"])
+
+
+def test_a_reply_resting_on_another_given_source_cites_that_one(tiny_kb, scripted):
+    question = "Can I send back something I bought?"
+    ranked = [h.entry.id for h in Retriever(tiny_kb, RetrievalSettings()).search(question)]
+    assert "t-en-return" in ranked[:3]
+    wrong = next(i for i, entry_id in enumerate(ranked[:3], 1) if entry_id != "t-en-return")
+    scripted.enqueue(f"[{wrong}]")
+    scripted.enqueue("Yes, unused items can go back within 30 days.")
+    final = _agent(tiny_kb, scripted, FORCE_RAG).ask(question)
+    assert (final.route, [s.id for s in final.sources]) == ("rag", ["t-en-return"])
+
+
+def test_an_invented_figure_from_a_document_abstains(tiny_kb, scripted):
+    question = "How long is the battery warranty?"
+    ranked = [h.entry for h in Retriever(tiny_kb, RetrievalSettings()).search(question)]
+    number = next(i for i, e in enumerate(ranked, 1) if e.kind == "doc" and "6 months" in e.answer)
+    scripted.enqueue(f"[{number}]")
+    scripted.enqueue("Batteries are covered for 12 months.")
+    assert _agent(tiny_kb, scripted, FORCE_RAG).ask(question).route == "abstain"
+
+
+@pytest.mark.parametrize("text,route,handoff,key", [
+    ("I want to talk to a human", "handoff", "offer", "offer_human"),
+    ("转人工", "handoff", "offer", "offer_human"),
+    ("this shop is useless!!!", "handoff", "offer", "angry"),
+])
+def test_a_human_is_offered_when_asked_for_or_when_the_customer_is_angry(
+        tiny_kb, scripted, text, route, handoff, key):
+    final = _agent(tiny_kb, scripted).ask(text)
+    lang = "zh" if key and not text.isascii() else "en"
+    assert (final.route, final.handoff, final.answer) == (route, handoff, prompts(lang)[key])
+
+
+def test_an_angry_customer_with_a_real_question_gets_the_answer_and_the_offer(tiny_kb):
+    final = _agent(tiny_kb, None, LadderSettings(faq_threshold=0.5)).ask(
+        "How long does shipping take??? this is ridiculous")
+    assert (final.route, final.handoff) == ("faq", "offer")
+    assert final.answer == "Orders arrive in 3-5 working days."
+
+
+def test_two_abstentions_in_a_row_offer_a_human_and_yes_accepts(tiny_kb):
+    agent = _agent(tiny_kb, None)
+    first = agent.ask("What's the weather on Mars?")
+    history = [Message("user", "What's the weather on Mars?"),
+               Message("assistant", first.answer, first.route, first.handoff)]
+    second = agent.ask("Who won the football world cup in 1998?", history)
+    assert (first.route, first.handoff) == ("abstain", "")
+    assert (second.route, second.handoff, second.answer) == (
+        "abstain", "offer", prompts("en")["abstain_again"])
+    history += [Message("user", "Who won?"),
+                Message("assistant", second.answer, second.route, second.handoff)]
+    accepted = agent.ask("yes please", history)
+    assert (accepted.route, accepted.handoff) == ("handoff", "accepted")
+    # "yes" without an offer before it is just a message (here: a second abstention)
+    assert agent.ask("yes please", history[:2]).handoff != "accepted"

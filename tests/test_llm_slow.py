@@ -1,16 +1,11 @@
 """The real GGUF models through the LLM route (slow: seconds per question on 2 cores)."""
 
-from pathlib import Path
-
 import pytest
 
 from kefu.agent.chat_models import LlamaCppChatModel
 from kefu.agent.ladder import Agent, in_language
 from kefu.agent.model_files import MODELS, install_model
-from kefu.config import LadderSettings, LLMSettings, RetrievalSettings, load_settings
-from kefu.demo import demo_files
-from kefu.knowledge_base.loaders import load_path
-from kefu.knowledge_base.store import open_knowledge_base
+from kefu.config import LadderSettings, LLMSettings, RetrievalSettings
 from kefu.retrieval.hybrid import Retriever
 
 from .conftest import REAL_MODELS_DIR
@@ -22,16 +17,6 @@ LLM_ROUTE = LadderSettings(faq_threshold=9.0, rag_threshold=0.0)
 def _model(name: str) -> LlamaCppChatModel:
     path = install_model(MODELS[name], REAL_MODELS_DIR, progress=False)
     return LlamaCppChatModel(path, LLMSettings(model=name, max_tokens=96, temperature=0.0))
-
-
-@pytest.fixture(scope="module")
-def demo_kb(tmp_path_factory, e5):
-    home = tmp_path_factory.mktemp("demo-home")
-    kb = open_knowledge_base(load_settings(environ={"KEFU_HOME": str(home)}), "demo", e5)
-    for path in demo_files():
-        kb.ingest(load_path(Path(path)).entries)
-    yield kb
-    kb.close()
 
 
 def test_small_model_streams_an_answer_and_cites_a_retrieved_entry(demo_kb):

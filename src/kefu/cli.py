@@ -1,4 +1,5 @@
-"""`kefu models|ingest|kb|ask|eval|serve`: loads Settings, builds objects, prints results."""
+"""`kefu models|ingest|kb|ask|chat|eval|tickets|serve`: loads Settings, builds objects,
+prints results."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +17,7 @@ from kefu.errors import KefuError
 
 if TYPE_CHECKING:
     from kefu.knowledge_base.editor import EntryEditor
+    from kefu.types import Answer
 
 log = logging.getLogger("kefu")
 
@@ -100,8 +103,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                    prune=args.prune)
 
 
-def cmd_ask(args: argparse.Namespace) -> int:
-    from kefu.agent.factory import build_agent
+def _serving_settings(args: argparse.Namespace) -> Settings | None:
+    """Settings with server.kb set from --kb; None (after saying why) when it is missing."""
     from kefu.knowledge_base.store import knowledge_base_exists
 
     settings = _settings(args)
@@ -109,24 +112,76 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if not knowledge_base_exists(settings, kb_name):
         print(f"error: no knowledge base {kb_name!r}; import one with `kefu ingest PATH "
               f"--kb {kb_name}`", file=sys.stderr)
-        return 2
-    agent = build_agent(settings.model_copy(
-        update={"server": settings.server.model_copy(update={"kb": kb_name})}))
-    final = None
-    for event in agent.answer(args.question):
-        if event.kind == "token" and not args.json:
+        return None
+    return settings.model_copy(
+        update={"server": settings.server.model_copy(update={"kb": kb_name})})
+
+
+def _print_reply(events, debug: bool) -> Answer:  # type: ignore[no-untyped-def]
+    """Stream tokens to the terminal; then the final answer where it differs, suggestions,
+    sources, and with debug the rewrite and the route."""
+    streamed, final = "", None
+    for event in events:
+        if event.kind == "token":
+            streamed += event.text
             print(event.text, end="", flush=True)
+        elif event.kind == "rewrite" and debug:
+            print(f"  (understood as: {event.text})")
+        elif event.kind == "queue":
+            print(f"  (waiting for the LLM: {event.position} ahead)")
         elif event.kind == "answer":
             final = event.answer
     assert final is not None
+    if streamed.strip() != final.answer:
+        print(("\n" if streamed else "") + final.answer, end="")
+    print()
+    for number, question in enumerate(final.suggestions, start=1):
+        print(f"  {number}. {question}")
+    for source in final.sources:
+        note = ", translated" if source.translated else ""
+        print(f"  [{final.route}] {source.id} ({source.score:.3f}{note})")
+    if debug:
+        print(f"  route={final.route} lang={final.lang} handoff={final.handoff or '-'}")
+    return final
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from kefu.agent.factory import build_agent
+
+    settings = _serving_settings(args)
+    if settings is None:
+        return 2
+    agent = build_agent(settings)
     if args.json:
-        print(json.dumps(final.to_json(), ensure_ascii=False))
+        print(json.dumps(agent.ask(args.question).to_json(), ensure_ascii=False))
     else:
-        if final.route != "rag":
-            print(final.answer, end="")
-        print()
-        for source in final.sources:
-            print(f"  [{final.route}] {source.id} ({source.score:.3f})")
+        _print_reply(agent.answer(args.question), debug=False)
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """A conversation in the terminal, stored like the chat page's; a number picks a
+    'did you mean' question, 'human' opens a ticket, an empty line or Ctrl-D ends."""
+    from kefu.agent.factory import build_agent, build_desk
+
+    settings = _serving_settings(args)
+    if settings is None:
+        return 2
+    desk = build_desk(settings, build_agent(settings))
+    session_id = desk.start(args.session)
+    print(f"session {session_id} (continue it with --session {session_id})")
+    suggestions: tuple[str, ...] = ()
+    while True:
+        try:
+            text = input("> ").strip()
+        except EOFError:
+            break
+        if not text:
+            break
+        if text.isdigit() and 1 <= int(text) <= len(suggestions):
+            text = suggestions[int(text) - 1]
+            print(f"> {text}")
+        suggestions = _print_reply(desk.chat(session_id, text), args.debug).suggestions
     return 0
 
 
@@ -257,6 +312,39 @@ def cmd_kb(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tickets(args: argparse.Namespace) -> int:
+    from kefu.agent.factory import conversations_path
+    from kefu.agent.tickets import TicketStore, WebhookNotifier
+
+    settings = _settings(args)
+    store = TicketStore(conversations_path(settings))
+    action = args.tickets_command
+    if action == "list":
+        tickets = store.list(args.status)
+        for t in tickets:
+            first = next((m["content"] for m in t.transcript if m["role"] == "user"), "")
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(t.created))
+            print(f"{t.id}  {when}  {t.status:<6} {t.reason:<9} {t.webhook or '-':<9} "
+                  f"{' '.join(first.split())[:60]}")
+        print(f"{len(tickets)} {'' if args.status == 'all' else args.status + ' '}tickets")
+    elif action == "show":
+        ticket = store.get(args.id)
+        print(json.dumps(ticket.to_json(), ensure_ascii=False, indent=2))
+    elif action == "close":
+        ticket = store.close(args.id, args.note or "")
+        print(f"{ticket.id}: closed")
+    elif action == "retry":
+        notifier = WebhookNotifier(settings.handoff, store)
+        if not notifier.enabled:
+            raise KefuError("no webhook is configured (handoff.webhook_url); tickets are "
+                            "kept in KEFU_HOME and listed by `kefu tickets list`")
+        pending = store.undelivered()
+        delivered = sum(notifier.deliver(t) for t in pending)
+        print(f"{delivered} of {len(pending)} undelivered tickets sent to the webhook")
+        return 0 if delivered == len(pending) else 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kefu", description=__doc__)
     parser.add_argument("--config", help="path to kefu.toml (default: $KEFU_CONFIG)")
@@ -286,6 +374,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--kb", help="knowledge base (default: server.kb, 'demo')")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.set_defaults(func=cmd_ask)
+
+    chat = sub.add_parser("chat", help="a conversation in the terminal (follow-ups, handoff)")
+    chat.add_argument("--kb", help="knowledge base (default: server.kb, 'demo')")
+    chat.add_argument("--session", help="continue this session id")
+    chat.add_argument("--debug", action="store_true",
+                      help="show how follow-ups were understood and the route of each reply")
+    chat.set_defaults(func=cmd_chat)
 
     evaluate = sub.add_parser("eval", help="measure retrieval, routing and abstention on a "
                               "dataset folder (faq/docs + queries/oos/dialogues .jsonl)")
@@ -326,6 +421,18 @@ def build_parser() -> argparse.ArgumentParser:
     kb_sub.add_parser("delete-file", help="delete every entry imported from a file"
                       ).add_argument("name", help="the file's name, e.g. policy.pdf")
     kb.set_defaults(func=cmd_kb)
+
+    tickets = sub.add_parser("tickets", help="conversations handed to a human")
+    tickets_sub = tickets.add_subparsers(dest="tickets_command", required=True)
+    tickets_list = tickets_sub.add_parser("list", help="tickets, newest first")
+    tickets_list.add_argument("--status", choices=["open", "closed", "all"], default="open")
+    tickets_sub.add_parser("show", help="one ticket with its transcript, as JSON"
+                           ).add_argument("id")
+    close = tickets_sub.add_parser("close", help="close a ticket")
+    close.add_argument("id")
+    close.add_argument("--note", help="what was done, kept with the ticket")
+    tickets_sub.add_parser("retry", help="send undelivered tickets to the webhook again")
+    tickets.set_defaults(func=cmd_tickets)
 
     serve = sub.add_parser("serve", help="start the chat page and the HTTP API")
     serve.add_argument("--kb", help="knowledge base to serve")

@@ -32,13 +32,34 @@ class EmbedderSettings(_Frozen):
 
 
 class LLMSettings(_Frozen):
-    backend: Literal["llama-cpp", "none"] = Field(
-        "llama-cpp", description="llama-cpp: in-process GGUF; none: no LLM (FAQ or abstain only)."
+    backend: Literal["llama-cpp", "openai", "none"] = Field(
+        "llama-cpp", description="llama-cpp: in-process GGUF; openai: any OpenAI-compatible "
+        "server (llama-server, vLLM, a hosted API) at base_url; none: no LLM (FAQ or abstain "
+        "only)."
     )
     model: str = Field(
         "default",
-        description="'default' (Qwen2.5-Coder-1.5B Q4_K_M), 'small' (0.5B), a local .gguf path, "
-        "or a model hub repo id (with hub_file).",
+        description="llama-cpp: 'default' (Qwen2.5-Coder-1.5B Q4_K_M), 'small' (0.5B), a local "
+        ".gguf path, or a model hub repo id (with hub_file). openai: the model name sent to "
+        "the server.",
+    )
+    base_url: str = Field(
+        "", description="openai: the server's base URL, e.g. http://127.0.0.1:8080/v1."
+    )
+    api_key: str = Field(
+        "", description="openai: the API key; set it with KEFU_LLM__API_KEY, never in a file."
+    )
+    timeout_s: float = Field(120.0, gt=0, description="openai: seconds to wait for the server.")
+    parallel: int = Field(
+        1, ge=1, description="Generations at a time; later questions wait in a queue."
+    )
+    queue_wait_s: float = Field(
+        30.0, gt=0, description="Longest wait in the LLM queue; a question that waits longer "
+        "gets the apology and the offer of a human instead of a time-out."
+    )
+    rewrite_follow_ups: bool = Field(
+        True, description="Let the LLM rewrite a follow-up ('and for Hong Kong?') into a "
+        "standalone question; false, or no LLM: a rule joins it to the previous question."
     )
     hub_file: str = Field("", description="GGUF file name inside the hub repo named by model.")
     n_ctx: int = Field(4096, ge=512, description="Context window in tokens.")
@@ -97,6 +118,40 @@ class LadderSettings(_Frozen):
         0.34, description="Fused score at or above which the LLM answers from sources."
     )
     max_sources: int = Field(3, ge=1, description="Entries shown to the LLM.")
+    suggest_threshold: float = Field(
+        0.45, description="Question match at or above which FAQ entries may be offered as "
+        "'did you mean' questions when none reaches faq_threshold."
+    )
+    suggest_margin: float = Field(
+        0.06, ge=0.0, description="Entries within this distance of the best question match "
+        "are offered together; a lone entry further ahead of the rest goes on down the ladder."
+    )
+    max_suggestions: int = Field(3, ge=2, le=5, description="Most 'did you mean' questions.")
+    translate: bool = Field(
+        True, description="When only an entry in the other language matches closely, let the "
+        "LLM translate its curated answer (marked 'translated' in the sources)."
+    )
+
+
+class HandoffSettings(_Frozen):
+    webhook_url: str = Field(
+        "", description="Called (POST, JSON) with each new ticket; empty: tickets are only "
+        "stored (kefu tickets list)."
+    )
+    webhook_token: str = Field(
+        "", description="Sent as 'Authorization: Bearer ...' to the webhook; set it with "
+        "KEFU_HANDOFF__WEBHOOK_TOKEN."
+    )
+    webhook_attempts: int = Field(
+        5, ge=1, description="Tries per ticket before the webhook is marked failed (the ticket "
+        "is kept either way; kefu tickets retry sends it again)."
+    )
+    webhook_backoff_s: float = Field(
+        1.0, ge=0.0, description="Wait before the second try; doubled after each failure."
+    )
+    abstains_before_offer: int = Field(
+        2, ge=1, description="Abstentions in a row after which kefu offers a human outright."
+    )
 
 
 class ServerSettings(_Frozen):
@@ -112,7 +167,8 @@ class ServerSettings(_Frozen):
 class Settings(_Frozen):
     home: Path = Field(
         default_factory=lambda: Path("~/.kefu").expanduser(),
-        description="Data directory (KEFU_HOME): models, knowledge bases.",
+        description="Data directory (KEFU_HOME): models, knowledge bases, conversations, "
+        "tickets.",
     )
     shop_name: str = Field(
         "", description="Shop name the assistant speaks for; empty: 'our shop' (demo: Lumi Home)."
@@ -123,6 +179,7 @@ class Settings(_Frozen):
     retrieval: RetrievalSettings = RetrievalSettings()
     ladder: LadderSettings = LadderSettings()
     server: ServerSettings = ServerSettings()
+    handoff: HandoffSettings = HandoffSettings()
 
     @property
     def models_dir(self) -> Path:

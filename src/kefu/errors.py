@@ -6,7 +6,8 @@
     ├── IngestError            a file cannot be imported at all
     ├── KnowledgeBaseError     unknown knowledge base, store failure
     │   └── EmbedderMismatch   collection built by another embedder
-    └── ModelFileError         model weights missing, corrupt, or not assemblable
+    ├── ModelFileError         model weights missing, corrupt, or not assemblable
+    └── LLMError               the LLM backend failed (server down, bad reply)
 
 Each message says what happened and what to do next.
 """
@@ -38,3 +39,7 @@ class EmbedderMismatch(KnowledgeBaseError):
 
 class ModelFileError(KefuError):
     """A model file is missing, has a wrong checksum, or cannot be assembled."""
+
+
+class LLMError(KefuError):
+    """The chat model could not produce a reply (an unreachable server, an error status)."""

@@ -9,8 +9,15 @@ from typing import Literal, Protocol
 import numpy as np
 
 Lang = Literal["zh", "en"]
-Route = Literal["faq", "rag", "abstain"]
+# faq: curated answer as-is · suggest: "did you mean" · rag: LLM answer from cited sources ·
+# abstain: "I don't know" · refuse: a hostile request declined · handoff: a human offered or
+# called in (the customer asked, was angry, or the ladder abstained twice).
+Route = Literal["faq", "suggest", "rag", "abstain", "refuse", "handoff"]
+ANSWERED_ROUTES = ("faq", "rag")
 EntryKind = Literal["faq", "doc"]
+# What an answer says of a human: nothing, an offer (the UI shows the button), or the
+# customer accepted it (a ticket is created).
+Handoff = Literal["", "offer", "accepted"]
 
 
 @dataclass(frozen=True)
@@ -40,8 +47,18 @@ class Hit:
 
 @dataclass(frozen=True)
 class Source:
+    """An entry an answer rests on; translated: its curated answer was put into the
+    customer's language by the LLM."""
+
     id: str
     score: float
+    translated: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"id": self.id, "score": round(self.score, 4)}
+        if self.translated:
+            out["translated"] = True
+        return out
 
 
 @dataclass(frozen=True)
@@ -50,30 +67,43 @@ class Answer:
     route: Route
     lang: Lang
     sources: tuple[Source, ...] = ()
+    suggestions: tuple[str, ...] = ()  # "did you mean" questions, clickable
+    handoff: Handoff = ""
+    rewritten: str = ""  # the standalone question a follow-up was rewritten into
 
     def to_json(self) -> dict[str, object]:
         return {
             "answer": self.answer,
             "route": self.route,
             "lang": self.lang,
-            "sources": [{"id": s.id, "score": round(s.score, 4)} for s in self.sources],
+            "sources": [s.to_json() for s in self.sources],
+            "suggestions": list(self.suggestions),
+            "handoff": self.handoff,
+            "rewritten": self.rewritten,
         }
 
 
 @dataclass(frozen=True)
 class Event:
-    """One step of an answer: 'hits', 'token', 'answer' or 'error'."""
+    """One step of an answer: 'rewrite' (text: the standalone question), 'hits', 'queue'
+    (position: requests ahead in the LLM queue), 'token', 'answer', 'ticket' (text: its id)
+    or 'error' (text: a log id)."""
 
-    kind: Literal["hits", "token", "answer", "error"]
+    kind: Literal["rewrite", "hits", "queue", "token", "answer", "ticket", "error"]
     text: str = ""
     hits: tuple[Hit, ...] = ()
     answer: Answer | None = None
+    position: int = 0
 
 
 @dataclass(frozen=True)
 class Message:
+    """One turn of a conversation; route and handoff are set on the assistant's turns."""
+
     role: Literal["system", "user", "assistant"]
     content: str
+    route: str = ""
+    handoff: str = ""
 
 
 @dataclass

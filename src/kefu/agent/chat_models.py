@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import httpx
+
 from kefu.agent.model_files import resolve_model
 from kefu.config import LLMSettings
-from kefu.errors import BackendUnavailable, ConfigError
+from kefu.errors import BackendUnavailable, ConfigError, LLMError
 from kefu.types import ChatModel, Message
 
 
 class LlamaCppChatModel:
-    """A GGUF model in this process; one generation at a time, the system prompt's KV reused."""
+    """A GGUF model in this process. One long-lived Llama object: a prompt that starts like
+    the previous one (the same system prompt) reuses its KV cache, so only the new tokens
+    are processed."""
 
     def __init__(self, path: Path, cfg: LLMSettings) -> None:
         try:
@@ -42,6 +47,11 @@ class LlamaCppChatModel:
                 if delta:
                     yield delta
 
+    def reset_cache(self) -> None:
+        """Forget the evaluated prompt, so the next one is processed from its first token."""
+        with self._lock:
+            self._llm.reset()
+
 
 class LazyChatModel:
     """Loads the real model on first use (or on warm()), so start-up stays fast."""
@@ -49,10 +59,10 @@ class LazyChatModel:
     def __init__(self, cfg: LLMSettings, models_dir: Path) -> None:
         self._cfg = cfg
         self._models_dir = models_dir
-        self._model: ChatModel | None = None
+        self._model: LlamaCppChatModel | None = None
         self._lock = threading.Lock()
 
-    def warm(self) -> ChatModel:
+    def warm(self) -> LlamaCppChatModel:
         with self._lock:
             if self._model is None:
                 self._model = LlamaCppChatModel(resolve_model(self._cfg, self._models_dir),
@@ -63,10 +73,61 @@ class LazyChatModel:
         return self.warm().stream(messages)
 
 
-def build_chat_model(cfg: LLMSettings, models_dir: Path) -> ChatModel | None:
+class OpenAIChatModel:
+    """Any server with an OpenAI-compatible POST /chat/completions (llama.cpp's llama-server,
+    `python -m llama_cpp.server`, vLLM, a hosted API), streamed over server-sent events."""
+
+    def __init__(self, cfg: LLMSettings, transport: httpx.BaseTransport | None = None) -> None:
+        if not cfg.base_url:
+            raise ConfigError("llm.backend 'openai' needs llm.base_url, e.g. "
+                              "KEFU_LLM__BASE_URL=http://127.0.0.1:8080/v1")
+        self._cfg = cfg
+        headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
+        self._http = httpx.Client(base_url=cfg.base_url.rstrip("/"), headers=headers,
+                                  timeout=cfg.timeout_s, transport=transport)
+
+    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
+        body = {"model": self._cfg.model, "stream": True,
+                "max_tokens": self._cfg.max_tokens, "temperature": self._cfg.temperature,
+                "messages": [{"role": m.role, "content": m.content} for m in messages]}
+        try:
+            with self._http.stream("POST", "/chat/completions", json=body) as response:
+                if response.status_code >= 400:
+                    detail = response.read().decode("utf-8", "replace")[:200]
+                    raise LLMError(f"the LLM server at {self._cfg.base_url} answered "
+                                   f"{response.status_code}: {detail}")
+                for line in response.iter_lines():
+                    delta = _sse_delta(line)
+                    if delta is None:
+                        break
+                    if delta:
+                        yield delta
+        except httpx.HTTPError as exc:
+            raise LLMError(f"cannot reach the LLM server at {self._cfg.base_url}: {exc}") \
+                from exc
+
+
+def _sse_delta(line: str) -> str | None:
+    """The text of one server-sent event line; '' for anything else; None at [DONE]."""
+    if not line.startswith("data:"):
+        return ""
+    data = line[len("data:"):].strip()
+    if data == "[DONE]":
+        return None
+    try:
+        choice = json.loads(data)["choices"][0]
+    except (json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+        raise LLMError(f"the LLM server sent an unreadable event: {data[:120]}") from exc
+    return (choice.get("delta") or {}).get("content") or ""
+
+
+def build_chat_model(cfg: LLMSettings, models_dir: Path,
+                     transport: httpx.BaseTransport | None = None) -> ChatModel | None:
     """The configured chat model, or None when the LLM is switched off."""
     if cfg.backend == "none":
         return None
     if cfg.backend == "llama-cpp":
         return LazyChatModel(cfg, models_dir)
-    raise ConfigError(f"unknown llm backend {cfg.backend!r}; choose llama-cpp or none")
+    if cfg.backend == "openai":
+        return OpenAIChatModel(cfg, transport)
+    raise ConfigError(f"unknown llm backend {cfg.backend!r}; choose llama-cpp, openai or none")

@@ -1,9 +1,17 @@
-"""Build the agent for a knowledge base from Settings: the one place that wires backends."""
+"""Build the agent and the support desk from Settings: the one place that wires backends."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import httpx
+
 from kefu.agent.chat_models import build_chat_model
+from kefu.agent.conversations import ConversationStore
+from kefu.agent.desk import SupportDesk
 from kefu.agent.ladder import Agent
+from kefu.agent.llm_queue import GenerationQueue
+from kefu.agent.tickets import TicketStore, WebhookNotifier
 from kefu.config import Settings
 from kefu.demo import DEMO_KB, SHOP_NAME
 from kefu.knowledge_base.store import KnowledgeBase, open_knowledge_base
@@ -19,4 +27,21 @@ def build_agent(settings: Settings, kb: KnowledgeBase | None = None,
     shop = settings.shop_name or (
         f"{SHOP_NAME['en']} ({SHOP_NAME['zh']})" if kb.name == DEMO_KB else "our shop")
     retriever = Retriever(kb, settings.retrieval, build_reranker(settings.retrieval))
-    return Agent(retriever, model, settings.ladder, shop=shop)
+    queue = GenerationQueue(settings.llm.parallel, settings.llm.queue_wait_s)
+    return Agent(retriever, model, settings.ladder, shop=shop, queue=queue,
+                 rewrite_with_llm=settings.llm.rewrite_follow_ups,
+                 abstains_before_offer=settings.handoff.abstains_before_offer)
+
+
+def conversations_path(settings: Settings) -> Path:
+    """Conversations and tickets share one SQLite file under KEFU_HOME."""
+    return settings.home / "conversations.sqlite"
+
+
+def build_desk(settings: Settings, agent: Agent,
+               webhook_transport: httpx.BaseTransport | None = None) -> SupportDesk:
+    path = conversations_path(settings)
+    tickets = TicketStore(path)
+    notifier = WebhookNotifier(settings.handoff, tickets, webhook_transport)
+    return SupportDesk(agent, ConversationStore(path), tickets, notifier,
+                       agent.retriever.kb.name)

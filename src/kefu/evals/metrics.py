@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 K_MAX = 10
+DECLINED = ("abstain", "refuse", "handoff")  # routes that answer nothing: all count as abstaining
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,8 @@ def hit_curve(records: Sequence[Record], k_max: int = K_MAX) -> list[float]:
 
 def abstention_metrics(in_scope: Sequence[Record], oos: Sequence[Record]) -> dict[str, float]:
     """Abstaining is the positive class: precision over abstentions, recall over OOS questions."""
-    true_pos = sum(r.route == "abstain" for r in oos)
-    false_pos = sum(r.route == "abstain" for r in in_scope)
+    true_pos = sum(r.route in DECLINED for r in oos)
+    false_pos = sum(r.route in DECLINED for r in in_scope)
     return {
         "precision": true_pos / (true_pos + false_pos) if true_pos + false_pos else 0.0,
         "recall": true_pos / len(oos) if oos else 0.0,
@@ -76,9 +77,11 @@ def abstention_metrics(in_scope: Sequence[Record], oos: Sequence[Record]) -> dic
 
 
 def route_shares(records: Sequence[Record]) -> dict[str, float]:
+    """Share of questions per rung; 'abstain' counts every declining route."""
     n = max(len(records), 1)
-    return {route: sum(r.route == route for r in records) / n
-            for route in ("faq", "rag", "abstain")}
+    shares = {route: sum(r.route == route for r in records) / n
+              for route in ("faq", "suggest", "rag")}
+    return shares | {"abstain": sum(r.route in DECLINED for r in records) / n}
 
 
 def latency_metrics(records: Sequence[Record]) -> dict[str, float]:

@@ -69,7 +69,8 @@ def verdict(results: dict[str, Any]) -> list[str]:
             f"For {retrieval['hit_at_1']:.0%} of the questions your knowledge base can answer, "
             f"kefu's first pick is the right entry ({retrieval['hit_at_5']:.0%} are in its top 5).")
         lines.append(
-            f"It answers {results['routes']['faq']:.0%} of them with your own words, passes "
+            f"It answers {results['routes']['faq']:.0%} of them with your own words, offers "
+            f"'did you mean' questions for {results['routes']['suggest']:.0%}, passes "
             f"{results['routes']['rag']:.0%} to the language model, and hands "
             f"{results['routes']['abstain']:.0%} to a human.")
     if results["counts"]["oos"]:

@@ -72,7 +72,7 @@ def _one(agent: Agent, query: Query, retrieval_only: bool) -> Record:
     latency_ms = (time.perf_counter() - start) * 1000
     answer = ""
     if retrieval_only:
-        route, _ = agent.decide(detect_lang(query.text), hits[: agent.retriever.cfg.top_k])
+        route = agent.decide(detect_lang(query.text), hits[: agent.retriever.cfg.top_k]).route
     else:
         final = agent.ask(query.text)
         route, answer = final.route, final.answer

@@ -23,7 +23,7 @@ from kefu.config import RetrievalSettings
 from kefu.knowledge_base.store import KnowledgeBase
 from kefu.knowledge_base.text import to_simplified, tokenize
 from kefu.retrieval.rerank import Reranker
-from kefu.types import Hit
+from kefu.types import Entry, Hit
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
@@ -38,32 +38,55 @@ class Retriever:
         self.cfg = cfg
         self.reranker = reranker
 
-    def search(self, query: str, k: int | None = None) -> list[Hit]:
-        """The top k entries for query, best first, with fused and component scores."""
+    def search(self, query: str, k: int | None = None, context: str = "") -> list[Hit]:
+        """The top k entries for query, best first, with fused and component scores.
+
+        context: earlier questions a follow-up leans on ("How much is shipping?" before
+        "and for Hong Kong?"). Each entry is then scored against the follow-up alone and
+        against context + follow-up, and the two scores averaged: the follow-up's own
+        words keep their weight, the context fills in the topic they leave out.
+        """
         k = k or self.cfg.top_k
         self.kb.refresh()  # another process (kefu kb, kefu ingest) may have changed it
         mean = (self.kb.mean_vector() if self.cfg.center
                 else np.zeros(self.kb.embedder.dim, dtype=np.float32))
-        q = _unit(self.kb.embedder.embed_queries([to_simplified(query)])[0] - mean)
-        candidates = dict.fromkeys(
-            entry_id for entry_id, _ in self.kb.vectors.query(q, self.cfg.candidates))
-        keyword = dict(self.kb.bm25.search(tokenize(query), self.cfg.candidates))
-        candidates.update(dict.fromkeys(keyword))
-        vectors = self.kb.vectors_of(list(candidates))
+        texts = [query, f"{context} {query}"] if context else [query]
+        vectors = self.kb.embedder.embed_queries([to_simplified(t) for t in texts])
+        queries = [_unit(v - mean) for v in vectors]
+        candidates: dict[str, None] = {}
+        keyword: list[dict[str, float]] = []
+        for text, q in zip(texts, queries, strict=True):
+            candidates.update(dict.fromkeys(
+                entry_id for entry_id, _ in self.kb.vectors.query(q, self.cfg.candidates)))
+            keyword.append(dict(self.kb.bm25.search(tokenize(text), self.cfg.candidates)))
+            candidates.update(dict.fromkeys(keyword[-1]))
+        stored = self.kb.vectors_of(list(candidates))
         entries = self.kb.entries()
-        weight = self.cfg.answer_weight
         hits = []
         for entry_id in candidates:
             entry = entries.get(entry_id)
-            if entry is None or entry_id not in vectors:  # a write that did not finish
+            if entry is None or entry_id not in stored:  # a write that did not finish
                 continue
-            similarity = {field: float(q @ _unit(v - mean)) for field, v in vectors[entry_id]}
-            question = max(s for field, s in similarity.items() if field != "answer")
-            dense = (question + weight * similarity.get("answer", question)) / (1 + weight)
-            b = keyword.get(entry_id, 0.0)
-            score = dense + self.cfg.bm25_weight * b
-            hits.append(Hit(entry=entry, score=score, dense=dense, bm25=b, question=question))
+            parts = [self._hit(entry, stored[entry_id], q, mean, bm25.get(entry_id, 0.0))
+                     for q, bm25 in zip(queries, keyword, strict=True)]
+            hits.append(parts[0] if len(parts) == 1 else _average(parts))
         hits.sort(key=lambda h: (-h.score, h.entry.id))
         if self.reranker is not None:
-            hits = self.reranker(query, hits)
+            hits = self.reranker(query if not context else f"{context} {query}", hits)
         return hits[:k]
+
+    def _hit(self, entry: Entry, vectors: list[tuple[str, np.ndarray]], q: np.ndarray,
+             mean: np.ndarray, bm25: float) -> Hit:
+        similarity = {field: float(q @ _unit(v - mean)) for field, v in vectors}
+        question = max(s for field, s in similarity.items() if field != "answer")
+        weight = self.cfg.answer_weight
+        dense = (question + weight * similarity.get("answer", question)) / (1 + weight)
+        return Hit(entry=entry, score=dense + self.cfg.bm25_weight * bm25, dense=dense,
+                   bm25=bm25, question=question)
+
+
+def _average(hits: list[Hit]) -> Hit:
+    n = len(hits)
+    return Hit(entry=hits[0].entry, score=sum(h.score for h in hits) / n,
+               dense=sum(h.dense for h in hits) / n, bm25=sum(h.bm25 for h in hits) / n,
+               question=sum(h.question for h in hits) / n)

@@ -7,11 +7,12 @@ import threading
 from collections.abc import Callable
 
 import gradio as gr
+import httpx
 from fastapi import FastAPI
 
 from kefu import __version__
-from kefu.agent.conversations import ConversationStore
-from kefu.agent.factory import build_agent
+from kefu.agent.desk import SupportDesk
+from kefu.agent.factory import build_agent, build_desk
 from kefu.agent.ladder import Agent
 from kefu.config import Settings
 from kefu.errors import KefuError
@@ -19,27 +20,41 @@ from kefu.ui.admin_api import build_admin_router
 from kefu.ui.api import build_router
 from kefu.ui.chat_page import build_chat_page
 
+log = logging.getLogger("kefu")
 
-def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True) -> FastAPI:
+
+def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True,
+               webhook_transport: httpx.BaseTransport | None = None) -> FastAPI:
     agent = agent or build_agent(settings)
+    desk = build_desk(settings, agent, webhook_transport)
     app = FastAPI(title="kefu", version=__version__,
                   description="Customer-service agent: chat API and chat page.")
+    app.state.desk = desk
     llm = "none" if agent.chat_model is None else f"{settings.llm.backend}:{settings.llm.model}"
-    conversations = ConversationStore(settings.home / "conversations.sqlite")
-    app.include_router(build_router(agent, conversations, agent.retriever.kb.name, llm))
+    app.include_router(build_router(desk, llm))
     app.include_router(build_admin_router(agent.retriever.kb, settings.server.admin_token))
     warm_up = getattr(agent.chat_model, "warm", None)
     if warm and warm_up is not None:
         # Load the LLM in the background so the first grounded answer does not wait for it.
         threading.Thread(target=_warm, args=(warm_up,), name="kefu-llm-warm-up",
                          daemon=True).start()
+    if warm:
+        _resend_undelivered(desk)
     title = f"{agent.shop} · kefu"
-    return gr.mount_gradio_app(app, build_chat_page(agent, title), path="/")
+    return gr.mount_gradio_app(app, build_chat_page(desk, title), path="/")
 
 
 def _warm(warm_up: Callable[[], object]) -> None:
     try:
         warm_up()
     except KefuError as exc:
-        logging.getLogger("kefu").warning("the LLM is unavailable, questions in the middle band "
-                                          "will be handed to a human: %s", exc)
+        log.warning("the LLM is unavailable, questions in the middle band will be handed to "
+                    "a human: %s", exc)
+
+
+def _resend_undelivered(desk: SupportDesk) -> None:
+    """Tickets whose webhook failed before a restart are announced again."""
+    if desk.notifier is None or not desk.notifier.enabled:
+        return
+    for ticket in desk.tickets.undelivered():
+        desk.notifier.deliver_in_background(ticket)

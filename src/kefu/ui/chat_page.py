@@ -1,4 +1,4 @@
-"""The Gradio chat page: maps agent events to chat messages, nothing more."""
+"""The Gradio chat page: maps support-desk events to chat messages, nothing more."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 
 import gradio as gr
 
-from kefu.agent.ladder import Agent
-from kefu.agent.prompts import prompts
+from kefu.agent.desk import SupportDesk
+from kefu.agent.prompts import prompts, render
 from kefu.knowledge_base.text import detect_lang
-from kefu.types import Answer, Lang, Message
+from kefu.types import Answer, Event
 
 EXAMPLES = [
     "How much does shipping cost?",
@@ -19,63 +19,92 @@ EXAMPLES = [
     "春节期间发货吗？",
     "What's the weather on Mars?",
 ]
+Chat = list[dict[str, Any]]
 
 
-def format_sources(answer: Answer, agent: Agent) -> str:
+def format_sources(answer: Answer, desk: SupportDesk) -> str:
     """The sources line shown under an answer, in the answer's language."""
-    if not answer.sources:
+    if not answer.sources or answer.route == "suggest":
         return ""
+    words = prompts(answer.lang)
     items = []
     for number, source in enumerate(answer.sources, start=1):
-        entry = agent.retriever.kb.get(source.id)
+        entry = desk.agent.retriever.kb.get(source.id)
         title = entry.question if entry else ""
         label = f"[{number}] " if answer.route == "rag" else ""
-        items.append(f"{label}`{source.id}` {title}")
-    return f"\n\n<sub>{prompts(answer.lang)['sources_label']}: " + " · ".join(items) + "</sub>"
+        note = f" ({words['translated_label']})" if source.translated else ""
+        items.append(f"{label}`{source.id}` {title}{note}")
+    return f"\n\n<sub>{words['sources_label']}: " + " · ".join(items) + "</sub>"
 
 
-def _history(chat: list[dict[str, Any]]) -> list[Message]:
-    return [Message(m["role"], str(m["content"])) for m in chat
-            if m.get("role") in ("user", "assistant") and isinstance(m.get("content"), str)]
+def _message(answer: Answer, desk: SupportDesk) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant",
+                               "content": answer.answer + format_sources(answer, desk)}
+    if answer.suggestions:  # "did you mean": clicking one asks it
+        message["options"] = [{"value": q, "label": q} for q in answer.suggestions]
+    return message
 
 
-def _last_user_lang(chat: list[dict[str, Any]]) -> Lang:
-    for message in reversed(chat):
-        if message.get("role") == "user":
-            return detect_lang(str(message["content"]))
-    return "en"
+def _debug(events: list[Event]) -> dict[str, Any]:
+    """What the debug panel shows of one reply: the rewrite, the hits, the route."""
+    out: dict[str, Any] = {}
+    for event in events:
+        if event.kind == "rewrite":
+            out["rewritten"] = event.text
+        elif event.kind == "hits":
+            out["hits"] = [{"id": h.entry.id, "score": round(h.score, 3),
+                            "question_match": round(h.question, 3), "dense": round(h.dense, 3),
+                            "bm25": round(h.bm25, 3)} for h in event.hits]
+        elif event.kind == "answer" and event.answer is not None:
+            out |= {"route": event.answer.route, "lang": event.answer.lang,
+                    "handoff": event.answer.handoff,
+                    "sources": [s.to_json() for s in event.answer.sources]}
+        elif event.kind in ("ticket", "error"):
+            out[event.kind] = event.text
+    return out
 
 
-def build_chat_page(agent: Agent, title: str) -> gr.Blocks:
+def build_chat_page(desk: SupportDesk, title: str) -> gr.Blocks:
     greeting = f"{prompts('en')['greeting']}\n\n{prompts('zh')['greeting']}"
 
-    def respond(text: str, chat: list[dict[str, Any]]) -> Iterator[tuple[str, list]]:
+    def respond(text: str, chat: Chat, session: str | None
+                ) -> Iterator[tuple[str, Chat, str, dict[str, Any]]]:
         text = (text or "").strip()
+        session = desk.start(session)
         if not text:
-            yield "", chat
+            yield "", chat, session, {}
             return
-        history = _history(chat)
         chat = [*chat, {"role": "user", "content": text}, {"role": "assistant", "content": "…"}]
-        yield "", chat
-        streamed = ""
-        for event in agent.answer(text, history):
+        yield "", chat, session, {}
+        streamed, seen = "", []
+        for event in desk.chat(session, text):
+            seen.append(event)
             if event.kind == "token":
                 streamed += event.text
                 chat[-1] = {"role": "assistant", "content": streamed}
-                yield "", chat
+            elif event.kind == "queue":
+                chat[-1] = {"role": "assistant", "content": render(
+                    detect_lang(text), "queue", position=event.position)}
             elif event.kind == "answer" and event.answer is not None:
-                content = event.answer.answer + format_sources(event.answer, agent)
-                chat[-1] = {"role": "assistant", "content": content}
-                yield "", chat
+                chat[-1] = _message(event.answer, desk)
+            else:
+                continue
+            yield "", chat, session, _debug(seen)
 
-    def handoff(chat: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        lang = _last_user_lang(chat)
-        return [*chat, {"role": "assistant", "content": prompts(lang)["handoff"]}]
+    def pick(chat: Chat, session: str | None, choice: gr.SelectData
+             ) -> Iterator[tuple[str, Chat, str, dict[str, Any]]]:
+        yield from respond(str(choice.value), chat, session)
+
+    def handoff(chat: Chat, session: str | None) -> tuple[Chat, str]:
+        session = desk.start(session)
+        _ticket, answer = desk.handoff(session, "button")
+        return [*chat, {"role": "assistant", "content": answer.answer}], session
 
     with gr.Blocks(title=title) as page:
+        session = gr.State(None)
         gr.Markdown(f"## {title}")
         chatbot = gr.Chatbot(
-            value=[{"role": "assistant", "content": greeting}], height=640, show_label=False,
+            value=[{"role": "assistant", "content": greeting}], height=600, show_label=False,
             elem_id="kefu-chat")
         with gr.Row():
             box = gr.Textbox(placeholder="Ask a question · 请输入您的问题", show_label=False,
@@ -84,7 +113,11 @@ def build_chat_page(agent: Agent, title: str) -> gr.Blocks:
         human = gr.Button(f"{prompts('en')['human_button']} · {prompts('zh')['human_button']}",
                           elem_id="kefu-human")
         gr.Examples(EXAMPLES, inputs=box)
-        box.submit(respond, [box, chatbot], [box, chatbot])
-        send.click(respond, [box, chatbot], [box, chatbot])
-        human.click(handoff, [chatbot], [chatbot])
+        with gr.Accordion("Debug: how the last message was understood", open=False):
+            debug = gr.JSON(show_label=False, elem_id="kefu-debug")
+        outputs = [box, chatbot, session, debug]
+        box.submit(respond, [box, chatbot, session], outputs)
+        send.click(respond, [box, chatbot, session], outputs)
+        chatbot.option_select(pick, [chatbot, session], outputs)
+        human.click(handoff, [chatbot, session], [chatbot, session])
     return page

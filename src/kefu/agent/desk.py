@@ -1,0 +1,87 @@
+"""SupportDesk: conversations with kefu, as every channel (chat page, API, widget) holds them.
+
+It stores each message as it comes (the customer's before the answer, so a crash loses no
+question), hands the agent the session's history, and turns an accepted handoff into a
+ticket with the transcript, announced to the webhook in the background.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+from kefu.agent.conversations import ConversationStore
+from kefu.agent.ladder import Agent
+from kefu.agent.prompts import prompts, render
+from kefu.agent.tickets import Ticket, TicketStore, WebhookNotifier
+from kefu.knowledge_base.text import detect_lang
+from kefu.types import Answer, Event, Lang
+
+# Why a ticket was opened, from the route of the reply that offered the human.
+_REASONS = {"abstain": "abstained", "handoff": "asked"}
+
+
+class SupportDesk:
+    def __init__(self, agent: Agent, conversations: ConversationStore, tickets: TicketStore,
+                 notifier: WebhookNotifier | None, kb_name: str) -> None:
+        self.agent = agent
+        self.conversations = conversations
+        self.tickets = tickets
+        self.notifier = notifier
+        self.kb_name = kb_name
+
+    def start(self, session_id: str | None = None) -> str:
+        """The given session (created if new), or a new one."""
+        return self.conversations.open(session_id, self.kb_name)
+
+    def chat(self, session_id: str, message: str) -> Iterator[Event]:
+        """The agent's events for one customer message; both sides are stored."""
+        history = self.conversations.history(session_id)
+        self.conversations.append(session_id, "user", message)
+        final: Answer | None = None
+        for event in self.agent.answer(message, history):
+            if event.kind == "answer":
+                final = event.answer
+            else:
+                yield event
+        assert final is not None
+        ticket = None
+        if final.handoff == "accepted":
+            offer = next((m.route for m in reversed(history) if m.role == "assistant"), "")
+            ticket = self._open_ticket(session_id, _REASONS.get(offer, "asked"))
+            final = replace(final, answer=f"{final.answer} "
+                            f"{render(final.lang, 'ticket', ticket=ticket.id)}")
+        self.conversations.append(session_id, "assistant", final.answer, final.route,
+                                  final.sources, final.handoff, final.rewritten)
+        if ticket is not None:
+            yield Event("ticket", text=ticket.id)
+        yield Event("answer", answer=final)
+
+    def handoff(self, session_id: str, reason: str = "button",
+                contact: str = "") -> tuple[Ticket, Answer]:
+        """The customer asked for a human outright (the button, the API): a ticket, and the
+        reply that tells them so, in the conversation's language."""
+        ticket = self._open_ticket(session_id, reason, contact)
+        lang = self._lang(session_id)
+        text = f"{prompts(lang)['handoff']} {render(lang, 'ticket', ticket=ticket.id)}"
+        answer = Answer(text, "handoff", lang, handoff="accepted")
+        self.conversations.append(session_id, "assistant", text, "handoff", handoff="accepted")
+        return ticket, answer
+
+    def _open_ticket(self, session_id: str, reason: str, contact: str = "") -> Ticket:
+        """The session's open ticket, or a new one with the transcript so far."""
+        existing = self.tickets.open_for(session_id)
+        if existing is not None:
+            return existing
+        notify = self.notifier is not None and self.notifier.enabled
+        ticket = self.tickets.create(session_id, self.kb_name, reason,
+                                     self.conversations.transcript(session_id), contact,
+                                     webhook=notify)
+        if notify:
+            assert self.notifier is not None
+            self.notifier.deliver_in_background(ticket)
+        return ticket
+
+    def _lang(self, session_id: str) -> Lang:
+        users = [m for m in self.conversations.history(session_id) if m.role == "user"]
+        return detect_lang(users[-1].content) if users else "en"

@@ -1,0 +1,146 @@
+"""Multi-turn: follow-ups rewritten into standalone questions, then retrieved."""
+
+from collections import deque
+
+import pytest
+
+from kefu.agent.factory import build_agent
+from kefu.agent.rewrite import follow_up_context, looks_like_follow_up, usable_rewrite
+from kefu.config import LLMSettings
+from kefu.types import Message
+
+from .conftest import ScriptedChatModel
+
+
+@pytest.mark.parametrize("text,lang,expected", [
+    ("and for express delivery?", "en", True),
+    ("what about Hong Kong?", "en", True),
+    ("how long does it take?", "en", True),
+    ("Express?", "en", True),
+    ("Do you ship internationally?", "en", False),
+    ("Which payment methods do you accept?", "en", False),
+    ("那换货呢？", "zh", True),
+    ("那电子发票呢？", "zh", True),
+    ("这个能退吗", "zh", True),
+    ("多久？", "zh", True),
+    ("退货运费谁承担？", "zh", False),
+    ("支持哪些付款方式？", "zh", False),
+])
+def test_follow_ups_are_told_from_standalone_questions(text, lang, expected):
+    assert looks_like_follow_up(text, lang) is expected
+
+
+def test_the_rule_context_walks_back_over_follow_ups_to_the_topic():
+    history = [Message("user", "Do you ship internationally?"), Message("assistant", "Yes."),
+               Message("user", "How much does shipping cost?"), Message("assistant", "US$6.90"),
+               Message("user", "what about Hong Kong?"), Message("assistant", "…")]
+    assert follow_up_context(history) == "How much does shipping cost? what about Hong Kong?"
+    assert follow_up_context(history[:4]) == "How much does shipping cost?"
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("How much does express delivery cost?", "How much does express delivery cost?"),
+    ("Standalone question: \"How much is express delivery?\"\nIt costs…",
+     "How much is express delivery?"),
+    ("", ""),
+    ("快递要多少钱？", ""),  # the wrong language
+    ("[0]", ""),
+    ("x" * 400, ""),  # an essay, not a question
+])
+def test_an_llm_rewrite_is_used_only_when_it_is_a_plausible_question(raw, expected):
+    assert usable_rewrite(raw, "and for express?", "en") == expected
+
+
+def _dialogue(agent, turns):
+    """Play the customer's turns; per turn: (rewritten question or '', top hit, route)."""
+    history, seen = [], []
+    for text in turns:
+        events = list(agent.answer(text, history))
+        rewrite = next((e.text for e in events if e.kind == "rewrite"), "")
+        hits = next(e.hits for e in events if e.kind == "hits")
+        final = events[-1].answer
+        seen.append((rewrite, hits[0].entry.id, final.route))
+        history += [Message("user", text), Message("assistant", final.answer, final.route,
+                                                   final.handoff)]
+    return seen
+
+
+@pytest.fixture
+def rule_agent(settings, demo_kb):
+    return build_agent(settings.model_copy(update={"llm": LLMSettings(backend="none")}),
+                       kb=demo_kb)
+
+
+@pytest.mark.parametrize("turns,expected", [
+    (["How much does shipping cost?", "and for express delivery?"], [
+        ("", "en-ship-02", "faq"),
+        ("How much does shipping cost? and for express delivery?", "en-ship-06", "faq")]),
+    (["Do you ship internationally?", "how long does it take?"], [
+        ("", "en-ship-03", "faq"),
+        ("Do you ship internationally? how long does it take?", "en-ship-01", "abstain")]),
+    (["退货运费谁承担？", "那换货呢？"], [
+        ("", "zh-ret-03", "faq"), ("退货运费谁承担？ 那换货呢？", "zh-ret-05", "faq")]),
+    (["支持哪些付款方式？", "可以分期吗"], [
+        ("", "zh-pay-01", "faq"), ("支持哪些付款方式？ 可以分期吗", "zh-pay-03", "faq")]),
+    (["How much does shipping cost?", "what about Hong Kong?", "how long does it take?"], [
+        ("", "en-ship-02", "faq"),
+        ("How much does shipping cost? what about Hong Kong?", "en-ship-03", "abstain"),
+        ("How much does shipping cost? what about Hong Kong? how long does it take?",
+         "en-ship-01", "abstain")]),
+    (["可以开发票吗？", "那电子发票呢？", "多久能收到？"], [
+        ("", "zh-pay-05", "faq"), ("可以开发票吗？ 那电子发票呢？", "zh-pay-05", "faq"),
+        ("可以开发票吗？ 那电子发票呢？ 多久能收到？", "zh-ship-01", "abstain")]),
+])
+def test_without_an_llm_the_rule_carries_the_topic_into_the_follow_up(rule_agent, turns,
+                                                                      expected):
+    assert _dialogue(rule_agent, turns) == expected
+
+
+def test_the_follow_up_alone_would_lose_the_topic(rule_agent):
+    """What the rewrite is for: without the conversation, 'what about Hong Kong?' finds
+    nothing the ladder would answer from."""
+    hits = rule_agent.retriever.search("what about Hong Kong?")
+    assert hits[0].score < rule_agent.cfg.rag_threshold
+
+
+@pytest.mark.parametrize("turns,replies,expected", [
+    (["How much does shipping cost?", "and for express delivery?"],
+     ["How much does express delivery cost?"],
+     [("", "en-ship-02", "faq"), ("How much does express delivery cost?", "en-ship-06", "faq")]),
+    (["退货运费谁承担？", "那换货呢？"], ["换货的运费谁承担？"],
+     [("", "zh-ret-03", "faq"), ("换货的运费谁承担？", "zh-ret-03", "suggest")]),
+    (["Do you ship internationally?", "and to Hong Kong?", "how long does it take?"],
+     ["Do you ship to Hong Kong?", "[1]", "Yes, we ship to Hong Kong.",
+      "How long does delivery to Hong Kong take?", "[1]", "It takes 5-10 working days."],
+     [("", "en-ship-03", "faq"), ("Do you ship to Hong Kong?", "en-ship-03", "rag"),
+      ("How long does delivery to Hong Kong take?", "en-ship-01", "rag")]),
+])
+def test_with_an_llm_its_rewrite_is_what_is_retrieved(settings, demo_kb, turns, replies,
+                                                      expected):
+    model = ScriptedChatModel(*replies)
+    assert _dialogue(build_agent(settings, kb=demo_kb, chat_model=model), turns) == expected
+    assert model.replies == deque()
+    rewrite_prompts = [p[-1].content for p in model.prompts if "standalone" in p[-1].content
+                       or "独立问题" in p[-1].content]
+    assert len(rewrite_prompts) == len(turns) - 1
+    assert f"{'Customer' if turns[0].isascii() else '顾客'}: {turns[0]}" in rewrite_prompts[0]
+    assert rewrite_prompts[-1].rstrip().endswith(("Write only the question.",
+                                                   "只写改写后的问题。"))
+    assert turns[-1] in rewrite_prompts[-1]
+
+
+def test_an_unusable_llm_rewrite_falls_back_to_the_rule(settings, demo_kb):
+    model = ScriptedChatModel("Sure! Express delivery costs US$15 and arrives in 1-2 days. " * 9)
+    seen = _dialogue(build_agent(settings, kb=demo_kb, chat_model=model),
+                     ["How much does shipping cost?", "and for express delivery?"])
+    assert seen[1] == ("How much does shipping cost? and for express delivery?", "en-ship-06",
+                       "faq")
+
+
+def test_a_language_switch_mid_conversation_is_answered_in_the_new_language(rule_agent):
+    history = [Message("user", "How much does shipping cost?"),
+               Message("assistant", "Shipping is free on orders over US$49.", "faq")]
+    final = rule_agent.ask("可以开发票吗？", history)
+    assert (final.lang, final.route, [s.id for s in final.sources]) == ("zh", "faq",
+                                                                        ["zh-pay-05"])
+    assert rule_agent.ask("👍", [Message("user", "可以开发票吗？")]).lang == "zh"

@@ -108,7 +108,7 @@ def test_the_follow_up_alone_would_lose_the_topic(rule_agent):
      ["How much does express delivery cost?"],
      [("", "en-ship-02", "faq"), ("How much does express delivery cost?", "en-ship-06", "faq")]),
     (["退货运费谁承担？", "那换货呢？"], ["换货的运费谁承担？"],
-     [("", "zh-ret-03", "faq"), ("换货的运费谁承担？", "zh-ret-03", "suggest")]),
+     [("", "zh-ret-03", "faq"), ("换货的运费谁承担？", "zh-ret-05", "faq")]),
     (["Do you ship internationally?", "and to Hong Kong?", "how long does it take?"],
      ["Do you ship to Hong Kong?", "[1]", "Yes, we ship to Hong Kong.",
       "How long does delivery to Hong Kong take?", "[1]", "It takes 5-10 working days."],

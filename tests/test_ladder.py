@@ -73,11 +73,25 @@ def test_reply_in_the_wrong_language_is_retried_then_kept(tiny_kb, scripted):
     assert scripted.prompts[2][-1].content.endswith(prompts("en")["retry_rule"])
 
 
-def test_two_replies_in_the_wrong_language_abstain(tiny_kb, scripted):
-    for reply in ("[1]", "您可以在30天内退回未使用的商品。", "您可以在30天内退回未使用的商品。"):
+def test_two_replies_in_the_wrong_language_give_the_chosen_entrys_curated_answer(tiny_kb,
+                                                                                 scripted):
+    question = "Can I send back something I bought?"
+    ranked = [h.entry.id for h in Retriever(tiny_kb, RetrievalSettings()).search(question)]
+    number = ranked.index("t-en-return") + 1
+    for reply in (f"[{number}]", "您可以在30天内退回。", "您可以在30天内退回。"):
         scripted.enqueue(reply)
-    final = _agent(tiny_kb, scripted, FORCE_RAG).ask("Can I send back something I bought?")
-    assert final.route == "abstain"
+    final = _agent(tiny_kb, scripted, FORCE_RAG).ask(question)
+    assert (final.route, final.answer, [s.id for s in final.sources]) == (
+        "faq", "You can return unused items within 30 days.", ["t-en-return"])
+
+
+def test_two_replies_in_the_wrong_language_from_a_document_abstain(tiny_kb, scripted):
+    question = "How long is the battery warranty?"
+    ranked = [h.entry for h in Retriever(tiny_kb, RetrievalSettings()).search(question)]
+    number = next(i for i, e in enumerate(ranked, 1) if e.kind == "doc")
+    for reply in (f"[{number}]", "电池保修6个月。", "电池保修6个月。"):
+        scripted.enqueue(reply)
+    assert _agent(tiny_kb, scripted, FORCE_RAG).ask(question).route == "abstain"
 
 
 def test_chinese_question_gets_chinese_prompts(tiny_kb, scripted):

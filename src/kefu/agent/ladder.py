@@ -122,15 +122,14 @@ class Agent:
         if wants == "accept":
             yield _reply(lang, "handoff", "handoff", handoff="accepted")
             return
-        standalone, context = text, ""
+        standalone, readings = text, [text]
         if history and looks_like_follow_up(text, lang):
             rewrite = yield from self._llm_rewrite(text, lang, history, turn)
-            context = "" if rewrite else follow_up_context(history)
-            standalone = rewrite or f"{context} {text}"
+            standalone = rewrite or f"{follow_up_context(history)} {text}"
+            readings = [standalone, text]  # the customer's own words keep half the weight
             log.info("follow-up %r rewritten as %r", text, standalone)
             yield Event("rewrite", text=standalone)
-        hits = (self.retriever.search(text, context=context) if context
-                else self.retriever.search(standalone))
+        hits = self.retriever.search(readings[0], also=readings[1:])
         yield Event("hits", hits=tuple(hits))
         final = None
         for event in self._route(standalone, lang, self.decide(lang, hits), turn):
@@ -230,7 +229,13 @@ class Agent:
         messages += [Message("assistant", f"[{number}]"),
                      Message("user", render(lang, "answer", number=number))]
         text = yield from self._stream_in(lang, messages)
-        ranked = [hits[number - 1], *(h for i, h in enumerate(hits, 1) if i != number)]
+        chosen = hits[number - 1]
+        if not text and chosen.entry.kind == "faq" and chosen.entry.lang == lang:
+            # twice in the wrong language: the chosen entry's own words instead
+            yield Event("answer", answer=Answer(chosen.entry.answer, "faq", lang,
+                                                (Source(chosen.entry.id, chosen.score),)))
+            return
+        ranked = [chosen, *(h for i, h in enumerate(hits, 1) if i != number)]
         cited = next((h for h in ranked if text and self._safe(
             text, [h.entry.question, h.entry.answer, question], hits)), None)
         if cited is None:

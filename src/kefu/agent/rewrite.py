@@ -2,8 +2,8 @@
 
 Retrieval sees one question at a time, so a follow-up is rewritten before it: by the LLM
 with a short prompt when one is configured, else (or when its rewrite is unusable) by a
-rule that puts the earlier question in front of the follow-up, and retrieval then weighs
-the follow-up alone and the two together equally (Retriever.search's context).
+rule that puts the earlier question in front of the follow-up. Retrieval then weighs the
+rewrite and the customer's own words equally (Retriever.search's `also`).
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ entry. The fused score stays on one scale the ladder's thresholds act on; rank-o
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from kefu.config import RetrievalSettings
@@ -38,19 +40,19 @@ class Retriever:
         self.cfg = cfg
         self.reranker = reranker
 
-    def search(self, query: str, k: int | None = None, context: str = "") -> list[Hit]:
+    def search(self, query: str, k: int | None = None, also: Sequence[str] = ()) -> list[Hit]:
         """The top k entries for query, best first, with fused and component scores.
 
-        context: earlier questions a follow-up leans on ("How much is shipping?" before
-        "and for Hong Kong?"). Each entry is then scored against the follow-up alone and
-        against context + follow-up, and the two scores averaged: the follow-up's own
-        words keep their weight, the context fills in the topic they leave out.
+        also: other readings of the same request, for a follow-up ("and for Hong Kong?"
+        read with the question before it, or the LLM's standalone rewrite read with the
+        customer's own words). Each entry is scored against every reading and the scores
+        averaged: the customer's words keep their weight, the context fills in the topic.
         """
         k = k or self.cfg.top_k
         self.kb.refresh()  # another process (kefu kb, kefu ingest) may have changed it
         mean = (self.kb.mean_vector() if self.cfg.center
                 else np.zeros(self.kb.embedder.dim, dtype=np.float32))
-        texts = [query, f"{context} {query}"] if context else [query]
+        texts = [query, *also]
         vectors = self.kb.embedder.embed_queries([to_simplified(t) for t in texts])
         queries = [_unit(v - mean) for v in vectors]
         candidates: dict[str, None] = {}
@@ -72,7 +74,7 @@ class Retriever:
             hits.append(parts[0] if len(parts) == 1 else _average(parts))
         hits.sort(key=lambda h: (-h.score, h.entry.id))
         if self.reranker is not None:
-            hits = self.reranker(query if not context else f"{context} {query}", hits)
+            hits = self.reranker(query, hits)
         return hits[:k]
 
     def _hit(self, entry: Entry, vectors: list[tuple[str, np.ndarray]], q: np.ndarray,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -86,3 +87,20 @@ class ScriptedChatModel:
 @pytest.fixture
 def scripted() -> ScriptedChatModel:
     return ScriptedChatModel()
+
+
+class EchoSourceChatModel:
+    """A deterministic LLM at the process boundary for UI tests: names source [1], then
+    answers with that source's text, streamed in small pieces."""
+
+    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
+        if "(Write the source number" in messages[-1].content or "写出资料编号" in \
+                messages[-1].content:
+            yield "[1]"
+            return
+        sources = next(m.content for m in messages if m.role == "user")
+        found = re.search(r"\[1\] [^\n]*\n(.*?)\n(?:\[2\] |\n|Customer question|顾客问题)",
+                          sources, re.DOTALL)
+        answer = found.group(1).strip() if found else "[0]"
+        for i in range(0, len(answer), 6):
+            yield answer[i:i + 6]

@@ -159,9 +159,33 @@ class ServerSettings(_Frozen):
     port: int = Field(7860, description="Port for the chat page and the HTTP API.")
     kb: str = Field("demo", description="Knowledge base served.")
     admin_token: str = Field(
-        "", description="Bearer token for the admin API (knowledge base edits); set it with "
-        "KEFU_SERVER__ADMIN_TOKEN. Empty: the admin API is switched off."
+        "", description="Bearer token for the admin API and the admin page (/admin); set it "
+        "with KEFU_SERVER__ADMIN_TOKEN. Empty: both are switched off."
     )
+    allowed_origins: str = Field(
+        "", description="Comma-separated origins whose pages may call the chat API from a "
+        "browser (the widget), e.g. 'https://shop.example,https://www.shop.example'; '*' "
+        "allows any. Empty: only pages kefu serves itself."
+    )
+    rate_per_ip: int = Field(
+        30, ge=1, description="Chat messages per minute from one IP address (then 429)."
+    )
+    rate_per_session: int = Field(
+        12, ge=1, description="Chat messages per minute in one conversation (then 429)."
+    )
+    widget_title: str = Field(
+        "", description="The widget's title; empty: the shop name. A snippet's data-title wins."
+    )
+    widget_color: str = Field(
+        "#e8590c", description="The widget's accent colour (CSS); a snippet's data-color wins."
+    )
+    widget_position: Literal["right", "left"] = Field(
+        "right", description="Which bottom corner the widget's bubble sits in."
+    )
+
+    @property
+    def origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip()]
 
 
 class Settings(_Frozen):

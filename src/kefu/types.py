@@ -70,9 +70,10 @@ class Answer:
     suggestions: tuple[str, ...] = ()  # "did you mean" questions, clickable
     handoff: Handoff = ""
     rewritten: str = ""  # the standalone question a follow-up was rewritten into
+    message_id: int = 0  # its number in the stored conversation, for feedback (0: not stored)
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "answer": self.answer,
             "route": self.route,
             "lang": self.lang,
@@ -81,6 +82,9 @@ class Answer:
             "handoff": self.handoff,
             "rewritten": self.rewritten,
         }
+        if self.message_id:
+            out["message_id"] = self.message_id
+        return out
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,11 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE TABLE IF NOT EXISTS messages (
     session_id TEXT REFERENCES sessions(id), seq INTEGER, role TEXT, content TEXT,
     route TEXT, sources TEXT, created REAL, PRIMARY KEY (session_id, seq));
+CREATE TABLE IF NOT EXISTS feedback (
+    session_id TEXT, seq INTEGER, rating TEXT, comment TEXT, created REAL,
+    PRIMARY KEY (session_id, seq));
 """
+DECLINED = ("abstain", "refuse", "handoff")
 # Columns added after 0.1, with their defaults for rows written before.
 _ADDED_COLUMNS = {"handoff": "''", "rewritten": "''"}
 
@@ -51,16 +55,84 @@ class ConversationStore:
         return session_id
 
     def append(self, session_id: str, role: str, content: str, route: str = "",
-               sources: Sequence[Source] = (), handoff: str = "", rewritten: str = "") -> None:
+               sources: Sequence[Source] = (), handoff: str = "", rewritten: str = "") -> int:
+        """Store one message; returns its number in the session (1, 2, ...)."""
         now = time.time()
         cited = json.dumps([s.to_json() for s in sources])
         with self._lock, self._db:
+            (seq,) = self._db.execute("SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE "
+                                      "session_id = ?", (session_id,)).fetchone()
             self._db.execute(
                 "INSERT INTO messages (session_id, seq, role, content, route, sources, created, "
-                "handoff, rewritten) SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, ?, ?, ?, ?, ? "
-                "FROM messages WHERE session_id = ?",
-                (session_id, role, content, route, cited, now, handoff, rewritten, session_id))
+                "handoff, rewritten) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (session_id, seq, role, content, route, cited, now, handoff, rewritten))
             self._db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id))
+        return int(seq)
+
+    def exists(self, session_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM sessions WHERE id = ?",
+                                    (session_id,)).fetchone() is not None
+
+    def feedback(self, session_id: str, seq: int, rating: str, comment: str = "") -> bool:
+        """Thumbs up or down on one of kefu's replies (the latest rating counts); False when
+        the session has no such reply."""
+        with self._lock, self._db:
+            reply = self._db.execute(
+                "SELECT 1 FROM messages WHERE session_id = ? AND seq = ? AND role = 'assistant'",
+                (session_id, seq)).fetchone()
+            if reply is None:
+                return False
+            self._db.execute("INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?, ?)",
+                             (session_id, seq, rating, comment, time.time()))
+        return True
+
+    # -- what the owner reads ------------------------------------------------------------
+    def sessions(self, limit: int = 100) -> list[dict[str, object]]:
+        """The latest conversations: id, when, how many messages, the first question."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT s.id, s.updated, count(m.seq), (SELECT content FROM messages WHERE "
+                "session_id = s.id AND role = 'user' ORDER BY seq LIMIT 1) FROM sessions s "
+                "JOIN messages m ON m.session_id = s.id GROUP BY s.id ORDER BY s.updated DESC "
+                "LIMIT ?", (limit,)).fetchall()
+        return [{"id": i, "updated": u, "messages": n, "first_question": q or ""}
+                for i, u, n, q in rows]
+
+    def unanswered(self, limit: int = 1000) -> list[dict[str, object]]:
+        """Customer questions kefu declined to answer or whose answer got a thumbs-down,
+        newest first, as the standalone question when a follow-up was rewritten."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT coalesce(nullif(a.rewritten, ''), u.content), a.route, f.rating, "
+                "a.session_id, a.seq, a.created FROM messages a "
+                "JOIN messages u ON u.session_id = a.session_id AND u.seq = a.seq - 1 "
+                "LEFT JOIN feedback f ON f.session_id = a.session_id AND f.seq = a.seq "
+                "WHERE a.role = 'assistant' AND u.role = 'user' "
+                "AND (a.route = 'abstain' OR f.rating = 'down') "
+                "ORDER BY a.created DESC LIMIT ?", (limit,)).fetchall()
+        return [{"question": q, "why": "disliked" if rating == "down" else "not answered",
+                 "session_id": sid, "seq": seq, "created": created}
+                for q, route, rating, sid, seq, created in rows]
+
+    def daily(self, days: int = 30) -> list[dict[str, object]]:
+        """Per day (UTC) of the last `days`: replies by route, thumbs up and down."""
+        since = time.time() - days * 86400
+        with self._lock:
+            routes = self._db.execute(
+                "SELECT date(created, 'unixepoch'), route, count(*) FROM messages "
+                "WHERE role = 'assistant' AND created >= ? GROUP BY 1, 2", (since,)).fetchall()
+            thumbs = self._db.execute(
+                "SELECT date(created, 'unixepoch'), rating, count(*) FROM feedback "
+                "WHERE created >= ? GROUP BY 1, 2", (since,)).fetchall()
+        out: dict[str, dict[str, object]] = {}
+        for day, route, count in routes:
+            row = out.setdefault(day, _day(day))
+            key = "declined" if route in DECLINED else route
+            row[key] = int(row.get(key, 0)) + count  # type: ignore[call-overload]
+        for day, rating, count in thumbs:
+            out.setdefault(day, _day(day))[rating] = count
+        return [out[day] for day in sorted(out)]
 
     def history(self, session_id: str, turns: int = MAX_TURNS) -> list[Message]:
         """The last `turns` exchanges, oldest first."""
@@ -83,3 +155,7 @@ class ConversationStore:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _day(day: str) -> dict[str, object]:
+    return {"day": day, "faq": 0, "suggest": 0, "rag": 0, "declined": 0, "up": 0, "down": 0}

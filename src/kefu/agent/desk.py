@@ -7,7 +7,7 @@ ticket with the transcript, announced to the webhook in the background.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from kefu.agent.conversations import ConversationStore
@@ -15,7 +15,7 @@ from kefu.agent.ladder import Agent
 from kefu.agent.prompts import prompts, render
 from kefu.agent.tickets import Ticket, TicketStore, WebhookNotifier
 from kefu.knowledge_base.text import detect_lang
-from kefu.types import Answer, Event, Lang
+from kefu.types import Answer, Event, Lang, Message
 
 # Why a ticket was opened, from the route of the reply that offered the human.
 _REASONS = {"abstain": "abstained", "handoff": "asked"}
@@ -30,9 +30,16 @@ class SupportDesk:
         self.notifier = notifier
         self.kb_name = kb_name
 
-    def start(self, session_id: str | None = None) -> str:
-        """The given session (created if new), or a new one."""
-        return self.conversations.open(session_id, self.kb_name)
+    def start(self, session_id: str | None = None, history: Sequence[Message] = ()) -> str:
+        """The given session (created if new), or a new one; a new session starts with the
+        given history (a client that keeps the conversation itself, as OpenAI clients do)."""
+        new = session_id is None or not self.conversations.exists(session_id)
+        session_id = self.conversations.open(session_id, self.kb_name)
+        if new:
+            for message in history:
+                self.conversations.append(session_id, message.role, message.content,
+                                          message.route, handoff=message.handoff)
+        return session_id
 
     def chat(self, session_id: str, message: str) -> Iterator[Event]:
         """The agent's events for one customer message; both sides are stored."""
@@ -51,8 +58,9 @@ class SupportDesk:
             ticket = self._open_ticket(session_id, _REASONS.get(offer, "asked"))
             final = replace(final, answer=f"{final.answer} "
                             f"{render(final.lang, 'ticket', ticket=ticket.id)}")
-        self.conversations.append(session_id, "assistant", final.answer, final.route,
-                                  final.sources, final.handoff, final.rewritten)
+        seq = self.conversations.append(session_id, "assistant", final.answer, final.route,
+                                        final.sources, final.handoff, final.rewritten)
+        final = replace(final, message_id=seq)
         if ticket is not None:
             yield Event("ticket", text=ticket.id)
         yield Event("answer", answer=final)
@@ -64,9 +72,9 @@ class SupportDesk:
         ticket = self._open_ticket(session_id, reason, contact)
         lang = self._lang(session_id)
         text = f"{prompts(lang)['handoff']} {render(lang, 'ticket', ticket=ticket.id)}"
-        answer = Answer(text, "handoff", lang, handoff="accepted")
-        self.conversations.append(session_id, "assistant", text, "handoff", handoff="accepted")
-        return ticket, answer
+        seq = self.conversations.append(session_id, "assistant", text, "handoff",
+                                        handoff="accepted")
+        return ticket, Answer(text, "handoff", lang, handoff="accepted", message_id=seq)
 
     def _open_ticket(self, session_id: str, reason: str, contact: str = "") -> Ticket:
         """The session's open ticket, or a new one with the transcript so far."""

@@ -54,6 +54,7 @@ class GenerationQueue:
                     if place == 0 and self._running < self.slots:
                         self._waiting.popleft()
                         self._running += 1
+                        self._cond.notify_all()  # the others moved up a place
                         return
                     ahead = place + self._running
                     remaining = deadline - time.monotonic()

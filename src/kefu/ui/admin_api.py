@@ -1,5 +1,5 @@
 """Admin HTTP API behind a bearer token: knowledge base entries (list, show, put, delete)
-and files (upload, remove)."""
+and files (upload, remove); tickets (list, show, close) and conversations (list, read)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,16 @@ import secrets
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, Header, Query, UploadFile
 from pydantic import BaseModel, Field
 
+from kefu.agent.desk import SupportDesk
+from kefu.agent.tickets import TicketError
 from kefu.errors import KefuError, KnowledgeBaseError
 from kefu.knowledge_base.editor import EDITABLE, LocalEditor, edited, entry_json, new_entry
-from kefu.knowledge_base.store import KnowledgeBase
+from kefu.ui.errors import ERROR_RESPONSES, ApiError
 
 
 class EntryIn(BaseModel):
@@ -25,13 +27,16 @@ class EntryIn(BaseModel):
     alt_questions: list[str] | None = None
 
 
-def _error(status: int, code: str, message: str) -> HTTPException:
-    return HTTPException(status, detail={"code": code, "message": message})
+class CloseRequest(BaseModel):
+    note: str = Field("", max_length=2000, description="What was done, kept with the ticket.")
 
 
-def build_admin_router(kb: KnowledgeBase, token: str) -> APIRouter:
-    editor = LocalEditor(kb)
+def _error(status: int, code: str, message: str) -> ApiError:
+    return ApiError(status, code, message)
 
+
+def admin_guard(token: str):  # type: ignore[no-untyped-def]
+    """The dependency every admin endpoint shares: a bearer token, or 401/403."""
     def authorised(authorization: str = Header("", description="Bearer <admin token>")) -> None:
         if not token:
             raise _error(403, "admin_disabled", "the admin API is off; set "
@@ -40,21 +45,29 @@ def build_admin_router(kb: KnowledgeBase, token: str) -> APIRouter:
         if scheme.lower() != "bearer" or not secrets.compare_digest(given.encode(),
                                                                      token.encode()):
             raise _error(401, "unauthorised", "a valid admin bearer token is required")
+    return authorised
 
-    router = APIRouter(prefix="/api/v1/kb", tags=["admin"], dependencies=[Depends(authorised)])
 
-    @router.get("/entries")
-    def list_entries(search: str = "", limit: int = 1000) -> list[dict[str, Any]]:
+def build_admin_router(desk: SupportDesk, token: str) -> APIRouter:
+    kb = desk.agent.retriever.kb
+    editor = LocalEditor(kb)
+
+    router = APIRouter(prefix="/api/v1", tags=["admin"], responses=ERROR_RESPONSES,
+                       dependencies=[Depends(admin_guard(token))])
+
+    @router.get("/kb/entries")
+    def list_entries(search: str = "",
+                     limit: int = Query(1000, ge=1, le=100_000)) -> list[dict[str, Any]]:
         return [entry_json(e) for e in editor.list(search)[:limit]]
 
-    @router.get("/entries/{entry_id:path}")
+    @router.get("/kb/entries/{entry_id:path}")
     def show_entry(entry_id: str) -> dict[str, Any]:
         try:
             return entry_json(editor.show(entry_id))
         except KnowledgeBaseError as exc:
             raise _error(404, "not_found", str(exc)) from exc
 
-    @router.put("/entries/{entry_id:path}")
+    @router.put("/kb/entries/{entry_id:path}")
     def put_entry(entry_id: str, body: EntryIn) -> dict[str, str]:
         """Create the entry, or change the given fields of an existing one."""
         changes = body.model_dump()
@@ -70,14 +83,14 @@ def build_admin_router(kb: KnowledgeBase, token: str) -> APIRouter:
         except KnowledgeBaseError as exc:
             raise _error(422, "invalid_entry", str(exc)) from exc
 
-    @router.delete("/entries/{entry_id:path}", status_code=204)
+    @router.delete("/kb/entries/{entry_id:path}", status_code=204)
     def delete_entry(entry_id: str) -> None:
         try:
             editor.delete(entry_id)
         except KnowledgeBaseError as exc:
             raise _error(404, "not_found", str(exc)) from exc
 
-    @router.post("/files")
+    @router.post("/kb/files")
     def put_file(file: UploadFile) -> dict[str, Any]:
         """Import an uploaded FAQ file or document (a file of the same name is replaced)."""
         name = Path(file.filename or "").name
@@ -93,11 +106,42 @@ def build_admin_router(kb: KnowledgeBase, token: str) -> APIRouter:
                 raise _error(422, "unreadable_file", str(exc).replace(folder + "/", "")) \
                     from exc
 
-    @router.delete("/files/{name:path}")
+    @router.delete("/kb/files/{name:path}")
     def delete_file(name: str) -> dict[str, int]:
         try:
             return {"removed": editor.delete_file(name)}
         except KnowledgeBaseError as exc:
             raise _error(404, "not_found", str(exc)) from exc
+
+    @router.get("/tickets")
+    def list_tickets(status: Literal["open", "closed", "all"] = "open",
+                     limit: int = Query(200, ge=1, le=1000)) -> list[dict[str, Any]]:
+        return [t.to_json() for t in desk.tickets.list(status, limit)]
+
+    @router.get("/tickets/{ticket_id}")
+    def show_ticket(ticket_id: str) -> dict[str, Any]:
+        try:
+            return desk.tickets.get(ticket_id).to_json()
+        except TicketError as exc:
+            raise _error(404, "not_found", str(exc)) from exc
+
+    @router.post("/tickets/{ticket_id}/close")
+    def close_ticket(ticket_id: str, body: CloseRequest) -> dict[str, Any]:
+        try:
+            return desk.tickets.close(ticket_id, body.note).to_json()
+        except TicketError as exc:
+            status = 409 if "already closed" in str(exc) else 404
+            raise _error(status, "conflict" if status == 409 else "not_found", str(exc)) \
+                from exc
+
+    @router.get("/conversations")
+    def list_conversations(limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
+        return desk.conversations.sessions(limit)
+
+    @router.get("/conversations/{session_id}")
+    def show_conversation(session_id: str) -> list[dict[str, Any]]:
+        if not desk.conversations.exists(session_id):
+            raise _error(404, "not_found", f"no conversation {session_id!r}")
+        return desk.conversations.transcript(session_id)
 
     return router

@@ -29,7 +29,7 @@ class RemoteEditor:
             raise KnowledgeBaseError(f"cannot reach the kefu server: {exc}") from exc
         if response.status_code >= 400:
             try:
-                message = response.json()["detail"]["message"]
+                message = response.json()["message"]
             except (ValueError, KeyError, TypeError):
                 message = response.text[:200]
             raise KnowledgeBaseError(f"the server refused: {message}")

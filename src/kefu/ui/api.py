@@ -1,20 +1,33 @@
-"""The HTTP API: chat, handoff and health; every reply comes from the support desk."""
+"""The customer-facing HTTP API under /api/v1: chat (JSON or server-sent events), feedback,
+handoff, health. Every reply comes from the support desk; rate limits per IP and per
+conversation answer 429 with Retry-After."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import json
+from collections.abc import Iterator
+from typing import Literal
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from kefu.agent.desk import SupportDesk
+from kefu.types import Event
+from kefu.ui.errors import ERROR_RESPONSES, ApiError
+from kefu.ui.limits import RateLimiter, limit, per_ip
 
 MAX_MESSAGE_CHARS = 4000
+SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 
 
 class ChatRequest(BaseModel):
     message: str = Field(..., min_length=1, max_length=MAX_MESSAGE_CHARS,
                          description="The customer's message.")
-    session_id: str | None = Field(None, max_length=64,
+    session_id: str | None = Field(None, pattern=SESSION_ID,
                                    description="Continue this conversation; omit to start one.")
+    kb: str | None = Field(None, max_length=64, description="The knowledge base the widget "
+                           "names (data-kb); it must be the one this server serves.")
 
 
 class SourceOut(BaseModel):
@@ -22,6 +35,9 @@ class SourceOut(BaseModel):
     score: float
     translated: bool = Field(False, description="The curated answer was translated by the "
                              "LLM from the other language.")
+    title: str = Field("", description="The entry's question, or the document's heading.")
+    file: str = Field("", description="The file the entry was imported from.")
+    snippet: str = Field("", description="The start of the entry's answer or passage.")
 
 
 class ChatResponse(BaseModel):
@@ -35,47 +51,137 @@ class ChatResponse(BaseModel):
                          "(a ticket was opened)")
     rewritten: str = Field(..., description="The standalone question a follow-up was "
                            "understood as ('' when it was not rewritten).")
+    message_id: int = Field(..., description="This reply's number in the conversation, for "
+                            "feedback.")
     ticket_id: str | None = Field(None, description="Set when this reply opened a ticket.")
     session_id: str
 
 
+class FeedbackRequest(BaseModel):
+    session_id: str = Field(..., pattern=SESSION_ID)
+    message_id: int = Field(..., ge=1, le=1_000_000)
+    rating: Literal["up", "down"]
+    comment: str = Field("", max_length=1000)
+
+
 class HandoffRequest(BaseModel):
-    session_id: str = Field(..., min_length=1, max_length=64)
+    session_id: str = Field(..., pattern=SESSION_ID)
     contact: str = Field("", max_length=200, description="Optional email or phone for staff.")
 
 
 class HandoffResponse(BaseModel):
     ticket_id: str
     answer: str = Field(..., description="What to show the customer.")
+    message_id: int
     session_id: str
 
 
-def build_router(desk: SupportDesk, llm: str) -> APIRouter:
-    router = APIRouter()
+def build_router(desk: SupportDesk, llm: str, requests_per_ip: int,
+                 per_session: int) -> APIRouter:
+    router = APIRouter(responses=ERROR_RESPONSES)
+    limited = per_ip(requests_per_ip)
+    by_session = RateLimiter(per_session)
+    kb = desk.agent.retriever.kb
 
-    @router.get("/healthz")
+    def session_limited(session_id: str | None) -> None:
+        if session_id:
+            limit(by_session, session_id, "in this conversation")
+
+    def open_session(body: ChatRequest) -> str:
+        if body.kb and body.kb != desk.kb_name:
+            raise ApiError(404, "unknown_kb", f"this server answers from knowledge base "
+                           f"{desk.kb_name!r}, not {body.kb!r}")
+        session_limited(body.session_id)
+        return desk.start(body.session_id)
+
+    def response(session_id: str, answer, ticket_id: str | None) -> ChatResponse:  # type: ignore[no-untyped-def]
+        body = answer.to_json()
+        body["sources"] = [_source(s, kb) for s in answer.sources]
+        return ChatResponse(**body, ticket_id=ticket_id, session_id=session_id)
+
+    @router.get("/healthz", tags=["health"])
     def healthz() -> dict[str, object]:
-        return {"status": "ok", "kb": desk.kb_name, "entries": len(desk.agent.retriever.kb),
-                "llm": llm}
+        return {"status": "ok", "kb": desk.kb_name, "entries": len(kb), "llm": llm}
 
-    @router.post("/api/v1/chat", response_model=ChatResponse)
-    def chat(request: ChatRequest) -> ChatResponse:
-        session_id = desk.start(request.session_id)
+    @router.post("/api/v1/chat", response_model=ChatResponse, tags=["chat"],
+                 dependencies=[Depends(limited)])
+    def chat(body: ChatRequest) -> ChatResponse:
+        """One message, one JSON reply."""
+        session_id = open_session(body)
         answer, ticket_id = None, None
-        for event in desk.chat(session_id, request.message):
+        for event in desk.chat(session_id, body.message):
             if event.kind == "answer":
                 answer = event.answer
             elif event.kind == "ticket":
                 ticket_id = event.text
-        assert answer is not None
-        return ChatResponse(**answer.to_json(), ticket_id=ticket_id,  # type: ignore[arg-type]
-                            session_id=session_id)
+        return response(session_id, answer, ticket_id)
 
-    @router.post("/api/v1/handoff", response_model=HandoffResponse)
-    def handoff(request: HandoffRequest) -> HandoffResponse:
+    @router.post("/api/v1/chat/stream", tags=["chat"], dependencies=[Depends(limited)],
+                 response_class=StreamingResponse,
+                 responses={200: {"content": {"text/event-stream": {}}, "description":
+                            "Server-sent events: `session` {session_id}, `rewrite` {text}, "
+                            "`queue` {position}, `token` {text}, `ticket` {ticket_id}, "
+                            "`error` {log_id}, and last `answer` (a ChatResponse). The "
+                            "answer's text replaces the streamed tokens."}})
+    def chat_stream(body: ChatRequest) -> StreamingResponse:
+        """One message, the reply as server-sent events from the first token."""
+        session_id = open_session(body)
+
+        def events() -> Iterator[str]:
+            yield _sse("session", {"session_id": session_id})
+            ticket_id = None
+            for event in desk.chat(session_id, body.message):
+                if event.kind == "answer":
+                    yield _sse("answer", response(session_id, event.answer,
+                                                  ticket_id).model_dump())
+                elif event.kind == "ticket":
+                    ticket_id = event.text
+                    yield _sse("ticket", {"ticket_id": ticket_id})
+                elif event.kind != "hits":
+                    yield _sse(event.kind, _event_data(event))
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store",
+                                          "X-Accel-Buffering": "no"})
+
+    @router.post("/api/v1/feedback", status_code=204, tags=["chat"],
+                 dependencies=[Depends(limited)])
+    def feedback(body: FeedbackRequest) -> None:
+        """Thumbs up or down on one reply (the latest rating counts)."""
+        if not desk.conversations.feedback(body.session_id, body.message_id, body.rating,
+                                           body.comment):
+            raise ApiError(404, "not_found", "no such reply in this conversation")
+
+    @router.post("/api/v1/handoff", response_model=HandoffResponse, tags=["chat"],
+                 dependencies=[Depends(limited)])
+    def handoff(body: HandoffRequest) -> HandoffResponse:
         """Pass the conversation to a person: opens a ticket (or returns the open one)."""
-        session_id = desk.start(request.session_id)
-        ticket, answer = desk.handoff(session_id, "button", request.contact)
-        return HandoffResponse(ticket_id=ticket.id, answer=answer.answer, session_id=session_id)
+        session_limited(body.session_id)
+        session_id = desk.start(body.session_id)
+        ticket, answer = desk.handoff(session_id, "button", body.contact)
+        return HandoffResponse(ticket_id=ticket.id, answer=answer.answer,
+                               message_id=answer.message_id, session_id=session_id)
 
     return router
+
+
+def _source(source, kb) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    entry = kb.get(source.id)
+    out = source.to_json()
+    if entry is not None:
+        out |= {"title": entry.question or entry.source, "file": entry.source,
+                "snippet": " ".join(entry.answer.split())[:240]}
+    return out
+
+
+def _event_data(event: Event) -> dict[str, object]:
+    if event.kind == "queue":
+        return {"position": event.position}
+    if event.kind == "error":
+        return {"log_id": event.text.removeprefix("log id ")}
+    return {"text": event.text}
+
+
+def _sse(kind: str, data: object) -> str:
+    return f"event: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+

@@ -1,4 +1,5 @@
-"""create_app(): one FastAPI server with the HTTP API and the Gradio chat page mounted at /."""
+"""create_app(): one FastAPI server with the HTTP API, the OpenAI-compatible endpoint, the
+widget, the admin page at /admin and the Gradio chat page at /."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable
 import gradio as gr
 import httpx
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from kefu import __version__
 from kefu.agent.desk import SupportDesk
@@ -17,8 +19,12 @@ from kefu.agent.ladder import Agent
 from kefu.config import Settings
 from kefu.errors import KefuError
 from kefu.ui.admin_api import build_admin_router
+from kefu.ui.admin_page import build_admin_page, check_login
 from kefu.ui.api import build_router
 from kefu.ui.chat_page import build_chat_page
+from kefu.ui.errors import install_error_handlers
+from kefu.ui.openai_api import build_openai_router
+from kefu.ui.widget import build_widget_router
 
 log = logging.getLogger("kefu")
 
@@ -27,12 +33,22 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
                webhook_transport: httpx.BaseTransport | None = None) -> FastAPI:
     agent = agent or build_agent(settings)
     desk = build_desk(settings, agent, webhook_transport)
+    server = settings.server
     app = FastAPI(title="kefu", version=__version__,
-                  description="Customer-service agent: chat API and chat page.")
+                  description="Customer-service agent: chat API (JSON and server-sent events), "
+                  "feedback, handoff, an OpenAI-compatible endpoint, the widget, and the admin "
+                  "API (bearer token).")
     app.state.desk = desk
+    install_error_handlers(app)
+    if server.origins:
+        app.add_middleware(CORSMiddleware, allow_origins=server.origins,
+                           allow_methods=["GET", "POST"], allow_headers=["content-type"],
+                           max_age=600)
     llm = "none" if agent.chat_model is None else f"{settings.llm.backend}:{settings.llm.model}"
-    app.include_router(build_router(desk, llm))
-    app.include_router(build_admin_router(agent.retriever.kb, settings.server.admin_token))
+    app.include_router(build_router(desk, llm, server.rate_per_ip, server.rate_per_session))
+    app.include_router(build_openai_router(desk, server.rate_per_ip))
+    app.include_router(build_admin_router(desk, server.admin_token))
+    app.include_router(build_widget_router(server, desk.kb_name, agent.shop))
     warm_up = getattr(agent.chat_model, "warm", None)
     if warm and warm_up is not None:
         # Load the LLM in the background so the first grounded answer does not wait for it.
@@ -41,6 +57,11 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
     if warm:
         _resend_undelivered(desk)
     title = f"{agent.shop} · kefu"
+    if server.admin_token:
+        app = gr.mount_gradio_app(app, build_admin_page(desk, f"{title} admin"), path="/admin",
+                                  auth=check_login(server.admin_token),
+                                  auth_message="Sign in with any user name and the admin token "
+                                  "(KEFU_SERVER__ADMIN_TOKEN).")
     return gr.mount_gradio_app(app, build_chat_page(desk, title), path="/")
 
 

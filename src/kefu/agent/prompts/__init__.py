@@ -15,7 +15,7 @@ _ENV = Environment(undefined=StrictUndefined, keep_trailing_newline=False, autoe
 
 
 @cache
-def prompts(lang: Lang) -> dict[str, str]:
+def prompts(lang: Lang) -> dict[str, Any]:
     text = resources.files("kefu.agent.prompts").joinpath(f"{lang}.yaml").read_text("utf-8")
     return dict(yaml.safe_load(text))
 

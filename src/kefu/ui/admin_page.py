@@ -1,0 +1,256 @@
+"""The admin page (/admin, Gradio, behind the admin token): fix an answer in a minute.
+
+Knowledge base (search, add, edit, delete, upload), unanswered and disliked questions
+grouped by meaning with "write the answer", conversations and tickets, a dashboard.
+Every change goes through the same editor as `kefu kb`, so it answers the next question.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from matplotlib.figure import Figure
+
+from kefu.agent.desk import SupportDesk
+from kefu.agent.insights import group_questions
+from kefu.agent.tickets import TicketError
+from kefu.errors import KefuError
+from kefu.knowledge_base.editor import LocalEditor, edited, new_entry
+
+ENTRY_COLUMNS = ["id", "kind", "lang", "question", "answer"]
+GROUP_COLUMNS = ["asked", "question", "other wordings", "why"]
+TICKET_COLUMNS = ["id", "status", "reason", "first question", "webhook"]
+TRANSCRIPT_COLUMNS = ["who", "message", "route"]
+
+
+def check_login(token: str) -> Callable[[str, str], bool]:
+    """Gradio's login check: any user name, the admin token as password."""
+    def login(username: str, password: str) -> bool:
+        return secrets.compare_digest(password.encode(), token.encode())
+    return login
+
+
+def _lines(text: str) -> tuple[str, ...]:
+    return tuple(line.strip() for line in (text or "").splitlines() if line.strip())
+
+
+def dashboard_figure(days: list[dict[str, Any]]) -> Figure:
+    """Questions per day by how they were answered, and the thumbs per day."""
+    figure = Figure(figsize=(9, 5.5))
+    routes, thumbs = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    labels = [d["day"][5:] for d in days] or ["—"]
+    bottom = [0] * len(labels)
+    for key, name, colour in (("faq", "curated FAQ", "#2b8a3e"),
+                              ("suggest", "did you mean", "#74b816"),
+                              ("rag", "LLM from sources", "#1c7ed6"),
+                              ("declined", "declined / human", "#e8590c")):
+        values = [d[key] for d in days] or [0]
+        routes.bar(labels, values, bottom=bottom, label=name, color=colour)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    routes.set_ylabel("questions")
+    routes.legend(loc="upper left", fontsize=8, ncols=4)
+    routes.set_title("Questions per day, by how kefu answered")
+    thumbs.bar(labels, [d["up"] for d in days] or [0], color="#2b8a3e", label="👍 helpful")
+    thumbs.bar(labels, [-d["down"] for d in days] or [0], color="#c92a2a", label="👎 not")
+    thumbs.axhline(0, color="#444", linewidth=0.8)
+    thumbs.set_ylabel("thumbs")
+    thumbs.legend(loc="upper left", fontsize=8, ncols=2)
+    thumbs.tick_params(axis="x", labelrotation=45)
+    figure.tight_layout()
+    return figure
+
+
+def summary(days: list[dict[str, Any]]) -> str:
+    total = sum(d[k] for d in days for k in ("faq", "suggest", "rag", "declined"))
+    if not total:
+        return "No questions yet."
+    share = {k: sum(d[k] for d in days) / total for k in ("faq", "suggest", "rag", "declined")}
+    up, down = sum(d["up"] for d in days), sum(d["down"] for d in days)
+    thumbs = f"{up / (up + down):.0%} of {up + down} ratings helpful" if up + down else \
+        "no ratings yet"
+    return (f"**{total}** questions in the last 30 days: **{share['faq']:.0%}** curated FAQ "
+            f"answers, {share['suggest']:.0%} 'did you mean', {share['rag']:.0%} LLM answers "
+            f"from sources, {share['declined']:.0%} declined or handed to a person; {thumbs}.")
+
+
+def build_admin_page(desk: SupportDesk, title: str) -> gr.Blocks:
+    kb = desk.agent.retriever.kb
+    editor = LocalEditor(kb)
+
+    def search(text: str) -> list[list[str]]:
+        return [[e.id, e.kind, e.lang, e.question, " ".join(e.answer.split())[:160]]
+                for e in editor.list(text or "")[:300]]
+
+    def load(entry_id: str) -> tuple[str, str, str, str, str]:
+        entry = kb.get((entry_id or "").strip())
+        if entry is None:
+            return entry_id, "", "", "", "auto"
+        return entry.id, entry.question, entry.answer, "\n".join(entry.alt_questions), entry.lang
+
+    def pick(rows: Any, event: gr.SelectData) -> tuple[str, str, str, str, str]:
+        return load(str(event.row_value[0]) if event.row_value else "")
+
+    def save(entry_id: str, question: str, answer: str, alts: str, lang: str,
+             query: str) -> tuple[str, list[list[str]], str]:
+        lang = "" if lang == "auto" else lang
+        try:
+            current = kb.get(entry_id.strip()) if entry_id.strip() else None
+            if current is None:
+                entry = new_entry(question, answer, lang, "", _lines(alts), entry_id.strip())
+            else:
+                entry = edited(current, {"question": question, "answer": answer,
+                                         "lang": lang or None, "alt_questions": _lines(alts)})
+            status = editor.put(entry)
+        except KefuError as exc:
+            return f"⚠️ {exc}", search(query), entry_id
+        return f"✅ `{entry.id}` {status}; it answers the next question.", search(query), entry.id
+
+    def delete(entry_id: str, query: str) -> tuple[str, list[list[str]]]:
+        try:
+            editor.delete(entry_id.strip())
+        except KefuError as exc:
+            return f"⚠️ {exc}", search(query)
+        return f"🗑️ `{entry_id}` deleted.", search(query)
+
+    def upload(paths: list[str] | None, query: str) -> tuple[str, list[list[str]]]:
+        notes = []
+        for path in paths or []:
+            with tempfile.TemporaryDirectory(prefix="kefu-upload-") as folder:
+                # the upload's own name, so the file is cited and replaced by that name
+                name = Path(path).name
+                copy = Path(folder) / name
+                copy.write_bytes(Path(path).read_bytes())
+                try:
+                    report = editor.put_file(copy)
+                except KefuError as exc:
+                    notes.append(f"⚠️ {name}: {str(exc).replace(folder + '/', '')}")
+                    continue
+            notes.append(f"✅ {name}: {report['added']} added, {report['updated']} updated, "
+                         f"{report['unchanged']} unchanged, {report['removed']} removed"
+                         + "".join(f"\n  - {p}" for p in report["problems"]))
+        return "\n".join(notes) or "No file chosen.", search(query)
+
+    def unanswered() -> tuple[list[list[Any]], Any]:
+        groups = group_questions(desk.conversations.unanswered(), kb)
+        rows = [[g.count, g.question, " · ".join(g.others[:5]), ", ".join(sorted(g.why))]
+                for g in groups]
+        return rows, groups
+
+    def write_answer(groups: Any, event: gr.SelectData) -> tuple[str, str, str, str, str]:
+        group = groups[event.index[0]] if groups and event.index else None
+        if group is None:
+            return "", "", "", "", "auto"
+        return "", group.question, "", "\n".join(group.others), "auto"
+
+    def tickets(status: str) -> list[list[str]]:
+        return [[t.id, t.status, t.reason,
+                 next((m["content"] for m in t.transcript if m["role"] == "user"), "")[:80],
+                 t.webhook or "-"] for t in desk.tickets.list(status)]
+
+    def transcript_of(ticket_id: str) -> tuple[str, list[list[str]]]:
+        """The ticket's heading and the whole conversation, as text in a table."""
+        try:
+            ticket = desk.tickets.get(ticket_id)
+        except TicketError as exc:
+            return f"⚠️ {exc}", []
+        messages = desk.conversations.transcript(ticket.session_id) or ticket.transcript
+        heading = (f"**Ticket {ticket.id}** · {ticket.status} · {ticket.reason}"
+                   + (f" · contact: `{ticket.contact}`" if ticket.contact else ""))
+        return heading, [["customer" if m["role"] == "user" else "kefu", str(m["content"]),
+                          str(m.get("route") or "")] for m in messages]
+
+    def conversations() -> list[list[Any]]:
+        return [[c["id"], c["messages"], str(c["first_question"])[:80]]
+                for c in desk.conversations.sessions()]
+
+    def pick_conversation(rows: Any, event: gr.SelectData) -> tuple[str, list[list[str]]]:
+        session_id = str(event.row_value[0]) if event.row_value else ""
+        return f"**Conversation {session_id}**", [
+            ["customer" if m["role"] == "user" else "kefu", str(m["content"]),
+             str(m["route"] or "")] for m in desk.conversations.transcript(session_id)]
+
+    def pick_ticket(rows: Any, event: gr.SelectData) -> tuple[str, str, list[list[str]]]:
+        ticket_id = str(event.row_value[0]) if event.row_value else ""
+        return (ticket_id, *transcript_of(ticket_id))
+
+    def close(ticket_id: str, note: str, status: str) -> tuple[str, list[list[str]]]:
+        try:
+            desk.tickets.close(ticket_id, note)
+        except TicketError as exc:
+            return f"⚠️ {exc}", tickets(status)
+        return f"✅ ticket {ticket_id} closed.", tickets(status)
+
+    def dashboard() -> tuple[Figure, str]:
+        days = desk.conversations.daily()
+        return dashboard_figure(days), summary(days)
+
+    with gr.Blocks(title=title) as page:
+        gr.Markdown(f"## {title}")
+        with gr.Tab("Knowledge base"):
+            query = gr.Textbox(label="Search id, question or answer", elem_id="admin-search")
+            entries = gr.Dataframe(headers=ENTRY_COLUMNS, value=search(""), interactive=False,
+                                   wrap=True, max_height=320, elem_id="admin-entries")
+            with gr.Row():
+                entry_id = gr.Textbox(label="Id (empty: made from the question)", scale=2,
+                                      elem_id="admin-id")
+                lang = gr.Dropdown(["auto", "zh", "en"], value="auto", label="Language",
+                                   scale=1)
+            question = gr.Textbox(label="Question", elem_id="admin-question")
+            answer = gr.Textbox(label="Answer (shown to customers word for word)", lines=3,
+                                elem_id="admin-answer")
+            alts = gr.Textbox(label="Other ways customers ask it (one per line)", lines=2,
+                              elem_id="admin-alts")
+            with gr.Row():
+                save_button = gr.Button("Save entry", variant="primary", elem_id="admin-save")
+                delete_button = gr.Button("Delete entry", variant="stop")
+            status = gr.Markdown(elem_id="admin-status")
+            files = gr.File(label="Upload FAQ files or documents (CSV, XLSX, JSON, Markdown, "
+                            "PDF, DOCX, HTML, TXT); a file of the same name is replaced",
+                            file_count="multiple", type="filepath")
+            form = [entry_id, question, answer, alts, lang]
+            query.change(search, query, entries)
+            entries.select(pick, entries, form)
+            save_button.click(save, [*form, query], [status, entries, entry_id])
+            delete_button.click(delete, [entry_id, query], [status, entries])
+            files.upload(upload, [files, query], [status, entries])
+        with gr.Tab("Unanswered and disliked") as unanswered_tab:
+            gr.Markdown("Questions kefu could not answer or whose answer got a 👎, grouped "
+                        "by meaning. Click one to write its answer in the Knowledge base tab's "
+                        "form (the other wordings become its similar questions).")
+            groups_state = gr.State([])
+            groups = gr.Dataframe(headers=GROUP_COLUMNS, interactive=False, wrap=True,
+                                  elem_id="admin-unanswered")
+            refresh = gr.Button("Refresh")
+            refresh.click(unanswered, None, [groups, groups_state])
+            unanswered_tab.select(unanswered, None, [groups, groups_state])
+            groups.select(write_answer, groups_state, form)
+        with gr.Tab("Conversations and tickets") as tickets_tab:
+            which = gr.Radio(["open", "closed", "all"], value="open", label="Tickets")
+            ticket_rows = gr.Dataframe(headers=TICKET_COLUMNS, interactive=False, wrap=True,
+                                       elem_id="admin-tickets")
+            ticket_id = gr.Textbox(label="Ticket")
+            heading = gr.Markdown()
+            transcript = gr.Dataframe(headers=TRANSCRIPT_COLUMNS, interactive=False, wrap=True,
+                                      elem_id="admin-transcript")
+            note = gr.Textbox(label="Note (what was done)")
+            close_button = gr.Button("Close ticket")
+            ticket_status = gr.Markdown()
+            sessions = gr.Dataframe(headers=["conversation", "messages", "first question"],
+                                    label="Recent conversations", interactive=False,
+                                    max_height=240)
+            which.change(tickets, which, ticket_rows)
+            tickets_tab.select(tickets, which, ticket_rows)
+            tickets_tab.select(conversations, None, sessions)
+            sessions.select(pick_conversation, sessions, [heading, transcript])
+            ticket_rows.select(pick_ticket, ticket_rows, [ticket_id, heading, transcript])
+            close_button.click(close, [ticket_id, note, which], [ticket_status, ticket_rows])
+        with gr.Tab("Dashboard") as dashboard_tab:
+            headline = gr.Markdown()
+            plot = gr.Plot(show_label=False)
+            dashboard_tab.select(dashboard, None, [plot, headline])
+    return page

@@ -1,0 +1,224 @@
+"""The widget in a real browser (Debian's chromium driven by Playwright): a plain page on
+another port carries only the snippet and gets answers from a real kefu server.
+
+Screenshots go to test-artifacts/. Without /usr/bin/chromium these tests are skipped, unless
+KEFU_REQUIRE_BROWSER=1 (CI sets it) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from functools import partial
+from http.server import HTTPServer, SimpleHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from kefu.agent.factory import build_agent
+from kefu.config import ServerSettings
+from kefu.knowledge_base.loaders import load_path
+from kefu.knowledge_base.store import open_knowledge_base
+from kefu.types import Entry
+from kefu.ui.app import create_app
+
+from .conftest import DATA, EchoSourceChatModel
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update"]
+XSS_ANSWER = 'Gift wrap is free. <img src=x onerror="window.__xss=1"><b>bold?</b>'
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("KEFU_REQUIRE_BROWSER") == "1":
+        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium")
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)",
+                allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+HOST_PAGE = """<!doctype html>
+<html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Lumi Home</title>
+<style>
+  /* a shop's heavy-handed CSS: none of it may reach the widget */
+  * {{ color: red !important; font-size: 31px !important; }}
+  button {{ display: none !important; }}
+  div {{ border: 5px dashed green !important; }}
+</style></head>
+<body><h1>Lumi Home</h1><p id="host-text">Our lamps, made by hand.</p>
+<script src="{kefu}/widget.js" data-kb="browser" data-lang="{lang}"
+        data-title="Lumi Home help" async></script>
+</body></html>"""
+
+
+@pytest.fixture(scope="module")
+def kefu_url(tmp_path_factory, e5):
+    """A real kefu server (uvicorn, in this process) on a free loopback port."""
+    from kefu.config import load_settings
+
+    home = tmp_path_factory.mktemp("browser-home")
+    settings = load_settings(environ={"KEFU_HOME": str(home)})
+    kb = open_knowledge_base(settings, "browser", e5)
+    kb.ingest(load_path(DATA / "faq.csv").entries + load_path(DATA / "policy.md").entries + [
+        Entry(id="t-en-gift", question="Do you gift wrap?", answer=XSS_ANSWER, lang="en")])
+    host_port = _free_port()
+    settings = settings.model_copy(update={"server": ServerSettings(
+        kb="browser", allowed_origins=f"http://127.0.0.1:{host_port}")})
+    app = create_app(settings, build_agent(settings, kb=kb, chat_model=EchoSourceChatModel()),
+                     warm=False)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", host_port, app
+    server.should_exit = True
+    thread.join(10)
+    kb.close()
+
+
+@pytest.fixture(scope="module")
+def host_site(kefu_url, tmp_path_factory):
+    """The shop's own site on another port: plain pages with only the snippet."""
+    kefu, host_port, _app = kefu_url
+    root = tmp_path_factory.mktemp("shop-site")
+    for lang in ("en", "zh"):
+        (root / f"{lang}.html").write_text(HOST_PAGE.format(kefu=kefu, lang=lang),
+                                           encoding="utf-8")
+    handler = partial(SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None  # type: ignore[method-assign]
+    server = HTTPServer(("127.0.0.1", host_port), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{host_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _ask(page, text: str, replies: int) -> None:
+    page.locator("textarea").fill(text)
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"document.querySelector('#kefu-widget').shadowRoot.querySelectorAll('.bot').length "
+        f">= {replies} && !document.querySelector('#kefu-widget').shadowRoot"
+        f".querySelector('.send').disabled", timeout=30_000)
+
+
+def test_a_shop_page_with_only_the_snippet_gets_streamed_answers_with_sources(
+        browser, host_site, kefu_url):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{host_site}/en.html")
+    bubble = page.locator(".bubble")
+    bubble.wait_for()
+    assert page.locator("#host-text").evaluate("e => getComputedStyle(e).fontSize") == "31px"
+    assert bubble.is_visible()  # the page's `button {display: none}` does not reach it
+    bubble.click()
+    panel = page.locator(".panel")
+    assert panel.is_visible()
+    assert page.locator("header").inner_text().startswith("Lumi Home help")
+    assert panel.evaluate("e => getComputedStyle(e).fontSize") == "14px"
+
+    _ask(page, "How long does shipping take?", 2)
+    bot = page.locator(".bot").last
+    assert bot.inner_text().startswith("Orders arrive in 3-5 working days.")
+    page.evaluate("""() => {  // record every text the replies show while they stream
+        window.__frames = [];
+        const log = document.querySelector('#kefu-widget').shadowRoot.querySelector('.log');
+        new MutationObserver(() => window.__frames.push(log.lastChild.textContent))
+            .observe(log, {childList: true, subtree: true, characterData: true});
+    }""")
+    _ask(page, "Tell me about the battery warranty", 3)
+    bot = page.locator(".bot").last
+    assert "Batteries are covered for 6 months." in bot.inner_text()
+    partial = {f for f in page.evaluate("window.__frames") if f.startswith("Electrical")}
+    assert len(partial) >= 3, partial  # the answer grew piece by piece
+    bot.locator("summary").first.click()
+    assert "6 months" in bot.locator(".snippet").first.inner_text()
+    thumb = bot.locator(".thumb[data-rating=up]")
+    thumb.click()
+    page.wait_for_function("document.querySelector('#kefu-widget').shadowRoot"
+                           ".querySelector('.bot:last-child .thumb[data-rating=up]')"
+                           ".getAttribute('aria-pressed') === 'true'")
+    time.sleep(0.5)
+    page.screenshot(path=str(ARTIFACTS / "widget-desktop.png"))
+    desk = kefu_url[2].state.desk
+    deadline = time.monotonic() + 5
+    while not sum(d["up"] for d in desk.conversations.daily()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sum(d["up"] for d in desk.conversations.daily()) == 1
+
+    page.reload()  # the conversation survives a page load
+    page.locator(".bubble").click()
+    assert page.locator(".user").all_inner_texts() == [
+        "How long does shipping take?", "Tell me about the battery warranty"]
+    page.close()
+
+
+def test_on_a_phone_the_panel_fills_the_screen_and_speaks_chinese(browser, host_site):
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2,
+                            is_mobile=True, has_touch=True)
+    page.goto(f"{host_site}/zh.html")
+    page.locator(".bubble").click()
+    box = page.locator(".panel").bounding_box()
+    assert (box["width"], box["height"]) == (390, 844)
+    assert page.locator("textarea").get_attribute("placeholder") == "请输入您的问题…"
+    _ask(page, "多久能收到货？", 2)
+    assert page.locator(".bot").last.inner_text().startswith("下单后3-5个工作日送达。")
+    page.screenshot(path=str(ARTIFACTS / "widget-phone.png"))
+    page.close()
+
+
+def test_what_anyone_writes_is_shown_as_text_never_run(browser, host_site):
+    page = browser.new_page()
+    page.goto(f"{host_site}/en.html")
+    page.locator(".bubble").click()
+    _ask(page, "<script>window.__xss=2</script><img src=y onerror='window.__xss=3'>", 2)
+    _ask(page, "Do you gift wrap?", 3)
+    assert page.locator(".bot").last.inner_text().startswith(XSS_ANSWER)
+    assert page.locator(".user").first.inner_text().startswith("<script>window.__xss=2")
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#kefu-widget").evaluate(
+        "host => host.shadowRoot.querySelectorAll('img, script, b').length") == 0
+    page.close()
+
+
+def test_the_widget_works_from_the_keyboard(browser, host_site):
+    page = browser.new_page()
+    page.goto(f"{host_site}/en.html")
+    page.locator(".bubble").wait_for()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "kefu-widget"
+    page.keyboard.press("Enter")
+    assert page.locator(".panel").is_visible()
+    assert page.evaluate("document.querySelector('#kefu-widget').shadowRoot"
+                         ".activeElement.tagName") == "TEXTAREA"
+    _ask(page, "Which payment methods do you accept?", 2)
+    assert page.locator(".bot").last.inner_text().startswith("We accept Visa and PayPal.")
+    page.keyboard.press("Escape")
+    assert not page.locator(".panel").is_visible()
+    assert page.evaluate("document.querySelector('#kefu-widget').shadowRoot"
+                         ".activeElement.className") == "bubble"
+    page.close()

@@ -91,7 +91,7 @@ def test_interrupted_eval_resumes_from_its_checkpoint(settings, tmp_path):
     agent = build_eval_agent(dataset, settings, retrieval_only=True, progress=False)
     checkpoint = tmp_path / "run.partial.jsonl"
     stale = _r("q1", "en", "in", ["ship"], ["return"], "rag", 1.0)
-    header = {"fingerprint": dataset.fingerprint, "mode": "retrieval-only"}
+    header = {"fingerprint": dataset.fingerprint, "mode": "retrieval-only", "judge": False}
     checkpoint.write_text(json.dumps(header) + "\n" + json.dumps(asdict(stale)) + "\n{\"cut")
     records = evaluate(dataset, agent, True, checkpoint, progress=False)
     assert [r.id for r in records] == ["q1", "q2", "q3", "q4", "o1", "o2"]

@@ -7,16 +7,12 @@ KEFU_REQUIRE_BROWSER=1 (CI sets it) makes that a failure.
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from functools import partial
 from http.server import HTTPServer, SimpleHTTPRequestHandler
-from pathlib import Path
 
 import pytest
-import uvicorn
 
 from kefu.agent.factory import build_agent
 from kefu.config import ServerSettings
@@ -25,27 +21,11 @@ from kefu.knowledge_base.store import open_knowledge_base
 from kefu.types import Entry
 from kefu.ui.app import create_app
 
+from .browser import ARTIFACTS, chromium, free_port, require_chromium, serving
 from .conftest import DATA, EchoSourceChatModel
 
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
-                 "--disable-background-networking", "--disable-component-update"]
+require_chromium()
 XSS_ANSWER = 'Gift wrap is free. <img src=x onerror="window.__xss=1"><b>bold?</b>'
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("KEFU_REQUIRE_BROWSER") == "1":
-        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium")
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)",
-                allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 HOST_PAGE = """<!doctype html>
@@ -74,22 +54,13 @@ def kefu_url(tmp_path_factory, e5):
     kb = open_knowledge_base(settings, "browser", e5)
     kb.ingest(load_path(DATA / "faq.csv").entries + load_path(DATA / "policy.md").entries + [
         Entry(id="t-en-gift", question="Do you gift wrap?", answer=XSS_ANSWER, lang="en")])
-    host_port = _free_port()
+    host_port = free_port()
     settings = settings.model_copy(update={"server": ServerSettings(
         kb="browser", allowed_origins=f"http://127.0.0.1:{host_port}")})
     app = create_app(settings, build_agent(settings, kb=kb, chat_model=EchoSourceChatModel()),
                      warm=False)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", host_port, app
-    server.should_exit = True
-    thread.join(10)
+    with serving(app) as url:
+        yield url, host_port, app
     kb.close()
 
 
@@ -111,10 +82,8 @@ def host_site(kefu_url, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+    with chromium() as browser:
+        yield browser
 
 
 def _ask(page, text: str, replies: int) -> None:

@@ -122,11 +122,12 @@ class Agent:
         if wants == "accept":
             yield _reply(lang, "handoff", "handoff", handoff="accepted")
             return
-        standalone, readings = text, [text]
+        rewrite = ""
         if history and looks_like_follow_up(text, lang):
             rewrite = yield from self._llm_rewrite(text, lang, history, turn)
-            standalone = rewrite or f"{follow_up_context(history)} {text}"
-            readings = [standalone, text]  # the customer's own words keep half the weight
+        readings = self.readings(text, lang, history, rewrite)
+        standalone = readings[0]
+        if standalone != text:
             log.info("follow-up %r rewritten as %r", text, standalone)
             yield Event("rewrite", text=standalone)
         hits = self.retriever.search(readings[0], also=readings[1:])
@@ -153,6 +154,16 @@ class Agent:
         needed = self.abstains_before_offer - 1
         return needed == 0 or (len(replies) >= needed
                                and all(m.route == "abstain" for m in replies[-needed:]))
+
+    @staticmethod
+    def readings(text: str, lang: Lang, history: Sequence[Message],
+                 rewrite: str = "") -> list[str]:
+        """What retrieval searches for a message: the message itself, or for a follow-up
+        its standalone question (the LLM's rewrite, else the rule's) and then the
+        customer's own words, which keep half the weight."""
+        if not history or not looks_like_follow_up(text, lang):
+            return [text]
+        return [rewrite or f"{follow_up_context(history)} {text}", text]
 
     def _llm_rewrite(self, text: str, lang: Lang, history: Sequence[Message],
                      turn: Turn) -> Iterator[Event]:

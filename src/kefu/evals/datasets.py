@@ -12,7 +12,7 @@ from typing import Literal
 from kefu.errors import IngestError
 from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.text import detect_lang
-from kefu.types import Entry, Lang
+from kefu.types import Entry, Lang, Message
 
 KB_FILES = ("faq.jsonl", "docs.jsonl")
 QUERY_FILES = ("queries.jsonl", "oos.jsonl", "dialogues.jsonl")
@@ -26,6 +26,8 @@ class Query:
     kind: Literal["in", "oos", "dialogue"]
     gold: tuple[str, ...] = ()
     oos_kind: str = ""  # near / far where the data marks it
+    answers: tuple[str, ...] = ()  # gold answer texts, where the data has them
+    history: tuple[Message, ...] = ()  # a dialogue's turns before this question
 
 
 @dataclass
@@ -38,12 +40,17 @@ class Dataset:
     learned: int = 0  # in-scope questions moved into the entries as similar phrasings
 
 
-def load_dataset(folder: Path, sample: int | None = None, seed: int = 20240531) -> Dataset:
-    """The knowledge base entries and the questions of one folder; a seeded sample if asked."""
+def load_dataset(folder: Path, sample: int | None = None, seed: int = 20240531,
+                 kb_files: list[Path] | None = None, name: str = "") -> Dataset:
+    """The knowledge base entries and the questions of one folder; a seeded sample if asked.
+
+    kb_files: import these (any format `kefu ingest` reads) instead of the folder's
+    faq.jsonl / docs.jsonl (the demo shop's questions are asked of its own files)."""
     if not folder.is_dir():
         raise IngestError(f"{folder}: not a folder; kefu eval needs a folder with faq.jsonl "
                           "or docs.jsonl, and queries.jsonl, oos.jsonl or dialogues.jsonl")
-    kb_files = [folder / name for name in KB_FILES if (folder / name).exists()]
+    if kb_files is None:
+        kb_files = [folder / name for name in KB_FILES if (folder / name).exists()]
     query_files = [folder / name for name in QUERY_FILES if (folder / name).exists()]
     if not kb_files or not query_files:
         raise IngestError(f"{folder}: needs faq.jsonl or docs.jsonl, and at least one of "
@@ -62,7 +69,8 @@ def load_dataset(folder: Path, sample: int | None = None, seed: int = 20240531) 
     for path in kb_files + query_files:
         digest.update(path.name.encode() + path.read_bytes())
     digest.update(f"{sample}:{seed}".encode())
-    return Dataset(folder.resolve().name, entries, queries, problems, digest.hexdigest()[:16])
+    return Dataset(name or folder.resolve().name, entries, queries, problems,
+                   digest.hexdigest()[:16])
 
 
 def _read_queries(path: Path, problems: list[str]) -> list[Query]:
@@ -79,16 +87,25 @@ def _read_queries(path: Path, problems: list[str]) -> list[Query]:
 
 
 def _query(file_name: str, row: dict) -> Query:  # type: ignore[type-arg]
+    history: tuple[Message, ...] = ()
     if file_name == "dialogues.jsonl":
-        # Until follow-ups are rewritten, a dialogue is scored on its last customer turn.
-        text = [t["text"] for t in row["turns"] if t["role"] == "user"][-1]
-        gold = tuple(row["gold"]["doc_ids"])
+        # The last customer turn is the question; the turns before it (with the dataset's
+        # own replies) are its conversation, so a follow-up must be rewritten to be found.
+        turns = row["turns"]
+        last = max(i for i, t in enumerate(turns) if t["role"] == "user")
+        text = turns[last]["text"]
+        history = tuple(Message("user" if t["role"] == "user" else "assistant", t["text"])
+                        for t in turns[:last])
+        gold = tuple(row["gold"].get("doc_ids") or row["gold"].get("ids") or ())
+        answers = tuple(str(v) for v in row["gold"].get("values", ()))
         kind = "dialogue"
     else:
         text, gold = row["query"], tuple(row.get("gold", ()))
+        answers = tuple(str(a) for a in row.get("answers", ()))
         kind = "oos" if file_name == "oos.jsonl" else "in"
     lang = row.get("lang") if row.get("lang") in ("zh", "en") else detect_lang(text)
-    return Query(str(row["id"]), text, lang, kind, gold, str(row.get("kind", "")))  # type: ignore[arg-type]
+    return Query(str(row["id"]), text, lang, kind, gold, str(row.get("kind", "")),  # type: ignore[arg-type]
+                 answers, history)
 
 
 def learn_phrasings(dataset: Dataset, share: float, seed: int = 20240531) -> Dataset:

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 K_MAX = 10
 DECLINED = ("abstain", "refuse", "handoff")  # routes that answer nothing: all count as abstaining
+ANSWERED = ("faq", "rag")
+OUTCOMES = ("correct", "wrong", "declined", "suggested")
+AGREES = 0.88  # e5 cosine of an LLM answer and the gold answer at which they say the same
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,11 @@ class Record:
     latency_ms: float
     oos_kind: str = ""
     answer: str = ""
+    sources: tuple[str, ...] = ()  # the entries the answer rests on (or is offered from)
+    rewritten: str = ""  # a follow-up as it was understood
+    grounded: float = -1.0  # share of an LLM answer's sentences its sources support; -1: n/a
+    agreement: float = -1.0  # how far an LLM answer says what the gold answer says; -1: n/a
+    judge: str = ""  # the LLM judge's verdict, when one was asked: correct / wrong
 
     @property
     def top_score(self) -> float:
@@ -36,6 +44,54 @@ class Record:
             if entry_id in self.gold:
                 return position
         return None
+
+
+def outcome(record: Record) -> str:
+    """correct / wrong / declined / suggested: what the customer got.
+
+    wrong ("confidently wrong", the worst outcome for a shop) is an answer to a question
+    the knowledge base cannot answer, an answer from an entry that is not a gold one, or an
+    LLM answer that its sources do not support, that disagrees with the gold answer, or that
+    the judge (when one was asked) calls wrong. A curated FAQ answer is right exactly when
+    its entry is a gold one: it is returned word for word.
+    """
+    if record.route in DECLINED:
+        return "declined"
+    if record.route == "suggest":
+        return "suggested"
+    if record.kind == "oos" or not set(record.sources) & set(record.gold):
+        return "wrong"
+    if record.route == "rag" and record.answer:
+        if record.judge:
+            return "correct" if record.judge == "correct" else "wrong"
+        if 0 <= record.grounded < 1 or 0 <= record.agreement < AGREES:
+            return "wrong"
+    return "correct"
+
+
+def answer_metrics(records: Sequence[Record]) -> dict[str, object]:
+    """Accuracy over the answerable questions; confidently-wrong, abstention and
+    'did you mean' rates over all questions; each route's own counts."""
+    answerable = [r for r in records if r.kind != "oos"]
+    outcomes = [outcome(r) for r in records]
+    n = max(len(records), 1)
+    by_route = {}
+    for route in (*ANSWERED, "suggest"):
+        mine = [o for r, o in zip(records, outcomes, strict=True) if r.route == route]
+        by_route[route] = {"n": len(mine), "correct": mine.count("correct"),
+                           "wrong": mine.count("wrong")}
+    suggested = [r for r in records if r.route == "suggest"]
+    return {
+        "accuracy": sum(outcome(r) == "correct" for r in answerable) / max(len(answerable), 1),
+        "confidently_wrong": outcomes.count("wrong") / n,
+        "abstained": outcomes.count("declined") / n,
+        "suggested": outcomes.count("suggested") / n,
+        "coverage": sum(r.route in ANSWERED for r in answerable) / max(len(answerable), 1),
+        "suggestion_hit": sum(bool(set(r.sources) & set(r.gold)) for r in suggested)
+        / max(len(suggested), 1),
+        "by_route": by_route,
+        "n": len(records),
+    }
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -95,6 +151,7 @@ def block(records: Sequence[Record]) -> dict[str, object]:
     oos = [r for r in records if r.kind == "oos"]
     out: dict[str, object] = {
         "retrieval": retrieval_metrics(in_scope),
+        "answers": answer_metrics(records),
         "abstention": abstention_metrics(in_scope, oos),
         "routes": route_shares(in_scope),
         "routes_oos": route_shares(oos),
@@ -107,7 +164,8 @@ def block(records: Sequence[Record]) -> dict[str, object]:
             for kind in kinds}
     dialogues = [r for r in records if r.kind == "dialogue"]
     if dialogues:
-        out["dialogues"] = retrieval_metrics(dialogues)
+        out["dialogues"] = retrieval_metrics(dialogues) | {
+            "answers": answer_metrics(dialogues)}
     return out
 
 

@@ -15,10 +15,12 @@ from kefu.agent.factory import build_agent
 from kefu.agent.ladder import Agent
 from kefu.config import LLMSettings, Settings
 from kefu.evals.datasets import Dataset, Query
+from kefu.evals.grounding import agreement, groundedness
+from kefu.evals.judge import Judge
 from kefu.evals.metrics import K_MAX, Record
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.knowledge_base.text import detect_lang
-from kefu.types import ChatModel
+from kefu.types import Answer, ChatModel
 
 
 def eval_settings(settings: Settings) -> Settings:
@@ -40,10 +42,12 @@ def build_eval_agent(dataset: Dataset, settings: Settings, retrieval_only: bool,
 
 
 def evaluate(dataset: Dataset, agent: Agent, retrieval_only: bool,
-             checkpoint: Path | None = None, progress: bool = True) -> list[Record]:
+             checkpoint: Path | None = None, progress: bool = True,
+             judge: Judge | None = None) -> list[Record]:
     """One Record per question, in dataset order; done questions are read from checkpoint."""
     mode = "retrieval-only" if retrieval_only else "full"
-    header = {"fingerprint": dataset.fingerprint, "mode": mode}
+    header = {"fingerprint": dataset.fingerprint, "mode": mode,
+              "judge": judge is not None}
     done = _read_checkpoint(checkpoint, header)
     if checkpoint is not None:
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -55,7 +59,7 @@ def evaluate(dataset: Dataset, agent: Agent, retrieval_only: bool,
         agent.retriever.search("warm-up")  # load jieba and the embedder before timing
         for query in tqdm(todo, desc=f"evaluating {dataset.name}", unit="q",
                           disable=not progress, initial=len(done), total=len(dataset.queries)):
-            record = _one(agent, query, retrieval_only)
+            record = _one(agent, query, retrieval_only, judge)
             done[query.id] = record
             if out is not None:
                 out.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
@@ -66,19 +70,56 @@ def evaluate(dataset: Dataset, agent: Agent, retrieval_only: bool,
     return [done[q.id] for q in dataset.queries]
 
 
-def _one(agent: Agent, query: Query, retrieval_only: bool) -> Record:
+def _one(agent: Agent, query: Query, retrieval_only: bool,
+         judge: Judge | None = None) -> Record:
+    """One question through the ladder. A dialogue's last turn is read in its conversation
+    (the rule's rewrite without the LLM, the agent's own with it); the ranking is measured
+    on what retrieval searched for."""
+    lang = detect_lang(query.text)
     start = time.perf_counter()
-    hits = agent.retriever.search(query.text, K_MAX)
-    latency_ms = (time.perf_counter() - start) * 1000
-    answer = ""
     if retrieval_only:
-        route = agent.decide(detect_lang(query.text), hits[: agent.retriever.cfg.top_k]).route
+        readings = agent.readings(query.text, lang, query.history)
+        hits = agent.retriever.search(readings[0], K_MAX, also=readings[1:])
+        latency_ms = (time.perf_counter() - start) * 1000
+        decision = agent.decide(lang, hits[: agent.retriever.cfg.top_k])
+        route, answer = decision.route, ""
+        sources = tuple(h.entry.id for h in decision.hits[:1 if route == "rag" else None])
+        grounded = agrees = -1.0
+        verdict = ""
     else:
-        final = agent.ask(query.text)
+        rewrite, final = "", None
+        for event in agent.answer(query.text, query.history):
+            if event.kind == "rewrite":
+                rewrite = event.text
+            elif event.kind == "answer":
+                final = event.answer
+        latency_ms = (time.perf_counter() - start) * 1000
+        assert final is not None
+        readings = agent.readings(query.text, lang, query.history, rewrite)
+        hits = agent.retriever.search(readings[0], K_MAX, also=readings[1:])
         route, answer = final.route, final.answer
+        sources = tuple(s.id for s in final.sources)
+        grounded, agrees, verdict = _judged(agent, query, final, judge) if route == "rag" \
+            else (-1.0, -1.0, "")
     ranked = tuple((h.entry.id, round(h.score, 5)) for h in hits)
+    rewritten = readings[0] if readings[0] != query.text else ""
     return Record(query.id, query.text, query.lang, query.kind, query.gold, ranked, route,
-                  round(latency_ms, 3), query.oos_kind, answer)
+                  round(latency_ms, 3), query.oos_kind, answer, sources, rewritten,
+                  round(grounded, 4), round(agrees, 4), verdict)
+
+
+def _judged(agent: Agent, query: Query, final: Answer,
+            judge: Judge | None) -> tuple[float, float, str]:
+    """An LLM answer's groundedness in its cited entries, its agreement with the gold
+    answer (the dataset's, else the gold entries'), and the judge's verdict if asked."""
+    entries = agent.retriever.kb.entries()
+    cited = [entries[s.id] for s in final.sources if s.id in entries]
+    grounded = groundedness(final.answer, [t for e in cited for t in (e.question, e.answer)])
+    golds = list(query.answers) or [entries[g].answer for g in query.gold if g in entries]
+    agrees = agreement(final.answer, golds, agent.retriever.kb.embedder)
+    verdict = judge(query.text, " / ".join(golds), final.answer, final.lang) \
+        if judge is not None and golds else ""
+    return grounded, agrees, verdict
 
 
 def _read_checkpoint(path: Path | None, header: dict[str, str]) -> dict[str, Record]:
@@ -94,6 +135,7 @@ def _read_checkpoint(path: Path | None, header: dict[str, str]) -> dict[str, Rec
         row = _json(line)
         if row:  # a line cut short by the interruption is simply redone
             row["gold"] = tuple(row["gold"])
+            row["sources"] = tuple(row.get("sources", ()))
             row["ranked"] = tuple(tuple(pair) for pair in row["ranked"])
             records[row["id"]] = Record(**row)
     return records

@@ -55,8 +55,9 @@ def dashboard_figure(days: list[dict[str, Any]]) -> Figure:
     routes.set_ylabel("questions")
     routes.legend(loc="upper left", fontsize=8, ncols=4)
     routes.set_title("Questions per day, by how kefu answered")
-    thumbs.bar(labels, [d["up"] for d in days] or [0], color="#2b8a3e", label="👍 helpful")
-    thumbs.bar(labels, [-d["down"] for d in days] or [0], color="#c92a2a", label="👎 not")
+    thumbs.bar(labels, [d["up"] for d in days] or [0], color="#2b8a3e", label="helpful")
+    thumbs.bar(labels, [-d["down"] for d in days] or [0], color="#c92a2a",
+               label="not helpful (below 0)")
     thumbs.axhline(0, color="#444", linewidth=0.8)
     thumbs.set_ylabel("thumbs")
     thumbs.legend(loc="upper left", fontsize=8, ncols=2)
@@ -107,15 +108,16 @@ def build_admin_page(desk: SupportDesk, title: str) -> gr.Blocks:
                                          "lang": lang or None, "alt_questions": _lines(alts)})
             status = editor.put(entry)
         except KefuError as exc:
-            return f"⚠️ {exc}", search(query), entry_id
-        return f"✅ `{entry.id}` {status}; it answers the next question.", search(query), entry.id
+            return f"**Problem:** {exc}", search(query), entry_id
+        saved = f"**Saved:** `{entry.id}` {status}; it answers the next question."
+        return saved, search(query), entry.id
 
     def delete(entry_id: str, query: str) -> tuple[str, list[list[str]]]:
         try:
             editor.delete(entry_id.strip())
         except KefuError as exc:
-            return f"⚠️ {exc}", search(query)
-        return f"🗑️ `{entry_id}` deleted.", search(query)
+            return f"**Problem:** {exc}", search(query)
+        return f"**Deleted:** `{entry_id}`.", search(query)
 
     def upload(paths: list[str] | None, query: str) -> tuple[str, list[list[str]]]:
         notes = []
@@ -128,10 +130,11 @@ def build_admin_page(desk: SupportDesk, title: str) -> gr.Blocks:
                 try:
                     report = editor.put_file(copy)
                 except KefuError as exc:
-                    notes.append(f"⚠️ {name}: {str(exc).replace(folder + '/', '')}")
+                    notes.append(f"**Problem:** {name}: {str(exc).replace(folder + '/', '')}")
                     continue
-            notes.append(f"✅ {name}: {report['added']} added, {report['updated']} updated, "
-                         f"{report['unchanged']} unchanged, {report['removed']} removed"
+            notes.append(f"**Imported** {name}: {report['added']} added, "
+                         f"{report['updated']} updated, {report['unchanged']} unchanged, "
+                         f"{report['removed']} removed"
                          + "".join(f"\n  - {p}" for p in report["problems"]))
         return "\n".join(notes) or "No file chosen.", search(query)
 
@@ -157,7 +160,7 @@ def build_admin_page(desk: SupportDesk, title: str) -> gr.Blocks:
         try:
             ticket = desk.tickets.get(ticket_id)
         except TicketError as exc:
-            return f"⚠️ {exc}", []
+            return f"**Problem:** {exc}", []
         messages = desk.conversations.transcript(ticket.session_id) or ticket.transcript
         heading = (f"**Ticket {ticket.id}** · {ticket.status} · {ticket.reason}"
                    + (f" · contact: `{ticket.contact}`" if ticket.contact else ""))
@@ -182,8 +185,8 @@ def build_admin_page(desk: SupportDesk, title: str) -> gr.Blocks:
         try:
             desk.tickets.close(ticket_id, note)
         except TicketError as exc:
-            return f"⚠️ {exc}", tickets(status)
-        return f"✅ ticket {ticket_id} closed.", tickets(status)
+            return f"**Problem:** {exc}", tickets(status)
+        return f"**Closed:** ticket {ticket_id}.", tickets(status)
 
     def dashboard() -> tuple[Figure, str]:
         days = desk.conversations.daily()
@@ -194,7 +197,8 @@ def build_admin_page(desk: SupportDesk, title: str) -> gr.Blocks:
         with gr.Tab("Knowledge base"):
             query = gr.Textbox(label="Search id, question or answer", elem_id="admin-search")
             entries = gr.Dataframe(headers=ENTRY_COLUMNS, value=search(""), interactive=False,
-                                   wrap=True, max_height=320, elem_id="admin-entries")
+                                   wrap=True, max_height=320, elem_id="admin-entries",
+                                   column_widths=["16%", "6%", "6%", "32%", "40%"])
             with gr.Row():
                 entry_id = gr.Textbox(label="Id (empty: made from the question)", scale=2,
                                       elem_id="admin-id")
@@ -219,9 +223,9 @@ def build_admin_page(desk: SupportDesk, title: str) -> gr.Blocks:
             delete_button.click(delete, [entry_id, query], [status, entries])
             files.upload(upload, [files, query], [status, entries])
         with gr.Tab("Unanswered and disliked") as unanswered_tab:
-            gr.Markdown("Questions kefu could not answer or whose answer got a 👎, grouped "
-                        "by meaning. Click one to write its answer in the Knowledge base tab's "
-                        "form (the other wordings become its similar questions).")
+            gr.Markdown("Questions kefu could not answer or whose answer got a thumbs-down, "
+                        "grouped by meaning. Click one to write its answer in the Knowledge base "
+                        "tab's form (the other wordings become its similar questions).")
             groups_state = gr.State([])
             groups = gr.Dataframe(headers=GROUP_COLUMNS, interactive=False, wrap=True,
                                   elem_id="admin-unanswered")

@@ -15,10 +15,11 @@ _ENV = Environment(undefined=StrictUndefined, keep_trailing_newline=False, autoe
 
 
 @cache
-def prompts(lang: Lang) -> dict[str, Any]:
-    text = resources.files("kefu.agent.prompts").joinpath(f"{lang}.yaml").read_text("utf-8")
+def prompts(lang: Lang, package: str = "kefu.agent.prompts") -> dict[str, Any]:
+    """The keys of `package`'s {lang}.yaml (the agent's own prompts by default)."""
+    text = resources.files(package).joinpath(f"{lang}.yaml").read_text("utf-8")
     return dict(yaml.safe_load(text))
 
 
-def render(lang: Lang, key: str, **values: Any) -> str:
-    return _ENV.from_string(prompts(lang)[key]).render(**values).strip()
+def render(lang: Lang, key: str, package: str = "kefu.agent.prompts", **values: Any) -> str:
+    return _ENV.from_string(prompts(lang, package)[key]).render(**values).strip()

@@ -1,0 +1,78 @@
+"""The admin page in a real browser: sign in with the token, fix an answer, write the answer
+to a question kefu could not answer; the next customer question gets the change."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kefu.agent.factory import build_agent
+from kefu.config import ServerSettings
+from kefu.knowledge_base.loaders import load_path
+from kefu.knowledge_base.store import open_knowledge_base
+from kefu.ui.app import create_app
+
+from .browser import ARTIFACTS, chromium, require_chromium, serving
+from .conftest import DATA
+
+require_chromium()
+TOKEN = "owner-token"
+
+
+@pytest.fixture
+def admin(settings, e5):
+    kb = open_knowledge_base(settings, "shop", e5)
+    kb.ingest(load_path(DATA / "faq.csv").entries)
+    settings = settings.model_copy(update={"server": ServerSettings(kb="shop",
+                                                                    admin_token=TOKEN)})
+    app = create_app(settings, build_agent(settings, kb=kb, chat_model=None), warm=False)
+    with serving(app) as url, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1200, "height": 1000})
+        page.goto(f"{url}/admin/")
+        page.locator("input[type=password]").wait_for(timeout=60_000)
+        page.locator("input[type=text]").first.fill("owner")
+        page.locator("input[type=password]").fill(TOKEN)
+        page.keyboard.press("Enter")
+        page.locator("#admin-search").wait_for(timeout=60_000)
+        yield page, TestClient(app)
+    kb.close()
+
+
+def _ask(client, question):
+    return client.post("/api/v1/chat", json={"message": question}).json()
+
+
+def test_an_owner_fixes_an_answer_and_the_next_question_gets_it(admin):
+    page, client = admin
+    page.locator("#admin-search textarea, #admin-search input").first.fill("PayPal")
+    cell = page.locator("#admin-entries").get_by_test_id("cell-0-0")
+    page.wait_for_function("document.querySelectorAll('#admin-entries tbody tr').length === 1")
+    cell.click()
+    answer = page.locator("#admin-answer textarea")
+    page.wait_for_function("document.querySelector('#admin-answer textarea').value"
+                           ".startsWith('We accept Visa')")
+    answer.fill("We accept Visa, PayPal and Alipay.")
+    page.locator("#admin-save").click()
+    page.locator("#admin-status").get_by_text("updated").wait_for()
+    assert _ask(client, "Which payment methods do you accept?")["answer"] == (
+        "We accept Visa, PayPal and Alipay.")
+
+
+def test_an_owner_writes_the_answer_to_an_unanswered_question(admin):
+    page, client = admin
+    for question in ("Do you sell gift cards?", "can I buy a gift card"):
+        assert _ask(client, question)["route"] == "abstain"
+    page.get_by_role("tab", name="Unanswered and disliked").click()
+    first = page.locator("#admin-unanswered").get_by_test_id("cell-0-1")
+    first.get_by_text("can I buy a gift card").wait_for()
+    first.click()
+    page.get_by_role("tab", name="Knowledge base").click()
+    page.wait_for_function("document.querySelector('#admin-alts textarea').value !== ''")
+    question = page.locator("#admin-question textarea").input_value()
+    alts = page.locator("#admin-alts textarea").input_value()
+    assert {question, alts} == {"Do you sell gift cards?", "can I buy a gift card"}
+    page.locator("#admin-answer textarea").fill("Yes: digital gift cards from US$20.")
+    page.locator("#admin-save").click()
+    page.locator("#admin-status").get_by_text("added").wait_for()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "admin-knowledge-base.png"), full_page=True)
+    reply = _ask(client, "Do you sell gift cards?")
+    assert (reply["route"], reply["answer"]) == ("faq", "Yes: digital gift cards from US$20.")

@@ -81,7 +81,7 @@ def test_eval_command_writes_json_and_report(tmp_path, capsys):
     assert set(result["latency"]) == {"p50_ms", "p95_ms"}
     html = report.read_text()
     assert "How well does kefu answer? · eval" in html
-    assert html.count("data:image/png;base64,") == 3
+    assert html.count("data:image/png;base64,") == 4
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["r.html", "r.json"]
     assert "all   1.000  1.000  1.000" in capsys.readouterr().out
 

@@ -1,5 +1,5 @@
-"""`kefu models|ingest|kb|ask|chat|eval|tickets|serve`: loads Settings, builds objects,
-prints results."""
+"""`kefu models|ingest|kb|ask|chat|eval|tune|check|tickets|serve`: loads Settings, builds
+objects, prints results."""
 
 from __future__ import annotations
 
@@ -186,20 +186,33 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from kefu.evals.datasets import learn_phrasings, load_dataset
+    from kefu.evals.datasets import learn_phrasings
     from kefu.evals.report import build_results, render_html
     from kefu.evals.runner import build_eval_agent, evaluate, write_atomic
 
+    if args.compare:
+        from kefu.evals.compare import compare, format_comparison, load_results
+
+        print(format_comparison(compare(*(load_results(Path(p)) for p in args.compare))))
+        return 0
     settings = load_settings(Path(args.kb_config)) if args.kb_config else _settings(args)
-    dataset = load_dataset(Path(args.dir), sample=args.sample)
+    dataset = _eval_dataset(args)
     if args.learn_share:
         dataset = learn_phrasings(dataset, args.learn_share)
     for problem in dataset.problems:
         print(f"warning: {problem}", file=sys.stderr)
     agent = build_eval_agent(dataset, settings, args.retrieval_only)
+    judge = None
+    if args.judge:
+        from kefu.agent.chat_models import build_chat_model
+        from kefu.evals.judge import Judge
+
+        model = build_chat_model(settings.llm.model_copy(update={"model": args.judge}),
+                                 settings.models_dir)
+        judge = Judge(model) if model is not None else None
     json_out = Path(args.json) if args.json else None
     checkpoint = (json_out or Path(f"kefu-eval-{dataset.name}.json")).with_suffix(".partial.jsonl")
-    records = evaluate(dataset, agent, args.retrieval_only, checkpoint)
+    records = evaluate(dataset, agent, args.retrieval_only, checkpoint, judge=judge)
     results = build_results(dataset, records, agent, args.retrieval_only)
     if json_out:
         write_atomic(json_out, json.dumps(results, ensure_ascii=False, indent=2))
@@ -208,6 +221,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     checkpoint.unlink(missing_ok=True)
     _print_summary(results)
     return 0
+
+
+def _eval_dataset(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """The dataset named by DIR, or the demo shop's own questions with --demo."""
+    from kefu.demo import demo_eval_dir, demo_files
+    from kefu.evals.datasets import load_dataset
+
+    if args.demo:
+        return load_dataset(demo_eval_dir(), sample=args.sample, kb_files=demo_files(),
+                            name="demo-shop")
+    if not args.dir:
+        raise KefuError("name a dataset folder (e.g. ../shared/datasets/xsid) or use --demo")
+    return load_dataset(Path(args.dir), sample=args.sample)
 
 
 def _print_summary(results: dict) -> None:  # type: ignore[type-arg]
@@ -227,8 +253,14 @@ def _print_summary(results: dict) -> None:  # type: ignore[type-arg]
               f"answerable declined {c['test']['in_scope_abstain_rate']:.3f}")
     if "dialogues" in results:
         d = results["dialogues"]
-        print(f"dialogues (last turn): hit@1 {d['hit_at_1']:.3f} hit@5 {d['hit_at_5']:.3f} "
-              f"MRR {d['mrr']:.3f}")
+        print(f"dialogues (last turn, read in its conversation): hit@1 {d['hit_at_1']:.3f} "
+              f"hit@5 {d['hit_at_5']:.3f} MRR {d['mrr']:.3f}, correct answers "
+              f"{d['answers']['accuracy']:.3f}")
+    print(f"{'':4} {'correct':>7} {'wrong':>6} {'declined':>8} {'did-you':>7} {'answered':>8}")
+    for name, block in rows:
+        a = block["answers"]
+        print(f"{name:4} {a['accuracy']:7.3f} {a['confidently_wrong']:6.3f} "
+              f"{a['abstained']:8.3f} {a['suggested']:7.3f} {a['coverage']:8.3f}")
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -312,6 +344,87 @@ def cmd_kb(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tuning_agent(args: argparse.Namespace, settings: Settings):  # type: ignore[no-untyped-def]
+    """The agent (LLM off) of the knowledge base to tune or check: --kb, or the evaluation
+    knowledge base of --dataset DIR / --demo."""
+    from kefu.agent.factory import build_agent
+    from kefu.config import LLMSettings
+    from kefu.evals.runner import build_eval_agent
+    from kefu.knowledge_base.store import knowledge_base_exists, open_knowledge_base
+
+    if args.dataset or args.demo:
+        args.dir, args.sample = args.dataset, None
+        return build_eval_agent(_eval_dataset(args), settings, retrieval_only=True)
+    kb_name = args.kb or settings.server.kb
+    if not knowledge_base_exists(settings, kb_name):
+        raise KefuError(f"no knowledge base {kb_name!r}; import one with `kefu ingest PATH "
+                        f"--kb {kb_name}`")
+    off = settings.model_copy(update={"llm": LLMSettings(backend="none")})
+    return build_agent(off, kb=open_knowledge_base(settings, kb_name))
+
+
+def _rewording_model(args: argparse.Namespace, settings: Settings):  # type: ignore[no-untyped-def]
+    from kefu.agent.chat_models import build_chat_model
+
+    llm = settings.llm.model_copy(update={"model": args.llm}) if args.llm else settings.llm
+    return build_chat_model(llm, settings.models_dir), f"{llm.backend}:{llm.model}"
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from kefu.agent.factory import TUNED
+    from kefu.evals.tune import curve, tune
+
+    settings = _settings(args)
+    agent = _tuning_agent(args, settings)
+    model, model_id = _rewording_model(args, settings)
+    result = tune(agent, model, model_id, args.target, args.per_entry, args.limit)
+    chosen, current = result.chosen, result.current
+    print(f"\n{result.probes} rewordings of the knowledge base's questions, "
+          f"{result.generic} generic questions to decline (rewordings by {model_id})")
+    print(f"trade-off at faq threshold {chosen.faq_threshold:.3f}:")
+    print(f"{'rag thr.':>8} {'answered':>9} {'correct':>8} {'conf. wrong':>11} "
+          f"{'generic declined':>16}")
+    for point in curve(result.points, chosen.faq_threshold):
+        mark = "  <- chosen" if point == chosen else ""
+        print(f"{point.rag_threshold:8.2f} {point.coverage:9.1%} {point.accuracy:8.1%} "
+              f"{point.confidently_wrong:11.1%} {point.declined_generic:16.1%}{mark}")
+    for name, point in (("now", current), ("tuned", chosen)):
+        print(f"{name:>5}: faq {point.faq_threshold:.3f} rag {point.rag_threshold:.3f} -> "
+              f"answers {point.coverage:.1%} of the rewordings ({point.accuracy:.1%} "
+              f"correctly), confidently wrong {point.confidently_wrong:.1%} of all probes")
+    if chosen.confidently_wrong > args.target:
+        print(f"no thresholds keep confidently wrong answers under {args.target:.1%}; "
+              "these come closest. Add similar questions to the entries the rewordings miss "
+              "(kefu check lists them).")
+    if args.plot:
+        from kefu.evals.report import tuning_plot
+
+        Path(args.plot).write_bytes(tuning_plot(result))
+    if args.dry_run:
+        print("dry run: nothing written")
+        return 0
+    agent.retriever.kb.set_setting(TUNED, result.to_setting(args.target))
+    print(f"written to knowledge base {agent.retriever.kb.name!r}: kefu serve, ask, chat and "
+          "eval use these thresholds (ladder.use_tuned); restart a running kefu serve")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from kefu.evals.check import go_live_check
+
+    settings = _settings(args)
+    agent = _tuning_agent(args, settings)
+    model, model_id = _rewording_model(args, settings)
+    report = go_live_check(agent, model, model_id, args.per_entry, args.limit)
+    if args.json:
+        print(json.dumps(asdict(report), ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return 0
+
+
 def cmd_tickets(args: argparse.Namespace) -> int:
     from kefu.agent.factory import conversations_path
     from kefu.agent.tickets import TicketStore, WebhookNotifier
@@ -384,7 +497,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = sub.add_parser("eval", help="measure retrieval, routing and abstention on a "
                               "dataset folder (faq/docs + queries/oos/dialogues .jsonl)")
-    evaluate.add_argument("dir", help="dataset folder, e.g. ../shared/datasets/xsid")
+    evaluate.add_argument("dir", nargs="?", help="dataset folder, e.g. ../shared/datasets/xsid")
+    evaluate.add_argument("--demo", action="store_true",
+                          help="the demo shop's own test questions (kefu/demo/eval)")
+    evaluate.add_argument("--judge", metavar="MODEL",
+                          help="also let an LLM judge each LLM answer against the reference "
+                          "with a fixed rubric: small, default or a .gguf path")
+    evaluate.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
+                          help="compare two --json results: metrics and changed questions")
     evaluate.add_argument("--kb-config", help="kefu.toml with the thresholds to evaluate")
     evaluate.add_argument("--json", help="write the results here (keys: docs/evaluation.md)")
     evaluate.add_argument("--report", help="write the HTML report here")
@@ -421,6 +541,31 @@ def build_parser() -> argparse.ArgumentParser:
     kb_sub.add_parser("delete-file", help="delete every entry imported from a file"
                       ).add_argument("name", help="the file's name, e.g. policy.pdf")
     kb.set_defaults(func=cmd_kb)
+
+    tune_cmd = sub.add_parser("tune", help="choose the ladder's thresholds for a knowledge "
+                              "base from its own content")
+    check = sub.add_parser("check", help="before going live: what kefu answers well, what "
+                           "it hands off, which entries repeat or contradict each other")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.set_defaults(func=cmd_check)
+    for command in (tune_cmd, check):
+        which = command.add_mutually_exclusive_group()
+        which.add_argument("--kb", help="knowledge base (default: server.kb)")
+        which.add_argument("--dataset", metavar="DIR",
+                           help="the evaluation knowledge base of a dataset folder")
+        which.add_argument("--demo", action="store_true",
+                           help="the evaluation knowledge base of the demo shop")
+        command.add_argument("--llm", help="the model that rewords the questions: small, "
+                             "default, or a .gguf path (default: llm.model)")
+        command.add_argument("--per-entry", type=int, default=2,
+                             help="rewordings per entry (default 2)")
+        command.add_argument("--limit", type=int,
+                             help="reword at most this many entries (an even spread)")
+    tune_cmd.add_argument("--target", type=float, default=0.02,
+                          help="most confidently wrong answers allowed (default 0.02 = 2%%)")
+    tune_cmd.add_argument("--plot", help="write the trade-off curve as a PNG here")
+    tune_cmd.add_argument("--dry-run", action="store_true", help="show, do not write")
+    tune_cmd.set_defaults(func=cmd_tune)
 
     tickets = sub.add_parser("tickets", help="conversations handed to a human")
     tickets_sub = tickets.add_subparsers(dest="tickets_command", required=True)

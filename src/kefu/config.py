@@ -131,6 +131,10 @@ class LadderSettings(_Frozen):
         True, description="When only an entry in the other language matches closely, let the "
         "LLM translate its curated answer (marked 'translated' in the sources)."
     )
+    use_tuned: bool = Field(
+        True, description="Use the faq/rag thresholds `kefu tune` chose for the knowledge base "
+        "being served, when it chose some; false: always the two values above."
+    )
 
 
 class HandoffSettings(_Frozen):

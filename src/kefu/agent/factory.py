@@ -12,7 +12,7 @@ from kefu.agent.desk import SupportDesk
 from kefu.agent.ladder import Agent
 from kefu.agent.llm_queue import GenerationQueue
 from kefu.agent.tickets import TicketStore, WebhookNotifier
-from kefu.config import Settings
+from kefu.config import LadderSettings, Settings
 from kefu.demo import DEMO_KB, SHOP_NAME
 from kefu.knowledge_base.store import KnowledgeBase, open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
@@ -28,9 +28,22 @@ def build_agent(settings: Settings, kb: KnowledgeBase | None = None,
         f"{SHOP_NAME['en']} ({SHOP_NAME['zh']})" if kb.name == DEMO_KB else "our shop")
     retriever = Retriever(kb, settings.retrieval, build_reranker(settings.retrieval))
     queue = GenerationQueue(settings.llm.parallel, settings.llm.queue_wait_s)
-    return Agent(retriever, model, settings.ladder, shop=shop, queue=queue,
+    return Agent(retriever, model, ladder_for(settings, kb), shop=shop, queue=queue,
                  rewrite_with_llm=settings.llm.rewrite_follow_ups,
                  abstains_before_offer=settings.handoff.abstains_before_offer)
+
+
+TUNED = "ladder.tuned"  # the knowledge base setting `kefu tune` writes
+
+
+def ladder_for(settings: Settings, kb: KnowledgeBase) -> LadderSettings:
+    """The ladder's settings for kb: the thresholds `kefu tune` chose for it, when it did
+    and ladder.use_tuned is on; else the configured ones."""
+    tuned = kb.setting(TUNED) if settings.ladder.use_tuned else None
+    if not tuned:
+        return settings.ladder
+    return settings.ladder.model_copy(update={k: float(tuned[k]) for k in
+                                              ("faq_threshold", "rag_threshold") if k in tuned})
 
 
 def conversations_path(settings: Settings) -> Path:

@@ -65,6 +65,26 @@ class Decision:
     translate: bool = False  # a curated answer in the other language, to be translated
 
 
+def decide(cfg: LadderSettings, lang: Lang, hits: Sequence[Hit]) -> Decision:
+    """The rung a question lands on before any LLM call, under thresholds cfg."""
+    faqs = [h for h in hits if h.entry.kind == "faq"]
+    same = [h for h in faqs if h.entry.lang == lang]
+    if same and same[0].question >= cfg.faq_threshold:
+        return Decision("faq", (same[0],))
+    other = next((h for h in faqs if h.entry.lang != lang), None)
+    if (cfg.translate and other is not None and other.question >= cfg.faq_threshold
+            and not any(h.question >= cfg.suggest_threshold for h in same)):
+        return Decision("faq", (other,), translate=True)
+    close = sorted((h for h in same if h.question >= cfg.suggest_threshold),
+                   key=lambda h: -h.question)
+    close = [h for h in close if h.question >= close[0].question - cfg.suggest_margin] \
+        if close else []
+    if len(close) >= 2 and hits[0] in close:
+        return Decision("suggest", tuple(close[: cfg.max_suggestions]))
+    grounded = [h for h in hits if h.score >= cfg.rag_threshold][: cfg.max_sources]
+    return Decision("rag", tuple(grounded)) if grounded else Decision("abstain")
+
+
 class Agent:
     """Answers one message in the context of its conversation; yields Events."""
 
@@ -181,23 +201,7 @@ class Agent:
 
     def decide(self, lang: Lang, hits: Sequence[Hit]) -> Decision:
         """The rung a question lands on before any LLM call, with the hits it would use."""
-        cfg = self.cfg
-        faqs = [h for h in hits if h.entry.kind == "faq"]
-        same = [h for h in faqs if h.entry.lang == lang]
-        if same and same[0].question >= cfg.faq_threshold:
-            return Decision("faq", (same[0],))
-        other = next((h for h in faqs if h.entry.lang != lang), None)
-        if (cfg.translate and other is not None and other.question >= cfg.faq_threshold
-                and not any(h.question >= cfg.suggest_threshold for h in same)):
-            return Decision("faq", (other,), translate=True)
-        close = sorted((h for h in same if h.question >= cfg.suggest_threshold),
-                       key=lambda h: -h.question)
-        close = [h for h in close if h.question >= close[0].question - cfg.suggest_margin] \
-            if close else []
-        if len(close) >= 2 and hits[0] in close:
-            return Decision("suggest", tuple(close[: cfg.max_suggestions]))
-        grounded = [h for h in hits if h.score >= cfg.rag_threshold][: cfg.max_sources]
-        return Decision("rag", tuple(grounded)) if grounded else Decision("abstain")
+        return decide(self.cfg, lang, hits)
 
     def _route(self, question: str, lang: Lang, decision: Decision,
                turn: Turn) -> Iterator[Event]:

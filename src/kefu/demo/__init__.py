@@ -11,3 +11,8 @@ def demo_files() -> list[Path]:
     """The demo's FAQ files and policy documents, as paths inside the installed package."""
     root = Path(str(resources.files("kefu.demo")))
     return [root / "faq_en.csv", root / "faq_zh.xlsx", *sorted((root / "docs").glob("*.md"))]
+
+
+def demo_eval_dir() -> Path:
+    """The demo shop's own test questions (queries, out-of-scope, follow-up dialogues)."""
+    return Path(str(resources.files("kefu.demo"))) / "eval"

@@ -14,7 +14,16 @@ from jinja2 import Environment, StrictUndefined
 from kefu import __version__
 from kefu.agent.ladder import Agent
 from kefu.evals.datasets import Dataset
-from kefu.evals.metrics import K_MAX, Record, calibrate, hit_curve, percentile, summarize
+from kefu.evals.metrics import (
+    K_MAX,
+    OUTCOMES,
+    Record,
+    calibrate,
+    hit_curve,
+    outcome,
+    percentile,
+    summarize,
+)
 from kefu.evals.runner import iter_misses
 
 WORST_MISSES = 20
@@ -57,6 +66,10 @@ def build_results(dataset: Dataset, records: Sequence[Record], agent: Agent,
         "calibration": calibrate(records),
         "worst_misses": misses,
         "load_problems": dataset.problems[:50],
+        "questions": [{"id": r.id, "query": r.text, "lang": r.lang, "kind": r.kind,
+                       "route": r.route, "outcome": outcome(r),
+                       "top": r.ranked[0][0] if r.ranked else "", "rank": r.rank()}
+                      for r in records],
     }
 
 
@@ -64,6 +77,14 @@ def verdict(results: dict[str, Any]) -> list[str]:
     """Plain sentences for the top of the report."""
     lines = []
     retrieval, abstention = results["retrieval"], results["abstention"]
+    answers = results["answers"]
+    lines.append(
+        f"{answers['accuracy']:.0%} of the questions your knowledge base can answer get a "
+        f"correct answer. {answers['confidently_wrong']:.1%} of all questions get a "
+        f"confidently wrong one (the worst outcome: a wrong entry, an unsupported or "
+        f"disagreeing LLM answer, or an answer to a question that has none); "
+        f"{answers['abstained']:.0%} are handed to a person and {answers['suggested']:.0%} "
+        f"get 'did you mean' questions.")
     if results["counts"]["in_scope"]:
         lines.append(
             f"For {retrieval['hit_at_1']:.0%} of the questions your knowledge base can answer, "
@@ -101,7 +122,8 @@ def _png(figure: Any) -> str:
 
 
 def plots(results: dict[str, Any], records: Sequence[Record]) -> dict[str, str]:
-    """Base64 PNGs: score distributions with thresholds, hit@k curve, latency histogram."""
+    """Base64 PNGs: what customers got per language, score distributions with thresholds,
+    hit@k curve, latency histogram."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,6 +150,30 @@ def plots(results: dict[str, Any], records: Sequence[Record]) -> dict[str, str]:
     ax.set_ylabel("questions")
     ax.legend(fontsize=8, frameon=False)
     out["scores"] = _png(fig)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + 0.45 * (1 + len(results["by_lang"]))))
+    rows = [("all", list(records))] + [
+        (lang, [r for r in records if r.lang == lang]) for lang in results["by_lang"]]
+    colours = {"correct": "#2f9e44", "suggested": "#74b816", "declined": "#f08c00",
+               "wrong": "#c92a2a"}
+    for y, (_name, mine) in enumerate(reversed(rows)):
+        counts = [sum(outcome(r) == o for r in mine) for o in OUTCOMES]
+        left = 0.0
+        for kind, count in zip(OUTCOMES, counts, strict=True):
+            share = count / max(len(mine), 1)
+            ax.barh(y, share, left=left, color=colours[kind],
+                    label=kind if y == 0 else None)
+            if share >= 0.06:
+                ax.text(left + share / 2, y, f"{share:.0%}", ha="center", va="center",
+                        color="white", fontsize=8)
+            left += share
+    ax.set_yticks(range(len(rows)), [name for name, _ in reversed(rows)])
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of questions")
+    ax.legend(fontsize=8, frameon=False, ncols=4, loc="upper center",
+              bbox_to_anchor=(0.5, 1.45))
+    out["outcomes"] = _png(fig)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(4.2, 3.0))
@@ -160,3 +206,35 @@ def render_html(results: dict[str, Any], records: Sequence[Record]) -> str:
     env = Environment(undefined=StrictUndefined, autoescape=True)
     return env.from_string(template).render(
         r=results, verdict=verdict(results), images=plots(results, records))
+
+
+def tuning_plot(result: Any) -> bytes:
+    """PNG: rewordings answered against confidently wrong answers, one line per faq
+    threshold, with the current and the chosen thresholds marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    shown = sorted({result.current.faq_threshold, result.chosen.faq_threshold,
+                    min(p.faq_threshold for p in result.points),
+                    max(p.faq_threshold for p in result.points)})
+    for faq in shown:
+        line = [p for p in result.points if p.faq_threshold == faq]
+        ax.plot([p.confidently_wrong for p in line], [p.coverage for p in line], marker=".",
+                linewidth=1, label=f"faq threshold {faq:.3f}")
+    for name, point, colour in (("now", result.current, "#495057"),
+                                ("tuned", result.chosen, "#c92a2a")):
+        ax.scatter([point.confidently_wrong], [point.coverage], s=90, color=colour, zorder=3)
+        ax.annotate(f"{name} (rag {point.rag_threshold:.2f})",
+                    (point.confidently_wrong, point.coverage), textcoords="offset points",
+                    xytext=(8, -12), fontsize=8)
+    ax.set_xlabel("confidently wrong answers (share of all probes)")
+    ax.set_ylabel("rewordings answered")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()

@@ -215,6 +215,18 @@ class KnowledgeBase:
     def get(self, entry_id: str) -> Entry | None:
         return self.entries().get(entry_id)
 
+    def setting(self, key: str) -> Any:
+        """A value stored with this knowledge base (e.g. the thresholds `kefu tune` chose)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?",
+                                   (f"setting:{key}",)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def set_setting(self, key: str, value: Any) -> None:
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                             (f"setting:{key}", json.dumps(value, ensure_ascii=False)))
+
     def __len__(self) -> int:
         return len(self.entries())
 

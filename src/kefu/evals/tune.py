@@ -1,0 +1,226 @@
+"""`kefu tune`: the ladder's two thresholds chosen for a knowledge base from its own content.
+
+Probes: for every FAQ entry (or document chunk) the LLM writes a few customer-style
+rewordings (cached with the knowledge base, so a second run is instant), which should get
+that entry; a bundled bilingual set of generic questions (evals/data) should be declined.
+Each probe is retrieved once; then every pair of thresholds on a grid is scored in
+retrieval-only terms (a curated answer is right when its entry is the probe's; an LLM-band
+answer when the best hit is) and the pair that answers the most rewordings while keeping
+confidently wrong answers under the target is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from importlib import resources
+
+from tqdm import tqdm
+
+from kefu.agent.ladder import Agent, Decision, decide
+from kefu.agent.prompts import render
+from kefu.config import LadderSettings
+from kefu.errors import KefuError
+from kefu.knowledge_base.text import detect_lang, normalize
+from kefu.types import ChatModel, Entry, Hit, Lang, Message
+
+PROMPTS = "kefu.evals.prompts"
+PARAPHRASES = "tune.paraphrases"  # knowledge base setting: the cached rewordings
+FAQ_GRID = tuple(round(0.50 + 0.025 * i, 3) for i in range(13))  # 0.50 .. 0.80
+RAG_GRID = tuple(round(0.20 + 0.02 * i, 3) for i in range(21))  # 0.20 .. 0.60
+ANSWERS_IT = 0.8  # a generic question matching an FAQ question this closely is answerable
+SAVE_EVERY = 20
+
+
+@dataclass(frozen=True)
+class Probe:
+    text: str
+    lang: Lang
+    gold: tuple[str, ...] = ()  # empty: a question to decline
+
+
+@dataclass(frozen=True)
+class Point:
+    """The outcome of all probes under one pair of thresholds."""
+
+    faq_threshold: float
+    rag_threshold: float
+    coverage: float  # answered share of the rewordings
+    accuracy: float  # correctly answered share of the rewordings
+    confidently_wrong: float  # wrong answers / all probes
+    declined_generic: float  # share of the generic questions declined
+
+
+def _key(entry: Entry, model_id: str, n: int) -> str:
+    text = json.dumps([entry.question, entry.answer, model_id, n], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def paraphrase_prompt(entry: Entry, n: int) -> str:
+    question = entry.question if entry.kind == "faq" else (
+        f"{entry.question}: {entry.answer[:300]}")
+    return render(entry.lang, "paraphrase", PROMPTS, question=question, n=n)
+
+
+def parse_paraphrases(reply: str, entry: Entry, n: int) -> list[str]:
+    """The model's lines that are plausible customer questions in the entry's language."""
+    seen = {normalize(entry.question), *(normalize(a) for a in entry.alt_questions)}
+    out = []
+    for line in reply.splitlines():
+        text = re.sub(r"^\s*(?:[-*•·]|\d+[.)、．]|[（(]?\d+[)）])\s*", "", line).strip(
+            " \"'“”「」")
+        if not 3 <= len(text) <= 150 or normalize(text) in seen:
+            continue
+        if detect_lang(text) != entry.lang:
+            continue
+        seen.add(normalize(text))
+        out.append(text)
+    return out[:n]
+
+
+def rewordings(entries: Sequence[Entry], kb_setting, save_setting,  # type: ignore[no-untyped-def]
+               model: ChatModel, model_id: str, n: int = 2,
+               progress: bool = True) -> dict[str, list[str]]:
+    """n rewordings per entry from the LLM, cached by entry content and model."""
+    cache: dict[str, dict[str, object]] = dict(kb_setting(PARAPHRASES) or {})
+    out: dict[str, list[str]] = {}
+    fresh = 0
+    for entry in tqdm(entries, desc="rewording the knowledge base's questions", unit="entry",
+                      disable=not progress):
+        key = _key(entry, model_id, n)
+        hit = cache.get(entry.id)
+        if hit and hit.get("key") == key:
+            out[entry.id] = list(hit["texts"])  # type: ignore[call-overload]
+            continue
+        reply = "".join(model.stream([Message("user", paraphrase_prompt(entry, n))]))
+        out[entry.id] = parse_paraphrases(reply, entry, n)
+        cache[entry.id] = {"key": key, "texts": out[entry.id]}
+        fresh += 1
+        if fresh % SAVE_EVERY == 0:  # an interrupted run keeps what it wrote
+            save_setting(PARAPHRASES, cache)
+    if fresh:
+        save_setting(PARAPHRASES, cache)
+    return out
+
+
+def generic_questions(langs: set[str]) -> list[Probe]:
+    """The bundled questions no shop should answer, in the knowledge base's languages."""
+    text = resources.files("kefu.evals").joinpath("data/oos_generic.jsonl").read_text("utf-8")
+    rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [Probe(r["query"], r["lang"]) for r in rows if r["lang"] in langs]
+
+
+def outcome(cfg: LadderSettings, probe: Probe, hits: Sequence[Hit]) -> str:
+    """correct / wrong / declined / suggested under cfg, in retrieval-only terms."""
+    return outcome_of(decide(cfg, probe.lang, hits), probe)
+
+
+def outcome_of(decision: Decision, probe: Probe) -> str:
+    if decision.route == "abstain":
+        return "declined"
+    if decision.route == "suggest":
+        return "suggested"
+    if not probe.gold:
+        return "wrong"
+    return "correct" if decision.hits[0].entry.id in probe.gold else "wrong"
+
+
+def score(cfg: LadderSettings, searched: Sequence[tuple[Probe, Sequence[Hit]]]) -> Point:
+    outcomes = [(p, outcome(cfg, p, hits)) for p, hits in searched]
+    inside = [o for p, o in outcomes if p.gold]
+    generic = [o for p, o in outcomes if not p.gold]
+    return Point(cfg.faq_threshold, cfg.rag_threshold,
+                 coverage=sum(o in ("correct", "wrong") for o in inside) / max(len(inside), 1),
+                 accuracy=inside.count("correct") / max(len(inside), 1),
+                 confidently_wrong=sum(o == "wrong" for _, o in outcomes)
+                 / max(len(outcomes), 1),
+                 declined_generic=sum(o != "wrong" for o in generic) / max(len(generic), 1))
+
+
+def search_probes(agent: Agent, probes: Sequence[Probe],
+                  progress: bool = True) -> list[tuple[Probe, list[Hit]]]:
+    """Each probe retrieved once; generic questions the knowledge base itself answers (one
+    of its FAQ questions matches closely) are left out."""
+    searched = []
+    for probe in tqdm(probes, desc="searching the probes", unit="q", disable=not progress):
+        hits = agent.retriever.search(probe.text)
+        if not probe.gold and hits and hits[0].entry.kind == "faq" and \
+                hits[0].question >= ANSWERS_IT:
+            continue
+        searched.append((probe, hits))
+    return searched
+
+
+def sweep(base: LadderSettings, searched: Sequence[tuple[Probe, Sequence[Hit]]]) -> list[Point]:
+    return [score(base.model_copy(update={"faq_threshold": f, "rag_threshold": r}), searched)
+            for f in FAQ_GRID for r in RAG_GRID]
+
+
+def choose(points: Sequence[Point], target: float, current: LadderSettings) -> Point:
+    """The most rewordings answered with confidently-wrong answers at most target; among
+    equals the most accurate, then the nearest to the current thresholds. With no point
+    under the target, the least wrong."""
+    def nearness(p: Point) -> float:
+        return abs(p.faq_threshold - current.faq_threshold) + \
+            abs(p.rag_threshold - current.rag_threshold)
+
+    allowed = [p for p in points if p.confidently_wrong <= target + 1e-12]
+    if not allowed:
+        return min(points, key=lambda p: (p.confidently_wrong, -p.coverage, nearness(p)))
+    return max(allowed, key=lambda p: (round(p.coverage, 6), round(p.accuracy, 6),
+                                       -nearness(p)))
+
+
+def curve(points: Sequence[Point], faq_threshold: float) -> list[Point]:
+    """The trade-off at one faq threshold: one point per rag threshold."""
+    return [p for p in points if p.faq_threshold == faq_threshold]
+
+
+@dataclass(frozen=True)
+class Tuning:
+    chosen: Point
+    current: Point
+    points: list[Point]
+    probes: int
+    generic: int
+    model: str
+
+    def to_setting(self, target: float) -> dict[str, object]:
+        return {"faq_threshold": self.chosen.faq_threshold,
+                "rag_threshold": self.chosen.rag_threshold, "target": target,
+                "coverage": round(self.chosen.coverage, 4),
+                "confidently_wrong": round(self.chosen.confidently_wrong, 4),
+                "probes": self.probes, "generic": self.generic, "model": self.model,
+                "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+
+def tune(agent: Agent, model: ChatModel | None, model_id: str, target: float = 0.02,
+         per_entry: int = 2, limit: int | None = None, progress: bool = True) -> Tuning:
+    """Rewordings (cached) and generic questions through retrieval, scored on the grid."""
+    kb = agent.retriever.kb
+    entries = list(kb.entries().values())
+    entries = [e for e in entries if e.kind == "faq"] or entries
+    if limit is not None:
+        entries = entries[:: max(1, len(entries) // limit)][:limit]
+    if model is None:
+        raise KefuError("kefu tune needs the LLM to reword the knowledge base's questions; "
+                        "set llm.backend (or use --llm small)")
+    texts = rewordings(entries, kb.setting, kb.set_setting, model, model_id, per_entry,
+                       progress)
+    probes = [Probe(t, e.lang, (e.id,)) for e in entries for t in texts.get(e.id, ())]
+    if not probes:
+        raise KefuError("the LLM wrote no usable rewordings; try another --llm")
+    probes += generic_questions({e.lang for e in entries})
+    searched = search_probes(agent, probes, progress)
+    points = sweep(agent.cfg, searched)
+    return Tuning(choose(points, target, agent.cfg), score(agent.cfg, searched), points,
+                  sum(bool(p.gold) for p, _ in searched),
+                  sum(not p.gold for p, _ in searched), model_id)
+
+
+def point_json(point: Point) -> dict[str, float]:
+    return {k: round(v, 4) for k, v in asdict(point).items()}

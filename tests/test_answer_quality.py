@@ -1,0 +1,100 @@
+"""Answer quality: outcomes of hand-made records with exact values, groundedness and
+agreement, comparing two runs."""
+
+import pytest
+
+from kefu.evals.compare import compare, format_comparison
+from kefu.evals.grounding import agreement, groundedness, sentences, supported
+from kefu.evals.metrics import Record, answer_metrics, outcome
+
+
+def _r(id, kind, route, sources=(), gold=("g",), answer="", grounded=-1.0, agrees=-1.0,  # noqa: A002
+       judge="", lang="en"):
+    return Record(id, id, lang, kind, tuple(gold) if kind != "oos" else (), (("x", 0.5),),
+                  route, 1.0, "", answer, tuple(sources), "", grounded, agrees, judge)
+
+
+RECORDS = [
+    _r("faq-right", "in", "faq", ["g"]),
+    _r("faq-wrong", "in", "faq", ["other"]),
+    _r("rag-right", "in", "rag", ["g"], answer="Refunds take 3 days.", grounded=1.0,
+       agrees=0.93),
+    _r("rag-unsupported", "in", "rag", ["g"], answer="x", grounded=0.5, agrees=0.95),
+    _r("rag-disagrees", "in", "rag", ["g"], answer="x", grounded=1.0, agrees=0.7),
+    _r("rag-judged-wrong", "in", "rag", ["g"], answer="x", grounded=1.0, agrees=0.99,
+       judge="wrong"),
+    _r("suggest-with-gold", "in", "suggest", ["g", "other"]),
+    _r("declined", "in", "abstain"),
+    _r("oos-declined", "oos", "abstain", lang="zh"),
+    _r("oos-refused", "oos", "refuse", lang="zh"),
+    _r("oos-answered", "oos", "faq", ["other"], lang="zh"),
+    _r("dialogue-right", "dialogue", "faq", ["g"], lang="zh"),
+]
+
+
+def test_each_record_gets_the_outcome_a_customer_got():
+    assert [outcome(r) for r in RECORDS] == [
+        "correct", "wrong", "correct", "wrong", "wrong", "wrong", "suggested", "declined",
+        "declined", "declined", "wrong", "correct"]
+
+
+def test_answer_metrics_on_hand_checked_records():
+    metrics = answer_metrics(RECORDS)
+    # 9 answerable questions (8 in + 1 dialogue), 3 of them correct; 5 wrong of 12 in all
+    assert metrics == {
+        "accuracy": pytest.approx(3 / 9), "confidently_wrong": pytest.approx(5 / 12),
+        "abstained": pytest.approx(3 / 12), "suggested": pytest.approx(1 / 12),
+        "coverage": pytest.approx(7 / 9), "suggestion_hit": 1.0,
+        "by_route": {"faq": {"n": 4, "correct": 2, "wrong": 2},
+                     "rag": {"n": 4, "correct": 1, "wrong": 3},
+                     "suggest": {"n": 1, "correct": 0, "wrong": 0}},
+        "n": 12}
+
+
+def test_groundedness_counts_the_sentences_a_source_supports():
+    source = ["Refunds are issued within 3 working days after we receive your return."]
+    assert sentences("Refunds take 3 days. Yes! 退款3天到账。") == [
+        "Refunds take 3 days.", "Yes!", "退款3天到账。"]
+    assert supported("Refunds are issued within 3 working days.", source)
+    assert not supported("Refunds are issued within 5 working days.", source)  # a new figure
+    assert not supported("We also give a free gift card with every return.", source)
+    assert supported("Yes.", source)
+    assert groundedness("Refunds are issued within 3 working days. We also give a free gift "
+                        "card with every return.", source) == 0.5
+    assert groundedness("", source) == 1.0
+
+
+def test_agreement_is_containment_first(e5):
+    assert agreement("The phone number is 010-81528822.", ["010-81528822"], None) == 1.0
+    assert agreement("打 010 8152 8822 就行", ["010-81528822"], None) == 1.0
+    assert agreement("anything", [], e5) == -1.0
+    same = agreement("Refunds arrive within three working days.",
+                     ["Refunds are issued within 3 working days after we get the return."], e5)
+    other = agreement("We ship to Canada and the US.",
+                      ["Refunds are issued within 3 working days after we get the return."], e5)
+    assert same > other
+
+
+def _results(name, accuracy, wrong, outcomes):
+    return {"dataset": name, "answers": {"accuracy": accuracy, "confidently_wrong": wrong},
+            "retrieval": {"hit_at_1": 0.5}, "by_lang": {},
+            "questions": [{"id": i, "query": f"q {i}", "lang": "en", "kind": kind,
+                           "outcome": o} for i, kind, o in outcomes]}
+
+
+def test_compare_says_what_got_better_and_which_questions_changed():
+    a = _results("defaults", 0.60, 0.10, [("1", "in", "wrong"), ("2", "in", "correct"),
+                                          ("3", "oos", "wrong"), ("4", "in", "declined")])
+    b = _results("tuned", 0.55, 0.04, [("1", "in", "declined"), ("2", "in", "suggested"),
+                                       ("3", "oos", "declined"), ("4", "in", "declined")])
+    result = compare(a, b)
+    assert [(m["metric"], round(m["change"], 3), m["verdict"]) for m in result["metrics"]] == [
+        ("answers.accuracy", -0.05, "worse"), ("answers.confidently_wrong", -0.06, "better"),
+        ("retrieval.hit_at_1", 0.0, "same")]
+    assert [(q["id"], q["a"], q["b"]) for q in result["questions"]["better"]] == [
+        ("1", "wrong", "declined"), ("3", "wrong", "declined")]
+    assert [(q["id"], q["a"], q["b"]) for q in result["questions"]["worse"]] == [
+        ("2", "correct", "suggested")]
+    text = format_comparison(result)
+    assert "all   answers.confidently_wrong               0.100    0.040   -0.060  better" in text
+    assert "1 questions got worse:\n  2 [en] correct -> suggested: q 2" in text

@@ -41,15 +41,19 @@ class CheckReport:
     contradictions: list[dict[str, object]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        out = [
-            f"kefu answers {self.answered:.0%} of {self.probes} customer-style rewordings of "
-            f"your questions correctly on its own ({self.curated:.0%} with your own answer "
-            f"word for word), offers 'did you mean' questions for {self.suggested:.0%} and "
-            f"hands {self.handed_off:.0%} to a person; {self.wrong:.0%} get the answer of "
-            "another entry.",
-            f"Of {self.generic} questions no shop answers (weather, homework, medical advice"
-            f"…) it declines {self.generic_declined:.0%}.",
-        ]
+        """The report in plain words, for the shop owner."""
+        if self.probes:
+            out = [
+                f"kefu answers {self.answered:.0%} of {self.probes} customer-style rewordings "
+                f"of your questions correctly on its own ({self.curated:.0%} with your own "
+                f"answer word for word), offers 'did you mean' questions for "
+                f"{self.suggested:.0%} and hands {self.handed_off:.0%} to a person; "
+                f"{self.wrong:.0%} get the answer of another entry.",
+                f"Of {self.generic} questions no shop answers (weather, homework, medical "
+                f"advice…) it declines {self.generic_declined:.0%}."]
+        else:
+            out = ["Without an LLM to reword your questions, only entries that may be asked "
+                   "the same way or contradict each other were checked."]
         if self.weak:
             out.append(f"{len(self.weak)} entries are hard to reach; add the customer's "
                        "wording as a similar question:")
@@ -65,7 +69,7 @@ class CheckReport:
                        "a customer could get either:")
             out += [f"  {c['a']} vs {c['b']}: {c['why']}" for c in self.contradictions[:15]]
         if not (self.weak or self.duplicates):
-            out.append("No entry is hard to reach and none repeats another.")
+            out.append("No entry is hard to reach and none may be taken for another.")
         return out
 
 

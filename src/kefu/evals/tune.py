@@ -61,9 +61,11 @@ def _key(entry: Entry, model_id: str, n: int) -> str:
 
 
 def paraphrase_prompt(entry: Entry, n: int) -> str:
-    question = entry.question if entry.kind == "faq" else (
-        f"{entry.question}: {entry.answer[:300]}")
-    return render(entry.lang, "paraphrase", PROMPTS, question=question, n=n)
+    """Rewordings of an FAQ question, or questions a document chunk answers."""
+    if entry.kind == "faq":
+        return render(entry.lang, "paraphrase", PROMPTS, question=entry.question, n=n)
+    return render(entry.lang, "passage_questions", PROMPTS, n=n,
+                  passage=f"{entry.question}\n{entry.answer[:600]}")
 
 
 def parse_paraphrases(reply: str, entry: Entry, n: int) -> list[str]:

@@ -1,7 +1,8 @@
 """The admin page (/admin, Gradio, behind the admin token): fix an answer in a minute.
 
 Knowledge base (search, add, edit, delete, upload), unanswered and disliked questions
-grouped by meaning with "write the answer", conversations and tickets, a dashboard.
+grouped by meaning with "write the answer", conversations and tickets, the go-live check,
+a dashboard.
 Every change goes through the same editor as `kefu kb`, so it answers the next question.
 """
 
@@ -20,6 +21,7 @@ from kefu.agent.desk import SupportDesk
 from kefu.agent.insights import group_questions
 from kefu.agent.tickets import TicketError
 from kefu.errors import KefuError
+from kefu.evals.check import go_live_check
 from kefu.knowledge_base.editor import LocalEditor, edited, new_entry
 
 ENTRY_COLUMNS = ["id", "kind", "lang", "question", "answer"]
@@ -79,7 +81,7 @@ def summary(days: list[dict[str, Any]]) -> str:
             f"from sources, {share['declined']:.0%} declined or handed to a person; {thumbs}.")
 
 
-def build_admin_page(desk: SupportDesk, title: str) -> gr.Blocks:
+def build_admin_page(desk: SupportDesk, title: str, llm_id: str = "") -> gr.Blocks:
     kb = desk.agent.retriever.kb
     editor = LocalEditor(kb)
 
@@ -188,6 +190,13 @@ def build_admin_page(desk: SupportDesk, title: str) -> gr.Blocks:
             return f"**Problem:** {exc}", tickets(status)
         return f"**Closed:** ticket {ticket_id}.", tickets(status)
 
+    def check(progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
+        """The go-live check on the served knowledge base, with the served LLM rewording."""
+        progress(0, desc="rewording your questions and asking them (minutes the first time)")
+        report = go_live_check(desk.agent, desk.agent.chat_model, llm_id, progress=False)
+        return "\n\n".join(line if not line.startswith("  ") else f"- {line.strip()}"
+                           for line in report.lines())
+
     def dashboard() -> tuple[Figure, str]:
         days = desk.conversations.daily()
         return dashboard_figure(days), summary(days)
@@ -253,6 +262,15 @@ def build_admin_page(desk: SupportDesk, title: str) -> gr.Blocks:
             sessions.select(pick_conversation, sessions, [heading, transcript])
             ticket_rows.select(pick_ticket, ticket_rows, [ticket_id, heading, transcript])
             close_button.click(close, [ticket_id, note, which], [ticket_status, ticket_rows])
+        with gr.Tab("Go-live check"):
+            gr.Markdown("Before customers arrive: kefu rewords each of your FAQ questions the "
+                        "way customers type them, asks them, and asks questions no shop "
+                        "answers; it then says what it will answer, what it will hand to a "
+                        "person, and which entries repeat or contradict each other. The "
+                        "rewordings are kept, so later checks are quick.")
+            run = gr.Button("Run the go-live check", variant="primary", elem_id="admin-check")
+            findings = gr.Markdown(elem_id="admin-check-result")
+            run.click(check, None, findings)
         with gr.Tab("Dashboard") as dashboard_tab:
             headline = gr.Markdown()
             plot = gr.Plot(show_label=False)

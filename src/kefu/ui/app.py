@@ -58,7 +58,8 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
         _resend_undelivered(desk)
     title = f"{agent.shop} · kefu"
     if server.admin_token:
-        app = gr.mount_gradio_app(app, build_admin_page(desk, f"{title} admin"), path="/admin",
+        app = gr.mount_gradio_app(app, build_admin_page(desk, f"{title} admin", llm),
+                                  path="/admin",
                                   auth=check_login(server.admin_token),
                                   auth_message="Sign in with any user name and the admin token "
                                   "(KEFU_SERVER__ADMIN_TOKEN).")

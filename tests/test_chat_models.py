@@ -2,7 +2,6 @@
 a real `python -m llama_cpp.server`; the factory's choices."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from kefu.config import LadderSettings, LLMSettings
 from kefu.errors import ConfigError, LLMError
 from kefu.types import Message
 
+from .browser import free_port
 from .conftest import REAL_MODELS_DIR
 
 CFG = LLMSettings(backend="openai", base_url="http://llm.local/v1", model="qwen",
@@ -83,17 +83,11 @@ def test_the_factory_builds_each_backend(tmp_path):
         build_chat_model(LLMSettings(backend="openai"), tmp_path)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def llama_server(tmp_path_factory):
     """`python -m llama_cpp.server` with the small GGUF on a loopback port."""
     path = install_model(MODELS["small"], REAL_MODELS_DIR, progress=False)
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     server = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(path), "--host", "127.0.0.1",

@@ -171,8 +171,8 @@ def plots(results: dict[str, Any], records: Sequence[Record]) -> dict[str, str]:
     ax.set_yticks(range(len(rows)), [name for name, _ in reversed(rows)])
     ax.set_xlim(0, 1)
     ax.set_xlabel("share of questions")
-    ax.legend(fontsize=8, frameon=False, ncols=4, loc="upper center",
-              bbox_to_anchor=(0.5, 1.45))
+    ax.legend(fontsize=8, frameon=False, ncols=4, loc="lower center",
+              bbox_to_anchor=(0.5, 1.0))
     out["outcomes"] = _png(fig)
     plt.close(fig)
 

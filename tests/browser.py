@@ -21,10 +21,10 @@ ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
 
 
 def require_chromium() -> None:
-    """Skip the calling module without chromium, unless KEFU_REQUIRE_BROWSER=1 (CI)."""
+    """Skip the calling module without chromium, unless REQUIRE_BROWSER_TESTS=1 (CI)."""
     if Path(CHROMIUM).exists():
         return
-    if os.environ.get("KEFU_REQUIRE_BROWSER") == "1":
+    if os.environ.get("REQUIRE_BROWSER_TESTS") == "1":
         raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium")
     pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)",
                 allow_module_level=True)

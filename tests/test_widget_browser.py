@@ -2,7 +2,7 @@
 another port carries only the snippet and gets answers from a real kefu server.
 
 Screenshots go to test-artifacts/. Without /usr/bin/chromium these tests are skipped, unless
-KEFU_REQUIRE_BROWSER=1 (CI sets it) makes that a failure.
+REQUIRE_BROWSER_TESTS=1 (CI sets it) makes that a failure.
 """
 
 from __future__ import annotations

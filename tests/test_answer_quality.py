@@ -5,6 +5,7 @@ import pytest
 
 from kefu.evals.compare import compare, format_comparison
 from kefu.evals.grounding import agreement, groundedness, sentences, supported
+from kefu.evals.judge import Judge
 from kefu.evals.metrics import Record, answer_metrics, outcome
 
 
@@ -98,3 +99,46 @@ def test_compare_says_what_got_better_and_which_questions_changed():
     text = format_comparison(result)
     assert "all   answers.confidently_wrong               0.100    0.040   -0.060  better" in text
     assert "1 questions got worse:\n  2 [en] correct -> suggested: q 2" in text
+
+
+class JudgeModel:
+    """The judge at the process boundary: replies from a queue, keeps the prompts."""
+
+    def __init__(self, *replies):
+        self.replies = list(replies)
+        self.prompts = []
+
+    def stream(self, messages):
+        self.prompts.append(messages)
+        yield self.replies.pop(0)
+
+
+def test_the_judge_reads_a_verdict_from_its_reply_with_the_fixed_rubric():
+    model = JudgeModel("CORRECT - same refund time", "wrong: it invents a fee", "maybe?")
+    judge = Judge(model)
+    assert judge("How fast are refunds?", "3 working days", "Within 3 days.", "en") == "correct"
+    assert judge("退货运费谁付？", "我们承担", "您需要付10元。", "zh") == "wrong"
+    assert judge("q", "r", "a", "en") == ""
+    system, user = model.prompts[0]
+    assert system.content.startswith("You grade answers of a shop's customer-service assistant")
+    assert "Reference answer: 3 working days\nCandidate answer: Within 3 days." in user.content
+    assert "参考答案：我们承担" in model.prompts[1][1].content
+
+
+def test_a_judged_llm_answer_takes_the_judges_verdict(settings, tiny_kb):
+    from kefu.agent.factory import build_agent
+    from kefu.evals.datasets import Query
+    from kefu.evals.runner import _one
+
+    from .conftest import EchoSourceChatModel
+
+    forced = settings.model_copy(update={"ladder": settings.ladder.model_copy(
+        update={"faq_threshold": 9.0, "rag_threshold": 0.0})})
+    agent = build_agent(forced, kb=tiny_kb, chat_model=EchoSourceChatModel())
+    query = Query("q1", "When will my parcel arrive?", "en", "in", ("t-en-ship",))
+    record = _one(agent, query, retrieval_only=False, judge=Judge(JudgeModel("WRONG")))
+    assert (record.route, record.sources, record.grounded, record.agreement, record.judge) == (
+        "rag", ("t-en-ship",), 1.0, 1.0, "wrong")
+    assert outcome(record) == "wrong"
+    unjudged = _one(agent, query, retrieval_only=False)
+    assert (unjudged.judge, outcome(unjudged)) == ("", "correct")

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from kefu.config import load_settings
+from kefu.config import check_serving, load_settings
 from kefu.errors import ConfigError
 
 
@@ -31,3 +31,24 @@ def test_unknown_key_is_refused():
 def test_missing_config_file(tmp_path: Path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml", {})
+
+
+@pytest.mark.parametrize("host,token,refused", [
+    ("127.0.0.1", "admin", False),  # only this machine can reach it
+    ("0.0.0.0", "changethis", True),
+    ("0.0.0.0", "short", True),
+    ("0.0.0.0", "", False),  # the admin API is off
+    ("0.0.0.0", "Zq8-hL2p0vR7xYk3mN5w", False),
+])
+def test_placeholder_secrets_are_refused_beyond_this_machine(host, token, refused):
+    settings = load_settings(environ={"KEFU_SERVER__HOST": host,
+                                      "KEFU_SERVER__ADMIN_TOKEN": token})
+    if refused:
+        with pytest.raises(ConfigError, match="looks like a placeholder"):
+            check_serving(settings)
+    else:
+        check_serving(settings)
+    openai = load_settings(environ={"KEFU_SERVER__HOST": "0.0.0.0", "KEFU_LLM__BACKEND": "openai",
+                                    "KEFU_LLM__API_KEY": "sk-xxx"})
+    with pytest.raises(ConfigError, match="llm.api_key"):
+        check_serving(openai)

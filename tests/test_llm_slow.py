@@ -7,7 +7,7 @@ from kefu.agent.guard import leaks, unsupported_numbers
 from kefu.agent.ladder import Agent, in_language
 from kefu.agent.model_files import MODELS, install_model
 from kefu.agent.prompts import render
-from kefu.config import LadderSettings, LLMSettings, RetrievalSettings
+from kefu.config import LadderSettings, LLMSettings, RetrievalSettings, load_settings
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Message
 
@@ -83,3 +83,22 @@ def test_small_model_in_the_llm_band_shows_nothing_of_its_rules(demo_kb, questio
     if final.route == "rag":
         cited = demo_kb.get(final.sources[0].id)
         assert unsupported_numbers(final.answer, [cited.question, cited.answer, question]) == []
+
+
+def test_a_full_evaluation_finds_the_models_of_the_shops_home(tmp_path):
+    """kefu eval keeps its knowledge bases under KEFU_HOME/evals but takes the LLM from
+    where `kefu models install` put it, KEFU_HOME/models."""
+    from kefu.evals.datasets import load_dataset
+    from kefu.evals.runner import build_eval_agent, evaluate
+
+    from .conftest import DATA
+
+    install_model(MODELS["small"], REAL_MODELS_DIR, progress=False)
+    (tmp_path / "models").symlink_to(REAL_MODELS_DIR)
+    settings = load_settings(environ={"KEFU_HOME": str(tmp_path), "KEFU_LLM__MODEL": "small"})
+    dataset = load_dataset(DATA / "eval", sample=3)
+    agent = build_eval_agent(dataset, settings, retrieval_only=False, progress=False)
+    records = evaluate(dataset, agent, False, progress=False)
+    assert [r.id for r in records] == [q.id for q in dataset.queries]
+    assert agent.chat_model is not None and agent.chat_model.warm().path.parent == (
+        tmp_path / "models")

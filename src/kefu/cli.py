@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kefu.config import Settings, load_settings
+from kefu.config import Settings, check_serving, load_settings
 from kefu.errors import KefuError
 
 if TYPE_CHECKING:
@@ -277,6 +277,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         server = server.model_copy(update={"kb": args.kb or DEMO_KB})
         _ingest(settings, server.kb, demo_files())
     settings = settings.model_copy(update={"server": server})
+    check_serving(settings)
     app = create_app(settings)
     url = f"http://{server.host}:{server.port}/"
     note = write_serving_note(settings.kb_dir / server.kb, url)

@@ -218,6 +218,26 @@ class Settings(_Frozen):
         return self.home / "kb"
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+PLACEHOLDERS = frozenset("changethis change-me changeme secret password admin token test "
+                         "example xxx sk-xxx your-key your-token".split())
+
+
+def check_serving(settings: Settings) -> None:
+    """Refuse placeholder secrets on a server others can reach (beyond loopback)."""
+    if settings.server.host in LOOPBACK:
+        return
+    secrets = {"server.admin_token (KEFU_SERVER__ADMIN_TOKEN)": settings.server.admin_token}
+    if settings.llm.backend == "openai":
+        secrets["llm.api_key (KEFU_LLM__API_KEY)"] = settings.llm.api_key
+    for name, value in secrets.items():
+        if value and (value.lower() in PLACEHOLDERS or len(value) < 12):
+            raise ConfigError(
+                f"{name} looks like a placeholder ({len(value)} characters) and kefu would "
+                f"serve on {settings.server.host}, beyond this machine; set a long random "
+                "value (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(24))'`)")
+
+
 def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in over.items():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from kefu.agent.chat_models import build_chat_model
 from kefu.agent.factory import build_agent
 from kefu.agent.ladder import Agent
 from kefu.config import LLMSettings, Settings
@@ -30,15 +31,18 @@ def eval_settings(settings: Settings) -> Settings:
 
 def build_eval_agent(dataset: Dataset, settings: Settings, retrieval_only: bool,
                      chat_model: ChatModel | None = None, progress: bool = True) -> Agent:
-    """Import the dataset's entries (unchanged ones are skipped) and wire the agent."""
-    settings = eval_settings(settings)
+    """Import the dataset's entries (unchanged ones are skipped) and wire the agent; the
+    LLM comes from the shop's own models folder."""
+    kb_settings = eval_settings(settings)
     name = "eval-" + "".join(c if c.isalnum() else "-" for c in dataset.name.lower())[:40]
-    kb = open_knowledge_base(settings, name)
+    kb = open_knowledge_base(kb_settings, name)
     kb.delete([i for i in kb.entries() if i not in {e.id for e in dataset.entries}])
     kb.ingest(dataset.entries, progress=progress)
     if retrieval_only:
-        settings = settings.model_copy(update={"llm": LLMSettings(backend="none")})
-    return build_agent(settings, kb=kb, chat_model=chat_model)
+        kb_settings = kb_settings.model_copy(update={"llm": LLMSettings(backend="none")})
+    elif chat_model is None:
+        chat_model = build_chat_model(settings.llm, settings.models_dir)
+    return build_agent(kb_settings, kb=kb, chat_model=chat_model)
 
 
 def evaluate(dataset: Dataset, agent: Agent, retrieval_only: bool,

@@ -26,7 +26,7 @@ from kefu.config import LadderSettings, LLMSettings, load_settings
 from kefu.evals.datasets import load_dataset
 from kefu.evals.metrics import summarize
 from kefu.evals.runner import build_eval_agent, evaluate
-from kefu.evals.tune import tune
+from kefu.evals.tune import point_json, tune
 
 DATASETS = ("xsid", "clinc150", "banking77", "cmrc2018", "crosswoz")
 KEYS = ("confidently_wrong", "coverage", "accuracy", "abstained", "suggested")
@@ -51,7 +51,8 @@ def main() -> int:
         agent = build_eval_agent(dataset, settings, retrieval_only=True)
         default = summarize(evaluate(dataset, agent, True, progress=False))
         tuning = tune(agent, model, f"llama-cpp:{args.llm}", args.target, limit=args.limit)
-        agent.retriever.kb.set_setting(TUNED, tuning.to_setting(args.target))
+        agent.retriever.kb.set_setting(TUNED, tuning.to_setting(args.target) if tuning.met
+                                       else None)
         chosen = LadderSettings(faq_threshold=tuning.chosen.faq_threshold,
                                 rag_threshold=tuning.chosen.rag_threshold)
         tuned_agent = build_agent(settings.model_copy(update={
@@ -59,7 +60,9 @@ def main() -> int:
         tuned = summarize(evaluate(dataset, tuned_agent, True, progress=False))
         row = {"thresholds": {"default": [agent.cfg.faq_threshold, agent.cfg.rag_threshold],
                               "tuned": [chosen.faq_threshold, chosen.rag_threshold]},
-               "probes": tuning.probes, "generic": tuning.generic,
+               "probes": tuning.probes, "generic": tuning.generic, "target_met": tuning.met,
+               "on_probes": {"default": point_json(tuning.current),
+                             "tuned": point_json(tuning.chosen)},
                "questions": default["answers"]["n"], "minutes": 0.0}
         for label, block in (("default", default), ("tuned", tuned)):
             row[label] = {k: round(block["answers"][k], 4) for k in KEYS}
@@ -74,7 +77,9 @@ def main() -> int:
 
 def _line(name: str, row: dict) -> str:  # type: ignore[type-arg]
     d, t = row["default"], row["tuned"]
+    kept = "" if row["target_met"] else " (target out of reach: kept)"
     return (f"{name:<10} faq/rag {row['thresholds']['default']} -> {row['thresholds']['tuned']}"
+            f"{kept}"
             f"  confidently wrong {d['confidently_wrong']:.1%} -> {t['confidently_wrong']:.1%}"
             f"  coverage {d['coverage']:.1%} -> {t['coverage']:.1%}"
             f"  accuracy {d['accuracy']:.1%} -> {t['accuracy']:.1%}")

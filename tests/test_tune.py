@@ -53,7 +53,7 @@ def test_the_choice_answers_most_under_the_target_and_else_errs_least():
               Point(0.7, 0.40, 0.85, 0.85, 0.01, 0.96), Point(0.6, 0.50, 0.70, 0.70, 0.00, 1.0)]
     assert choose(points, 0.02, current) == points[2]  # same coverage, more accurate
     assert choose(points, 0.005, current) == points[3]
-    assert choose(points[:1], 0.02, current) == points[0]  # nothing under: the least wrong
+    assert choose(points[:1], 0.02, current) is None  # out of reach: nothing is chosen
 
 
 def test_tune_rewords_once_chooses_thresholds_and_they_are_used(settings, tiny_kb):

@@ -166,17 +166,18 @@ def sweep(base: LadderSettings, searched: Sequence[tuple[Probe, Sequence[Hit]]])
             for f in FAQ_GRID for r in RAG_GRID]
 
 
-def choose(points: Sequence[Point], target: float, current: LadderSettings) -> Point:
+def choose(points: Sequence[Point], target: float, current: LadderSettings) -> Point | None:
     """The most rewordings answered with confidently-wrong answers at most target; among
-    equals the most accurate, then the nearest to the current thresholds. With no point
-    under the target, the least wrong."""
+    equals the most accurate, then the nearest to the current thresholds. None when no
+    point is under the target: then answering almost nothing would be the only way, and
+    the owner should hear that rather than get a mute assistant."""
     def nearness(p: Point) -> float:
         return abs(p.faq_threshold - current.faq_threshold) + \
             abs(p.rag_threshold - current.rag_threshold)
 
     allowed = [p for p in points if p.confidently_wrong <= target + 1e-12]
     if not allowed:
-        return min(points, key=lambda p: (p.confidently_wrong, -p.coverage, nearness(p)))
+        return None
     return max(allowed, key=lambda p: (round(p.coverage, 6), round(p.accuracy, 6),
                                        -nearness(p)))
 
@@ -188,12 +189,13 @@ def curve(points: Sequence[Point], faq_threshold: float) -> list[Point]:
 
 @dataclass(frozen=True)
 class Tuning:
-    chosen: Point
+    chosen: Point  # the current point again when the target cannot be met
     current: Point
     points: list[Point]
     probes: int
     generic: int
     model: str
+    met: bool = True  # some thresholds keep confidently wrong answers under the target
 
     def to_setting(self, target: float) -> dict[str, object]:
         return {"faq_threshold": self.chosen.faq_threshold,
@@ -206,7 +208,8 @@ class Tuning:
 
 def tune(agent: Agent, model: ChatModel | None, model_id: str, target: float = 0.02,
          per_entry: int = 2, limit: int | None = None, progress: bool = True) -> Tuning:
-    """Rewordings (cached) and generic questions through retrieval, scored on the grid."""
+    """Rewordings (cached) and generic questions through retrieval, scored on the grid;
+    the current thresholds stay when no point meets the target (Tuning.met)."""
     kb = agent.retriever.kb
     entries = list(kb.entries().values())
     entries = [e for e in entries if e.kind == "faq"] or entries
@@ -223,9 +226,10 @@ def tune(agent: Agent, model: ChatModel | None, model_id: str, target: float = 0
     probes += generic_questions({e.lang for e in entries})
     searched = search_probes(agent, probes, progress)
     points = sweep(agent.cfg, searched)
-    return Tuning(choose(points, target, agent.cfg), score(agent.cfg, searched), points,
-                  sum(bool(p.gold) for p, _ in searched),
-                  sum(not p.gold for p, _ in searched), model_id)
+    current = score(agent.cfg, searched)
+    chosen = choose(points, target, agent.cfg)
+    return Tuning(chosen or current, current, points, sum(bool(p.gold) for p, _ in searched),
+                  sum(not p.gold for p, _ in searched), model_id, met=chosen is not None)
 
 
 def point_json(point: Point) -> dict[str, float]:

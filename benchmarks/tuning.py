@@ -1,19 +1,23 @@
-"""Do the thresholds `kefu tune` chooses beat the defaults on the shared datasets?
+"""Do the settings `kefu tune` chooses beat the defaults on the shared datasets?
 
     python benchmarks/tuning.py [--data ../shared/datasets] [--llm small] [--limit 150]
                                 [--target 0.02] [--out benchmarks/results/tuning.json]
 
-For each dataset: its questions through the ladder in retrieval-only terms with the default
-thresholds; then `kefu tune` on the dataset's knowledge base (the LLM rewords up to --limit
-entries; generic questions to decline are bundled) and the same questions again with the
-chosen thresholds. Tuning never sees the dataset's questions. Prints confidently-wrong rate,
-coverage (answerable questions answered) and accuracy, default vs tuned, and writes JSON.
+For each dataset its questions are split in two halves (seeded). The first half plays the
+shop's conversation log: `kefu tune` sees its texts, never their answers. The second half is
+evaluated in retrieval-only terms three times: with the default settings, with those tune
+chose from the knowledge base's rewordings alone (a shop with no log yet), and with those it
+chose when also given the log. Rewordings come from the LLM (up to --limit entries per
+dataset, cached); generic questions to decline are bundled. Prints confidently-wrong rate,
+coverage (answerable questions answered) and accuracy per setting, and writes JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -21,15 +25,17 @@ from pathlib import Path
 from common import write_results
 
 from kefu.agent.chat_models import build_chat_model
-from kefu.agent.factory import TUNED, build_agent
+from kefu.agent.factory import build_agent
 from kefu.config import LadderSettings, LLMSettings, load_settings
-from kefu.evals.datasets import load_dataset
+from kefu.evals.datasets import Dataset, load_dataset
 from kefu.evals.metrics import summarize
 from kefu.evals.runner import build_eval_agent, evaluate
-from kefu.evals.tune import point_json, tune
+from kefu.evals.tune import Asked, Point, point_json, tune
 
 DATASETS = ("xsid", "clinc150", "banking77", "cmrc2018", "crosswoz")
 KEYS = ("confidently_wrong", "coverage", "accuracy", "abstained", "suggested")
+SETTINGS = ("default", "rewordings", "with_log")
+SEED = 20261201
 
 
 def main() -> int:
@@ -44,60 +50,78 @@ def main() -> int:
 
     settings = load_settings(environ={**os.environ, "KEFU_LADDER__USE_TUNED": "false"})
     model = build_chat_model(LLMSettings(model=args.llm), settings.models_dir)
-    results = {"llm": args.llm, "limit": args.limit, "target": args.target, "datasets": {}}
+    results = {"llm": args.llm, "limit": args.limit, "target": args.target, "seed": SEED,
+               "datasets": {}}
     for name in args.datasets:
         start = time.perf_counter()
         dataset = load_dataset(Path(args.data) / name)
+        log, held_out = split(dataset)
         agent = build_eval_agent(dataset, settings, retrieval_only=True)
-        default = summarize(evaluate(dataset, agent, True, progress=False))
-        tuning = tune(agent, model, f"llama-cpp:{args.llm}", args.target, limit=args.limit)
-        agent.retriever.kb.set_setting(TUNED, tuning.to_setting(args.target) if tuning.met
-                                       else None)
-        chosen = LadderSettings(faq_threshold=tuning.chosen.faq_threshold,
-                                rag_threshold=tuning.chosen.rag_threshold)
-        tuned_agent = build_agent(settings.model_copy(update={
-            "ladder": chosen, "llm": LLMSettings(backend="none")}), kb=agent.retriever.kb)
-        tuned = summarize(evaluate(dataset, tuned_agent, True, progress=False))
-        row = {"thresholds": {"default": [agent.cfg.faq_threshold, agent.cfg.rag_threshold],
-                              "tuned": [chosen.faq_threshold, chosen.rag_threshold]},
-               "probes": tuning.probes, "generic": tuning.generic, "target_met": tuning.met,
-               "on_probes": {"default": point_json(tuning.current),
-                             "tuned": point_json(tuning.chosen)},
-               "questions": default["answers"]["n"], "minutes": 0.0}
-        for label, block in (("default", default), ("tuned", tuned)):
+        row: dict = {"questions": len(held_out.queries), "log": len(log)}  # type: ignore[type-arg]
+        points = {"default": agent.cfg}
+        for label, asked in (("rewordings", []), ("with_log", log)):
+            tuning = tune(agent, model, f"llama-cpp:{args.llm}", args.target,
+                          limit=args.limit, asked=asked)
+            points[label] = _ladder(tuning.chosen)
+            row[label + "_tuning"] = {"target_met": tuning.met, "probes": tuning.probes,
+                                      "generic": tuning.generic,
+                                      "now": point_json(tuning.current),
+                                      "chosen": point_json(tuning.chosen)}
+        for label, cfg in points.items():
+            tuned_agent = build_agent(settings.model_copy(update={
+                "ladder": cfg, "llm": LLMSettings(backend="none")}), kb=agent.retriever.kb)
+            block = summarize(evaluate(held_out, tuned_agent, True, progress=False))
             row[label] = {k: round(block["answers"][k], 4) for k in KEYS}
             row[label]["declined_oos"] = round(block["abstention"]["recall"], 4)
+            row[label]["setting"] = [cfg.faq_threshold, cfg.rag_threshold, cfg.margin_weight]
         row["minutes"] = round((time.perf_counter() - start) / 60, 1)
         results["datasets"][name] = row
         write_results(args.out, results)
-        print(_line(name, row), flush=True)
+        print(f"{name}: done in {row['minutes']} min", flush=True)
     print(table(results))
     return 0
 
 
-def _line(name: str, row: dict) -> str:  # type: ignore[type-arg]
-    d, t = row["default"], row["tuned"]
-    kept = "" if row["target_met"] else " (target out of reach: kept)"
-    return (f"{name:<10} faq/rag {row['thresholds']['default']} -> {row['thresholds']['tuned']}"
-            f"{kept}"
-            f"  confidently wrong {d['confidently_wrong']:.1%} -> {t['confidently_wrong']:.1%}"
-            f"  coverage {d['coverage']:.1%} -> {t['coverage']:.1%}"
-            f"  accuracy {d['accuracy']:.1%} -> {t['accuracy']:.1%}")
+def split(dataset: Dataset) -> tuple[list[Asked], Dataset]:
+    """The first half of the questions (seeded) as a log of texts; the rest to evaluate."""
+    queries = list(dataset.queries)
+    random.Random(SEED).shuffle(queries)
+    half = len(queries) // 2
+    log = [Asked(q.text, q.lang, q.history) for q in queries[:half]]
+    kept = {q.id for q in queries[half:]}
+    return log, dataclasses.replace(dataset, queries=[q for q in dataset.queries
+                                                      if q.id in kept])
+
+
+def _ladder(point: Point) -> LadderSettings:
+    return LadderSettings(faq_threshold=point.faq_threshold, rag_threshold=point.rag_threshold,
+                          margin_weight=point.margin_weight)
 
 
 def table(results: dict) -> str:  # type: ignore[type-arg]
-    lines = [f"{'dataset':<10} {'thresholds (faq/rag)':<24} {'conf. wrong':>16} "
-             f"{'coverage':>16} {'accuracy':>16} {'OOS declined':>16}"]
+    lines = [f"{'dataset':<10} {'setting':<11} {'faq/rag/margin':<16} {'conf. wrong':>11} "
+             f"{'coverage':>9} {'accuracy':>9} {'OOS declined':>12}  vs default"]
     for name, row in results["datasets"].items():
-        d, t = row["default"], row["tuned"]
-        thresholds = "{:.3f}/{:.2f} -> {:.3f}/{:.2f}".format(*row["thresholds"]["default"],
-                                                             *row["thresholds"]["tuned"])
-        lines.append(f"{name:<10} {thresholds:<24} "
-                     f"{d['confidently_wrong']:>7.1%} -> {t['confidently_wrong']:<6.1%} "
-                     f"{d['coverage']:>7.1%} -> {t['coverage']:<6.1%} "
-                     f"{d['accuracy']:>7.1%} -> {t['accuracy']:<6.1%} "
-                     f"{d['declined_oos']:>7.1%} -> {t['declined_oos']:<6.1%}")
+        base = row["default"]
+        for label in SETTINGS:
+            r = row[label]
+            verdict = "" if label == "default" else _verdict(base, r)
+            lines.append(f"{name:<10} {label:<11} {'{:.3f}/{:.2f}/{:g}'.format(*r['setting']):<16} "
+                         f"{r['confidently_wrong']:>11.2%} {r['coverage']:>9.1%} "
+                         f"{r['accuracy']:>9.1%} {r['declined_oos']:>12.1%}  {verdict}")
     return "\n".join(lines)
+
+
+def _verdict(base: dict, tuned: dict) -> str:  # type: ignore[type-arg]
+    """better: less often wrong at equal or better coverage."""
+    fewer_wrong = tuned["confidently_wrong"] < base["confidently_wrong"]
+    as_many = tuned["coverage"] >= base["coverage"]
+    if fewer_wrong and as_many:
+        return "better"
+    if tuned["confidently_wrong"] == base["confidently_wrong"] and as_many:
+        return "as often wrong, answers more" if tuned["coverage"] > base["coverage"] \
+            else "same"
+    return "fewer wrong, answers less" if fewer_wrong else "worse"
 
 
 if __name__ == "__main__":

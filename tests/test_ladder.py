@@ -151,6 +151,20 @@ def test_decide_picks_the_rung(tiny_kb, hits, expected):
     assert (decision.route, [h.entry.id for h in decision.hits], decision.translate) == expected
 
 
+@pytest.mark.parametrize("weight,threshold,expected", [
+    (0.0, 0.34, [["a", "b"], ["a"]]),  # the best score alone: both answered
+    (2.0, 0.50, [[], ["a"]]),  # 0.40 + 2 x 0.02 = 0.44 declined; 0.40 + 2 x 0.20 = 0.80 kept
+])
+def test_a_clear_lead_counts_towards_the_rag_threshold(weight, threshold, expected):
+    from kefu.agent.ladder import decide
+
+    cfg = LadderSettings(margin_weight=weight, rag_threshold=threshold)
+    close = [_hit("a", "en", 0.40, kind="doc"), _hit("b", "en", 0.38, kind="doc")]
+    ahead = [_hit("a", "en", 0.40, kind="doc"), _hit("b", "en", 0.20, kind="doc")]
+    assert [[h.entry.id for h in decide(cfg, "en", hits).hits]
+            for hits in (close, ahead)] == expected
+
+
 def test_did_you_mean_offers_the_entries_questions(tiny_kb, scripted):
     final = _agent(tiny_kb, scripted).ask("Can I return an item or how long does shipping take?")
     assert (final.route, final.answer) == ("suggest", prompts("en")["suggest"])

@@ -371,46 +371,86 @@ def _rewording_model(args: argparse.Namespace, settings: Settings):  # type: ign
     return build_chat_model(llm, settings.models_dir), f"{llm.backend}:{llm.model}"
 
 
+def _customer_questions(args: argparse.Namespace, settings: Settings,
+                        kb: str) -> tuple[list, str]:  # type: ignore[type-arg]
+    """Customers' questions for kefu tune: --questions FILE (a line each, or JSONL with
+    "query"), else the conversation log of the knowledge base."""
+    from kefu.agent.conversations import ConversationStore
+    from kefu.agent.factory import conversations_path
+    from kefu.evals.tune import MAX_ASKED, Asked
+    from kefu.knowledge_base.text import detect_lang
+
+    if args.questions:
+        path = Path(args.questions)
+        if not path.is_file():
+            raise KefuError(f"{path}: no such file; --questions takes a text file with one "
+                            "customer question per line, or JSONL with a \"query\" field")
+        lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
+        texts = [json.loads(line).get("query", "") if line.startswith("{") else line
+                 for line in lines if line]
+        where = str(path)
+    elif conversations_path(settings).exists():
+        store = ConversationStore(conversations_path(settings))
+        texts, where = store.questions(kb, MAX_ASKED), "the conversation log"
+        store.close()
+    else:
+        texts, where = [], "the conversation log"
+    return [Asked(t, detect_lang(t)) for t in texts if t], where
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     from kefu.agent.factory import TUNED
     from kefu.evals.tune import curve, tune
 
     settings = _settings(args)
     agent = _tuning_agent(args, settings)
+    asked, where = _customer_questions(args, settings, agent.retriever.kb.name)
     model, model_id = _rewording_model(args, settings)
-    result = tune(agent, model, model_id, args.target, args.per_entry, args.limit)
+    result = tune(agent, model, model_id, args.target, args.per_entry, args.limit,
+                  asked=asked)
     chosen, current = result.chosen, result.current
     print(f"\n{result.probes} rewordings of the knowledge base's questions, "
-          f"{result.generic} generic questions to decline (rewordings by {model_id})")
-    print(f"trade-off at faq threshold {chosen.faq_threshold:.3f}:")
-    print(f"{'rag thr.':>8} {'answered':>9} {'correct':>8} {'conf. wrong':>11} "
-          f"{'generic declined':>16}")
-    for point in curve(result.points, chosen.faq_threshold):
+          f"{result.generic} generic questions to decline (rewordings by {model_id}), "
+          f"{result.asked} customers' questions from {where}")
+    if not result.asked:
+        print("no customers' questions yet: how much kefu answers is judged on the "
+              "rewordings, which are closer to the FAQ's words than customers are; tune "
+              "again once the log holds a few hundred questions")
+    print(f"trade-off at faq threshold {chosen.faq_threshold:.3f}, margin weight "
+          f"{chosen.margin_weight:g}:")
+    print(f"{'rag thr.':>8} {'rewordings answered':>19} {'correct':>8} {'conf. wrong':>11} "
+          f"{'customers answered':>18} {'generic declined':>16}")
+    for point in curve(result.points, chosen.faq_threshold, chosen.margin_weight):
         mark = "  <- chosen" if point == chosen else ""
-        print(f"{point.rag_threshold:8.2f} {point.coverage:9.1%} {point.accuracy:8.1%} "
-              f"{point.confidently_wrong:11.1%} {point.declined_generic:16.1%}{mark}")
+        asked_share = f"{point.asked_answered:18.1%}" if result.asked else f"{'-':>18}"
+        print(f"{point.rag_threshold:8.2f} {point.coverage:19.1%} {point.accuracy:8.1%} "
+              f"{point.confidently_wrong:11.1%} {asked_share} "
+              f"{point.declined_generic:16.1%}{mark}")
     for name, point in (("now", current), ("tuned", chosen)):
-        print(f"{name:>5}: faq {point.faq_threshold:.3f} rag {point.rag_threshold:.3f} -> "
-              f"answers {point.coverage:.1%} of the rewordings ({point.accuracy:.1%} "
-              f"correctly), confidently wrong {point.confidently_wrong:.1%} of all probes")
+        asked_share = f", {point.asked_answered:.1%} of customers' questions answered" \
+            if result.asked else ""
+        print(f"{name:>5}: faq {point.faq_threshold:.3f} rag {point.rag_threshold:.3f} "
+              f"margin weight {point.margin_weight:g} -> answers {point.coverage:.1%} of the "
+              f"rewordings ({point.accuracy:.1%} correctly){asked_share}, confidently wrong "
+              f"{point.confidently_wrong:.1%} of all probes")
     if args.plot:
         from kefu.evals.report import tuning_plot
 
         Path(args.plot).write_bytes(tuning_plot(result))
     if not result.met:
-        least = min(result.points, key=lambda p: p.confidently_wrong)
-        print(f"no thresholds keep confidently wrong answers under {args.target:.1%} (the "
-              f"least is {least.confidently_wrong:.1%}, answering {least.coverage:.1%}); the "
-              "current thresholds stay. Add the rewordings kefu check lists as similar "
-              "questions of their entries, or allow more with --target.")
-        return 1
-    if args.dry_run:
-        print("dry run: nothing written")
-        return 0
+        print(f"no setting that answers as many questions as now keeps confidently wrong "
+              f"answers under {args.target:.1%}" + (
+                  "; the chosen one is the least often wrong of them." if result.changed
+                  else "; the current thresholds stay.") +
+              " Add the rewordings kefu check lists as similar questions of their entries, "
+              "merge the near-duplicates it lists, or allow more with --target.")
+    if args.dry_run or not result.changed:
+        print("dry run: nothing written" if args.dry_run else "nothing to change")
+        return 0 if result.met else 1
     agent.retriever.kb.set_setting(TUNED, result.to_setting(args.target))
     print(f"written to knowledge base {agent.retriever.kb.name!r}: kefu serve, ask, chat and "
           "eval use these thresholds (ladder.use_tuned); restart a running kefu serve")
-    return 0
+    return 0 if result.met else 1
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -567,6 +607,8 @@ def build_parser() -> argparse.ArgumentParser:
                              help="reword at most this many entries (an even spread)")
     tune_cmd.add_argument("--target", type=float, default=0.02,
                           help="most confidently wrong answers allowed (default 0.02 = 2%%)")
+    tune_cmd.add_argument("--questions", metavar="FILE", help="customers' questions, a line "
+                          "each or JSONL with \"query\" (default: the conversation log)")
     tune_cmd.add_argument("--plot", help="write the trade-off curve as a PNG here")
     tune_cmd.add_argument("--dry-run", action="store_true", help="show, do not write")
     tune_cmd.set_defaults(func=cmd_tune)

@@ -117,6 +117,11 @@ class LadderSettings(_Frozen):
     rag_threshold: float = Field(
         0.34, description="Fused score at or above which the LLM answers from sources."
     )
+    margin_weight: float = Field(
+        0.0, ge=0.0, description="How much the best entry's lead over the next one counts "
+        "towards rag_threshold (best score + weight x lead); 0: the best score alone. "
+        "`kefu tune` sets it per knowledge base."
+    )
     max_sources: int = Field(3, ge=1, description="Entries shown to the LLM.")
     suggest_threshold: float = Field(
         0.45, description="Question match at or above which FAQ entries may be offered as "

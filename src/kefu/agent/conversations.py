@@ -115,6 +115,19 @@ class ConversationStore:
                  "session_id": sid, "seq": seq, "created": created}
                 for q, route, rating, sid, seq, created in rows]
 
+    def questions(self, kb: str, limit: int = 1000) -> list[str]:
+        """Customers' questions to kb that reached the answer ladder, newest first, as the
+        standalone question when a follow-up was rewritten (for `kefu tune`)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT coalesce(nullif(a.rewritten, ''), u.content) FROM messages a "
+                "JOIN messages u ON u.session_id = a.session_id AND u.seq = a.seq - 1 "
+                "JOIN sessions s ON s.id = a.session_id "
+                "WHERE a.role = 'assistant' AND u.role = 'user' AND s.kb = ? "
+                "AND a.route IN ('faq', 'suggest', 'rag', 'abstain') "
+                "ORDER BY a.created DESC, a.seq DESC LIMIT ?", (kb, limit)).fetchall()
+        return [q for (q,) in rows]
+
     def daily(self, days: int = 30) -> list[dict[str, object]]:
         """Per day (UTC) of the last `days`: replies by route, thumbs up and down."""
         since = time.time() - days * 86400

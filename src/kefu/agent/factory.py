@@ -34,16 +34,17 @@ def build_agent(settings: Settings, kb: KnowledgeBase | None = None,
 
 
 TUNED = "ladder.tuned"  # the knowledge base setting `kefu tune` writes
+TUNABLE = ("faq_threshold", "rag_threshold", "margin_weight")
 
 
 def ladder_for(settings: Settings, kb: KnowledgeBase) -> LadderSettings:
-    """The ladder's settings for kb: the thresholds `kefu tune` chose for it, when it did
-    and ladder.use_tuned is on; else the configured ones."""
+    """The ladder's settings for kb: the thresholds (and margin weight) `kefu tune` chose
+    for it, when it did and ladder.use_tuned is on; else the configured ones."""
     tuned = kb.setting(TUNED) if settings.ladder.use_tuned else None
     if not tuned:
         return settings.ladder
     return settings.ladder.model_copy(update={k: float(tuned[k]) for k in
-                                              ("faq_threshold", "rag_threshold") if k in tuned})
+                                              TUNABLE if k in tuned})
 
 
 def conversations_path(settings: Settings) -> Path:

@@ -81,8 +81,17 @@ def decide(cfg: LadderSettings, lang: Lang, hits: Sequence[Hit]) -> Decision:
         if close else []
     if len(close) >= 2 and hits[0] in close:
         return Decision("suggest", tuple(close[: cfg.max_suggestions]))
-    grounded = [h for h in hits if h.score >= cfg.rag_threshold][: cfg.max_sources]
-    return Decision("rag", tuple(grounded)) if grounded else Decision("abstain")
+    if not hits or confidence(cfg, hits) < cfg.rag_threshold:
+        return Decision("abstain")
+    others = [h for h in hits[1:] if h.score >= cfg.rag_threshold]
+    return Decision("rag", (hits[0], *others)[: cfg.max_sources])
+
+
+def confidence(cfg: LadderSettings, hits: Sequence[Hit]) -> float:
+    """The best fused score plus margin_weight times its lead over the next entry: a clear
+    winner is surer than one of several entries that score alike."""
+    lead = hits[0].score - hits[1].score if len(hits) > 1 else hits[0].score
+    return hits[0].score + cfg.margin_weight * lead
 
 
 class Agent:

@@ -1,12 +1,15 @@
-"""`kefu tune`: the ladder's two thresholds chosen for a knowledge base from its own content.
+"""`kefu tune`: the ladder's two thresholds and margin weight chosen for a knowledge base.
 
 Probes: for every FAQ entry (or document chunk) the LLM writes a few customer-style
 rewordings (cached with the knowledge base, so a second run is instant), which should get
 that entry; a bundled bilingual set of generic questions (evals/data) should be declined.
-Each probe is retrieved once; then every pair of thresholds on a grid is scored in
-retrieval-only terms (a curated answer is right when its entry is the probe's; an LLM-band
-answer when the best hit is) and the pair that answers the most rewordings while keeping
-confidently wrong answers under the target is kept.
+Customers' own questions (the conversation log, or a file), when there are some, need no
+answers: they tell how many real questions a setting answers, which the rewordings (closer
+to the FAQ's words than customers are) overstate. Everything is retrieved once; then every
+setting on a grid is scored in retrieval-only terms (a curated answer is right when its
+entry is the probe's; an LLM-band answer when the best hit is). Among the settings that
+answer at least as many questions as the current one, the least often wrong is kept; the
+target says whether that is good enough to go live.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ from kefu.types import ChatModel, Entry, Hit, Lang, Message
 PROMPTS = "kefu.evals.prompts"
 PARAPHRASES = "tune.paraphrases"  # knowledge base setting: the cached rewordings
 FAQ_GRID = tuple(round(0.50 + 0.025 * i, 3) for i in range(13))  # 0.50 .. 0.80
-RAG_GRID = tuple(round(0.20 + 0.02 * i, 3) for i in range(21))  # 0.20 .. 0.60
+RAG_GRID = tuple(round(0.20 + 0.02 * i, 3) for i in range(31))  # 0.20 .. 0.80
+MARGIN_GRID = (0.0, 0.5, 1.0, 2.0, 4.0)
+MAX_ASKED = 1000  # customer questions used: the most recent
 ANSWERS_IT = 0.8  # a generic question matching an FAQ question this closely is answerable
 SAVE_EVERY = 20
 PROMPT_VERSION = 2  # part of the cache key: a changed prompt rewords again
@@ -45,15 +50,32 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class Asked:
+    """A customer's question, answer unknown; history: the turns before it."""
+
+    text: str
+    lang: Lang
+    history: tuple[Message, ...] = ()
+
+
+@dataclass(frozen=True)
 class Point:
-    """The outcome of all probes under one pair of thresholds."""
+    """The outcome of all probes under one setting."""
 
     faq_threshold: float
     rag_threshold: float
+    margin_weight: float
     coverage: float  # answered share of the rewordings
     accuracy: float  # correctly answered share of the rewordings
     confidently_wrong: float  # wrong answers / all probes
     declined_generic: float  # share of the generic questions declined
+    asked_answered: float = -1.0  # answered share of the customers' questions; -1: none
+
+    @property
+    def reach(self) -> float:
+        """What the choice keeps from falling: customers' questions answered, else the
+        rewordings."""
+        return self.asked_answered if self.asked_answered >= 0 else self.coverage
 
 
 def _key(entry: Entry, model_id: str, n: int) -> str:
@@ -133,16 +155,19 @@ def outcome_of(decision: Decision, probe: Probe) -> str:
     return "correct" if decision.hits[0].entry.id in probe.gold else "wrong"
 
 
-def score(cfg: LadderSettings, searched: Sequence[tuple[Probe, Sequence[Hit]]]) -> Point:
+def score(cfg: LadderSettings, searched: Sequence[tuple[Probe, Sequence[Hit]]],
+          asked: Sequence[tuple[Asked, Sequence[Hit]]] = ()) -> Point:
     outcomes = [(p, outcome(cfg, p, hits)) for p, hits in searched]
     inside = [o for p, o in outcomes if p.gold]
     generic = [o for p, o in outcomes if not p.gold]
-    return Point(cfg.faq_threshold, cfg.rag_threshold,
+    answered = sum(decide(cfg, q.lang, hits).route in ("faq", "rag") for q, hits in asked)
+    return Point(cfg.faq_threshold, cfg.rag_threshold, cfg.margin_weight,
                  coverage=sum(o in ("correct", "wrong") for o in inside) / max(len(inside), 1),
                  accuracy=inside.count("correct") / max(len(inside), 1),
                  confidently_wrong=sum(o == "wrong" for _, o in outcomes)
                  / max(len(outcomes), 1),
-                 declined_generic=sum(o != "wrong" for o in generic) / max(len(generic), 1))
+                 declined_generic=sum(o != "wrong" for o in generic) / max(len(generic), 1),
+                 asked_answered=answered / len(asked) if asked else -1.0)
 
 
 def search_probes(agent: Agent, probes: Sequence[Probe],
@@ -161,55 +186,83 @@ def search_probes(agent: Agent, probes: Sequence[Probe],
                                   and hits[0].question >= answered)]
 
 
-def sweep(base: LadderSettings, searched: Sequence[tuple[Probe, Sequence[Hit]]]) -> list[Point]:
-    return [score(base.model_copy(update={"faq_threshold": f, "rag_threshold": r}), searched)
-            for f in FAQ_GRID for r in RAG_GRID]
+def search_asked(agent: Agent, asked: Sequence[Asked],
+                 progress: bool = True) -> list[tuple[Asked, list[Hit]]]:
+    """Each customer question retrieved as the agent would: a follow-up with its context."""
+    out = []
+    for question in tqdm(asked, desc="searching customers' questions", unit="q",
+                         disable=not progress):
+        readings = agent.readings(question.text, question.lang, question.history)
+        out.append((question, agent.retriever.search(readings[0], also=readings[1:])))
+    return out
 
 
-def choose(points: Sequence[Point], target: float, current: LadderSettings) -> Point | None:
-    """The most rewordings answered with confidently-wrong answers at most target; among
-    equals the most accurate, then the nearest to the current thresholds. None when no
-    point is under the target: then answering almost nothing would be the only way, and
-    the owner should hear that rather than get a mute assistant."""
+def sweep(base: LadderSettings, searched: Sequence[tuple[Probe, Sequence[Hit]]],
+          asked: Sequence[tuple[Asked, Sequence[Hit]]] = ()) -> list[Point]:
+    return [score(base.model_copy(update={"faq_threshold": f, "rag_threshold": r,
+                                          "margin_weight": m}), searched, asked)
+            for m in MARGIN_GRID for f in FAQ_GRID for r in RAG_GRID]
+
+
+def choose(points: Sequence[Point], target: float, current: Point) -> tuple[Point | None, bool]:
+    """(the setting to use, whether it is under the target). Only settings that answer at
+    least as many questions as the current one (Point.reach) are candidates: tuning makes
+    kefu less often wrong, not quieter. Of those, the least often wrong; among equals the
+    one answering the fewest more (the rewordings are easier than customers' questions, so
+    answering more of them than needed costs wrong answers later), then the nearest to the
+    current. None when no candidate errs less than the current one and the current one is
+    over the target."""
     def nearness(p: Point) -> float:
         return abs(p.faq_threshold - current.faq_threshold) + \
-            abs(p.rag_threshold - current.rag_threshold)
+            abs(p.rag_threshold - current.rag_threshold) + \
+            abs(p.margin_weight - current.margin_weight) / 10
 
-    allowed = [p for p in points if p.confidently_wrong <= target + 1e-12]
-    if not allowed:
-        return None
-    return max(allowed, key=lambda p: (round(p.coverage, 6), round(p.accuracy, 6),
-                                       -nearness(p)))
+    floor = [p for p in points if p.reach >= current.reach - 1e-12]
+    best = min(floor, key=lambda p: (round(p.confidently_wrong, 6), round(p.reach, 6),
+                                     nearness(p)), default=None)
+    if best is None or best.confidently_wrong >= current.confidently_wrong - 1e-12:
+        best = None
+    under = (best or current).confidently_wrong <= target + 1e-12
+    return best, under
 
 
-def curve(points: Sequence[Point], faq_threshold: float) -> list[Point]:
-    """The trade-off at one faq threshold: one point per rag threshold."""
-    return [p for p in points if p.faq_threshold == faq_threshold]
+def curve(points: Sequence[Point], faq_threshold: float, margin_weight: float) -> list[Point]:
+    """The trade-off at one faq threshold and margin weight: one point per rag threshold."""
+    return [p for p in points
+            if p.faq_threshold == faq_threshold and p.margin_weight == margin_weight]
 
 
 @dataclass(frozen=True)
 class Tuning:
-    chosen: Point  # the current point again when the target cannot be met
+    chosen: Point  # the current point again when nothing is better
     current: Point
     points: list[Point]
     probes: int
     generic: int
+    asked: int  # customers' questions used
     model: str
-    met: bool = True  # some thresholds keep confidently wrong answers under the target
+    met: bool = True  # the chosen setting keeps confidently wrong answers under the target
+
+    @property
+    def changed(self) -> bool:
+        return self.chosen != self.current
 
     def to_setting(self, target: float) -> dict[str, object]:
         return {"faq_threshold": self.chosen.faq_threshold,
-                "rag_threshold": self.chosen.rag_threshold, "target": target,
+                "rag_threshold": self.chosen.rag_threshold,
+                "margin_weight": self.chosen.margin_weight, "target": target,
                 "coverage": round(self.chosen.coverage, 4),
                 "confidently_wrong": round(self.chosen.confidently_wrong, 4),
-                "probes": self.probes, "generic": self.generic, "model": self.model,
-                "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                "asked_answered": round(self.chosen.asked_answered, 4),
+                "probes": self.probes, "generic": self.generic, "asked": self.asked,
+                "model": self.model, "at": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
 
 def tune(agent: Agent, model: ChatModel | None, model_id: str, target: float = 0.02,
-         per_entry: int = 2, limit: int | None = None, progress: bool = True) -> Tuning:
-    """Rewordings (cached) and generic questions through retrieval, scored on the grid;
-    the current thresholds stay when no point meets the target (Tuning.met)."""
+         per_entry: int = 2, limit: int | None = None, progress: bool = True,
+         asked: Sequence[Asked] = ()) -> Tuning:
+    """Rewordings (cached), generic questions and customers' questions (the most recent
+    MAX_ASKED) through retrieval, scored on the grid; see choose()."""
     kb = agent.retriever.kb
     entries = list(kb.entries().values())
     entries = [e for e in entries if e.kind == "faq"] or entries
@@ -225,11 +278,12 @@ def tune(agent: Agent, model: ChatModel | None, model_id: str, target: float = 0
         raise KefuError("the LLM wrote no usable rewordings; try another --llm")
     probes += generic_questions({e.lang for e in entries})
     searched = search_probes(agent, probes, progress)
-    points = sweep(agent.cfg, searched)
-    current = score(agent.cfg, searched)
-    chosen = choose(points, target, agent.cfg)
+    customers = search_asked(agent, list(asked)[:MAX_ASKED], progress)
+    points = sweep(agent.cfg, searched, customers)
+    current = score(agent.cfg, searched, customers)
+    chosen, met = choose(points, target, current)
     return Tuning(chosen or current, current, points, sum(bool(p.gold) for p, _ in searched),
-                  sum(not p.gold for p, _ in searched), model_id, met=chosen is not None)
+                  sum(not p.gold for p, _ in searched), len(customers), model_id, met=met)
 
 
 def point_json(point: Point) -> dict[str, float]:

@@ -53,7 +53,8 @@ def build_results(dataset: Dataset, records: Sequence[Record], agent: Agent,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "kefu_version": __version__,
         "embedder": kb.embedder.model_id,
-        "thresholds": {"faq": agent.cfg.faq_threshold, "rag": agent.cfg.rag_threshold},
+        "thresholds": {"faq": agent.cfg.faq_threshold, "rag": agent.cfg.rag_threshold,
+                       "margin_weight": agent.cfg.margin_weight},
         "counts": {
             "entries": len(entries),
             "in_scope": sum(r.kind == "in" for r in records),
@@ -225,12 +226,12 @@ def tuning_plot(result: Any) -> bytes:
         line = [p for p in mine if p.faq_threshold == faq]
         ax.plot([p.confidently_wrong for p in line], [p.reach for p in line], marker=".",
                 linewidth=1, label=f"faq threshold {faq:.3f}, margin weight {weight:g}")
-    for name, point, colour in (("now", result.current, "#495057"),
-                                ("tuned", result.chosen, "#c92a2a")):
+    for name, point, colour, offset in (("now", result.current, "#495057", (10, 6)),
+                                        ("tuned", result.chosen, "#c92a2a", (10, -14))):
         ax.scatter([point.confidently_wrong], [point.reach], s=90, color=colour, zorder=3)
         ax.annotate(f"{name} (rag {point.rag_threshold:.2f}, margin {point.margin_weight:g})",
                     (point.confidently_wrong, point.reach), textcoords="offset points",
-                    xytext=(8, -12), fontsize=8)
+                    xytext=offset, fontsize=8, color=colour)
     ax.set_xlabel("confidently wrong answers (share of all probes)")
     ax.set_ylabel("customers' questions answered" if result.asked else "rewordings answered")
     ax.grid(alpha=0.3)

@@ -162,3 +162,18 @@ def test_the_trade_off_plot_is_a_png_of_the_chosen_margin_weight():
               for m in (0.0, 1.0) for f in (0.6, 0.7) for r in (0.3, 0.4, 0.5)]
     png = tuning_plot(Tuning(points[8], now, points, 12, 30, 50, "scripted", met=True))
     assert png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+def test_a_questions_file_keeps_the_good_lines_and_names_the_bad_ones(tmp_path):
+    from kefu.evals.tune import read_questions
+
+    path = tmp_path / "log.jsonl"
+    path.write_text('{"query": "多久能到货"}\nwhen does my parcel come\n\n{"query": \n'
+                    '{"text": "no query"}\n["a", "list"]\n', encoding="utf-8")
+    asked, problems = read_questions(path)
+    assert [(a.text, a.lang) for a in asked] == [("多久能到货", "zh"),
+                                                ("when does my parcel come", "en"),
+                                                ('["a", "list"]', "en")]
+    assert [p.split(": ")[0] for p in problems] == [f"{path}:4", f"{path}:5"]
+    with pytest.raises(Exception, match="no such file"):
+        read_questions(tmp_path / "missing.txt")

@@ -373,29 +373,24 @@ def _rewording_model(args: argparse.Namespace, settings: Settings):  # type: ign
 
 def _customer_questions(args: argparse.Namespace, settings: Settings,
                         kb: str) -> tuple[list, str]:  # type: ignore[type-arg]
-    """Customers' questions for kefu tune: --questions FILE (a line each, or JSONL with
-    "query"), else the conversation log of the knowledge base."""
+    """Customers' questions for kefu tune: --questions FILE, else the conversation log of
+    the knowledge base."""
     from kefu.agent.conversations import ConversationStore
     from kefu.agent.factory import conversations_path
-    from kefu.evals.tune import MAX_ASKED, Asked
+    from kefu.evals.tune import MAX_ASKED, Asked, read_questions
     from kefu.knowledge_base.text import detect_lang
 
     if args.questions:
-        path = Path(args.questions)
-        if not path.is_file():
-            raise KefuError(f"{path}: no such file; --questions takes a text file with one "
-                            "customer question per line, or JSONL with a \"query\" field")
-        lines = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines()]
-        texts = [json.loads(line).get("query", "") if line.startswith("{") else line
-                 for line in lines if line]
-        where = str(path)
-    elif conversations_path(settings).exists():
-        store = ConversationStore(conversations_path(settings))
-        texts, where = store.questions(kb, MAX_ASKED), "the conversation log"
-        store.close()
-    else:
-        texts, where = [], "the conversation log"
-    return [Asked(t, detect_lang(t)) for t in texts if t], where
+        asked, problems = read_questions(Path(args.questions))
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return asked, args.questions
+    if not conversations_path(settings).exists():
+        return [], "the conversation log"
+    store = ConversationStore(conversations_path(settings))
+    texts = store.questions(kb, MAX_ASKED)
+    store.close()
+    return [Asked(t, detect_lang(t)) for t in texts if t], "the conversation log"
 
 
 def cmd_tune(args: argparse.Namespace) -> int:

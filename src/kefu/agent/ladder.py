@@ -154,12 +154,10 @@ class Agent:
         rewrite = ""
         if history and looks_like_follow_up(text, lang):
             rewrite = yield from self._llm_rewrite(text, lang, history, turn)
-        readings = self.readings(text, lang, history, rewrite)
-        standalone = readings[0]
+        standalone, hits = self.search(text, lang, history, rewrite)
         if standalone != text:
             log.info("follow-up %r rewritten as %r", text, standalone)
             yield Event("rewrite", text=standalone)
-        hits = self.retriever.search(readings[0], also=readings[1:])
         yield Event("hits", hits=tuple(hits))
         final = None
         for event in self._route(standalone, lang, self.decide(lang, hits), turn):
@@ -193,6 +191,12 @@ class Agent:
         if not history or not looks_like_follow_up(text, lang):
             return [text]
         return [rewrite or f"{follow_up_context(history)} {text}", text]
+
+    def search(self, text: str, lang: Lang, history: Sequence[Message], rewrite: str = "",
+               k: int | None = None) -> tuple[str, list[Hit]]:
+        """(what was searched for, the hits): a message read in its conversation."""
+        readings = self.readings(text, lang, history, rewrite)
+        return readings[0], self.retriever.search(readings[0], k, also=readings[1:])
 
     def _llm_rewrite(self, text: str, lang: Lang, history: Sequence[Message],
                      turn: Turn) -> Iterator[Event]:

@@ -82,8 +82,7 @@ def _one(agent: Agent, query: Query, retrieval_only: bool,
     lang = detect_lang(query.text)
     start = time.perf_counter()
     if retrieval_only:
-        readings = agent.readings(query.text, lang, query.history)
-        hits = agent.retriever.search(readings[0], K_MAX, also=readings[1:])
+        searched, hits = agent.search(query.text, lang, query.history, k=K_MAX)
         latency_ms = (time.perf_counter() - start) * 1000
         decision = agent.decide(lang, hits[: agent.retriever.cfg.top_k])
         route, answer = decision.route, ""
@@ -99,14 +98,13 @@ def _one(agent: Agent, query: Query, retrieval_only: bool,
                 final = event.answer
         latency_ms = (time.perf_counter() - start) * 1000
         assert final is not None
-        readings = agent.readings(query.text, lang, query.history, rewrite)
-        hits = agent.retriever.search(readings[0], K_MAX, also=readings[1:])
+        searched, hits = agent.search(query.text, lang, query.history, rewrite, K_MAX)
         route, answer = final.route, final.answer
         sources = tuple(s.id for s in final.sources)
         grounded, agrees, verdict = _judged(agent, query, final, judge) if route == "rag" \
             else (-1.0, -1.0, "")
     ranked = tuple((h.entry.id, round(h.score, 5)) for h in hits)
-    rewritten = readings[0] if readings[0] != query.text else ""
+    rewritten = searched if searched != query.text else ""
     return Record(query.id, query.text, query.lang, query.kind, query.gold, ranked, route,
                   round(latency_ms, 3), query.oos_kind, answer, sources, rewritten,
                   round(grounded, 4), round(agrees, 4), verdict)

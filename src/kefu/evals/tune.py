@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -28,6 +29,7 @@ from kefu.agent.ladder import Agent, Decision, decide
 from kefu.agent.prompts import render
 from kefu.config import LadderSettings
 from kefu.errors import KefuError
+from kefu.evals.metrics import ANSWERED
 from kefu.knowledge_base.text import detect_lang, normalize
 from kefu.types import ChatModel, Entry, Hit, Lang, Message
 
@@ -82,6 +84,28 @@ def _key(entry: Entry, model_id: str, n: int) -> str:
     text = json.dumps([PROMPT_VERSION, entry.question, entry.answer, model_id, n],
                       ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_questions(path: Path) -> tuple[list[Asked], list[str]]:
+    """Customers' questions from a file: one per line, or JSONL rows with "query"; the
+    problems (file:line and why) of the lines that are neither."""
+    if not path.is_file():
+        raise KefuError(f"{path}: no such file; --questions takes a text file with one "
+                        "customer question per line, or JSONL with a \"query\" field")
+    asked, problems = [], []
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                line = json.loads(line)["query"]
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                problems.append(f"{path}:{line_no}: not a JSON row with \"query\" ({exc!r}); "
+                                "skipped")
+                continue
+        if isinstance(line, str) and line.strip():
+            asked.append(Asked(line.strip(), detect_lang(line)))
+    return asked, problems
 
 
 def paraphrase_prompt(entry: Entry, n: int) -> str:
@@ -160,7 +184,7 @@ def score(cfg: LadderSettings, searched: Sequence[tuple[Probe, Sequence[Hit]]],
     outcomes = [(p, outcome(cfg, p, hits)) for p, hits in searched]
     inside = [o for p, o in outcomes if p.gold]
     generic = [o for p, o in outcomes if not p.gold]
-    answered = sum(decide(cfg, q.lang, hits).route in ("faq", "rag") for q, hits in asked)
+    answered = sum(decide(cfg, q.lang, hits).route in ANSWERED for q, hits in asked)
     return Point(cfg.faq_threshold, cfg.rag_threshold, cfg.margin_weight,
                  coverage=sum(o in ("correct", "wrong") for o in inside) / max(len(inside), 1),
                  accuracy=inside.count("correct") / max(len(inside), 1),
@@ -189,12 +213,8 @@ def search_probes(agent: Agent, probes: Sequence[Probe],
 def search_asked(agent: Agent, asked: Sequence[Asked],
                  progress: bool = True) -> list[tuple[Asked, list[Hit]]]:
     """Each customer question retrieved as the agent would: a follow-up with its context."""
-    out = []
-    for question in tqdm(asked, desc="searching customers' questions", unit="q",
-                         disable=not progress):
-        readings = agent.readings(question.text, question.lang, question.history)
-        out.append((question, agent.retriever.search(readings[0], also=readings[1:])))
-    return out
+    return [(q, agent.search(q.text, q.lang, q.history)[1]) for q in tqdm(
+        asked, desc="searching customers' questions", unit="q", disable=not progress)]
 
 
 def sweep(base: LadderSettings, searched: Sequence[tuple[Probe, Sequence[Hit]]],

@@ -114,10 +114,13 @@ def test_a_shop_page_with_only_the_snippet_gets_streamed_answers_with_sources(
     bot = page.locator(".bot").last
     assert bot.inner_text().startswith("Orders arrive in 3-5 working days.")
     page.evaluate("""() => {  // record every text the replies show while they stream
+        // (each token replaces the reply's text node, so every added node is one state,
+        // even when the browser delivers several mutations to one callback)
         window.__frames = [];
         const log = document.querySelector('#kefu-widget').shadowRoot.querySelector('.log');
-        new MutationObserver(() => window.__frames.push(log.lastChild.textContent))
-            .observe(log, {childList: true, subtree: true, characterData: true});
+        new MutationObserver(records => records.forEach(r => r.addedNodes.forEach(
+            n => window.__frames.push(n.textContent))))
+            .observe(log, {childList: true, subtree: true});
     }""")
     _ask(page, "Tell me about the battery warranty", 3)
     bot = page.locator(".bot").last

@@ -23,6 +23,9 @@ from .conftest import ScriptedChatModel
     ("那电子发票呢？", "zh", True),
     ("这个能退吗", "zh", True),
     ("多久？", "zh", True),
+    ("这家店的电话是多少？", "zh", True),
+    ("该餐馆周边都有哪些景点？", "zh", True),
+    ("我应该怎么申请退货？", "zh", False),
     ("退货运费谁承担？", "zh", False),
     ("支持哪些付款方式？", "zh", False),
 ])

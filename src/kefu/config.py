@@ -90,6 +90,10 @@ class RetrievalSettings(_Frozen):
         0.08, ge=0.0, le=1.0, description="Weight of the normalised BM25 score (0-1) added to "
         "the dense score."
     )
+    name_weight: float = Field(
+        0.2, ge=0.0, le=1.0, description="Added to a document's score when the question "
+        "contains its title verbatim (a hotel, product or policy named); 0: off."
+    )
     answer_weight: float = Field(
         1.0, ge=0.0, description="Weight of the answer's similarity against the question's "
         "(best of question and alternatives) in the dense score."

@@ -36,13 +36,16 @@ class Entry:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved entry: fused score, its dense and BM25 parts, and the question match alone."""
+    """A retrieved entry: fused score, its dense and BM25 parts, the question and the answer
+    matches alone, and whether the question named it (a document's title)."""
 
     entry: Entry
     score: float
     dense: float
     bm25: float
     question: float = 0.0
+    answer: float = 0.0
+    named: bool = False
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from kefu.types import Answer, ChatModel, Event, Handoff, Hit, Lang, Message, Ro
 
 log = logging.getLogger(__name__)
 
+NAMED_TURNS = 6  # how far back the rule looks for the document a follow-up means
 LANG_PROBE_CHARS = 16  # characters generated before the language of the reply is checked
 
 
@@ -182,15 +183,26 @@ class Agent:
         return needed == 0 or (len(replies) >= needed
                                and all(m.route == "abstain" for m in replies[-needed:]))
 
-    @staticmethod
-    def readings(text: str, lang: Lang, history: Sequence[Message],
+    def readings(self, text: str, lang: Lang, history: Sequence[Message],
                  rewrite: str = "") -> list[str]:
         """What retrieval searches for a message: the message itself, or for a follow-up
-        its standalone question (the LLM's rewrite, else the rule's) and then the
-        customer's own words, which keep half the weight."""
+        its standalone question and then the customer's own words, which keep half the
+        weight. The standalone question is the LLM's rewrite, else the rule's: the earlier
+        questions plus the documents named last ("try 天兴居" -> "how much is it?")."""
         if not history or not looks_like_follow_up(text, lang):
             return [text]
-        return [rewrite or f"{follow_up_context(history)} {text}", text]
+        if rewrite:
+            return [rewrite, text]
+        return [" ".join([follow_up_context(history), *self._named_last(history), text]), text]
+
+    def _named_last(self, history: Sequence[Message]) -> list[str]:
+        """The documents the latest turn that names any names (kefu's reply or the
+        customer's), within the last NAMED_TURNS turns."""
+        for message in reversed(history[-NAMED_TURNS:]):
+            names = self.retriever.names_in(message.content)
+            if names:
+                return names
+        return []
 
     def search(self, text: str, lang: Lang, history: Sequence[Message], rewrite: str = "",
                k: int | None = None) -> tuple[str, list[Hit]]:

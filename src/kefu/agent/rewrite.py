@@ -21,7 +21,8 @@ _PRONOUN_EN = re.compile(r"\b(it|its|that|this|those|these|they|them|one|ones|th
                          re.IGNORECASE)
 _LEAD_ZH = re.compile(r"^(那么?|那如果|还有|另外|如果是|要是|那要是|也|同样|其他的?|别的|"
                       r"这样的话|那样的话)[，,\s]*")
-_PRONOUN_ZH = re.compile(r"它|这个|那个|这款|那款|这些|那些|该商品|上面|刚才|前面|这样|同样")
+_PRONOUN_ZH = re.compile(r"它|这个|那个|这款|那款|这些|那些|这家|那家|这里|那里|上面|刚才|前面|"
+                         r"这样|同样|(?<!应)该(?=[\u4e00-\u9fff])")
 _TRAILING_NE = re.compile(r"呢\s*[？?]?\s*$")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 SHORT_EN_WORDS = 3

@@ -7,7 +7,8 @@ For a question q and an entry e (see docs/retrieval.md for the measurements behi
     answer    = c(q) · c(e's answer vector)            (a document chunk has one vector)
     dense     = (question + answer_weight × answer) / (1 + answer_weight)
     bm25      = BM25(q, e) / the best BM25 score q could reach, in [0, 1]
-    score     = dense + bm25_weight × bm25
+    named     = 1 when q contains e's title verbatim (a document only; see names.py), else 0
+    score     = dense + bm25_weight × bm25 + name_weight × named
 
 Centring removes what every entry shares (e5 puts all texts in a narrow cone), which
 spreads unrelated and related questions apart and lets an English question find a Chinese
@@ -24,6 +25,7 @@ import numpy as np
 from kefu.config import RetrievalSettings
 from kefu.knowledge_base.store import KnowledgeBase
 from kefu.knowledge_base.text import to_simplified, tokenize
+from kefu.retrieval.names import NameIndex
 from kefu.retrieval.rerank import Reranker
 from kefu.types import Entry, Hit
 
@@ -39,6 +41,7 @@ class Retriever:
         self.kb = kb
         self.cfg = cfg
         self.reranker = reranker
+        self._names: NameIndex | None = None
 
     def search(self, query: str, k: int | None = None, also: Sequence[str] = ()) -> list[Hit]:
         """The top k entries for query, best first, with fused and component scores.
@@ -57,11 +60,14 @@ class Retriever:
         queries = [_unit(v - mean) for v in vectors]
         candidates: dict[str, None] = {}
         keyword: list[dict[str, float]] = []
+        named: set[str] = set()  # named in any reading: the context names, the message asks
         for text, q in zip(texts, queries, strict=True):
             candidates.update(dict.fromkeys(
                 entry_id for entry_id, _ in self.kb.vectors.query(q, self.cfg.candidates)))
             keyword.append(dict(self.kb.bm25.search(tokenize(text), self.cfg.candidates)))
+            named |= self._named_in(text)
             candidates.update(dict.fromkeys(keyword[-1]))
+        candidates.update(dict.fromkeys(sorted(named)))
         stored = self.kb.vectors_of(list(candidates))
         entries = self.kb.entries()
         hits = []
@@ -69,7 +75,8 @@ class Retriever:
             entry = entries.get(entry_id)
             if entry is None or entry_id not in stored:  # a write that did not finish
                 continue
-            parts = [self._hit(entry, stored[entry_id], q, mean, bm25.get(entry_id, 0.0))
+            parts = [self._hit(entry, stored[entry_id], q, mean, bm25.get(entry_id, 0.0),
+                               entry_id in named)
                      for q, bm25 in zip(queries, keyword, strict=True)]
             hits.append(parts[0] if len(parts) == 1 else _average(parts))
         hits.sort(key=lambda h: (-h.score, h.entry.id))
@@ -77,18 +84,35 @@ class Retriever:
             hits = self.reranker(query, hits)
         return hits[:k]
 
+    def _named_in(self, text: str) -> set[str]:
+        """Documents whose title the text contains."""
+        return self._name_index().named_in(text) if self.cfg.name_weight else set()
+
+    def names_in(self, text: str) -> list[str]:
+        """The document titles a text mentions (e.g. kefu's last reply), in order."""
+        return self._name_index().names_in(text) if self.cfg.name_weight else []
+
+    def _name_index(self) -> NameIndex:
+        entries = self.kb.entries()  # a new dict after every write: the index follows
+        if self._names is None or self._names.source is not entries:
+            self._names = NameIndex(entries)
+        return self._names
+
     def _hit(self, entry: Entry, vectors: list[tuple[str, np.ndarray]], q: np.ndarray,
-             mean: np.ndarray, bm25: float) -> Hit:
+             mean: np.ndarray, bm25: float, named: bool = False) -> Hit:
         similarity = {field: float(q @ _unit(v - mean)) for field, v in vectors}
         question = max(s for field, s in similarity.items() if field != "answer")
+        answer = similarity.get("answer", question)
         weight = self.cfg.answer_weight
-        dense = (question + weight * similarity.get("answer", question)) / (1 + weight)
-        return Hit(entry=entry, score=dense + self.cfg.bm25_weight * bm25, dense=dense,
-                   bm25=bm25, question=question)
+        dense = (question + weight * answer) / (1 + weight)
+        score = dense + self.cfg.bm25_weight * bm25 + self.cfg.name_weight * named
+        return Hit(entry=entry, score=score, dense=dense, bm25=bm25, question=question,
+                   answer=answer, named=named)
 
 
 def _average(hits: list[Hit]) -> Hit:
     n = len(hits)
     return Hit(entry=hits[0].entry, score=sum(h.score for h in hits) / n,
                dense=sum(h.dense for h in hits) / n, bm25=sum(h.bm25 for h in hits) / n,
-               question=sum(h.question for h in hits) / n)
+               question=sum(h.question for h in hits) / n,
+               answer=sum(h.answer for h in hits) / n, named=hits[0].named)

@@ -1,0 +1,71 @@
+"""Documents a question names by their title: found verbatim, folded, whole words only."""
+
+import pytest
+
+from kefu.agent.factory import build_agent
+from kefu.config import LLMSettings
+from kefu.knowledge_base.loaders import load_path
+from kefu.knowledge_base.store import open_knowledge_base
+from kefu.retrieval.names import NameIndex, names_of
+from kefu.types import Entry, Message
+
+from .conftest import DATA
+
+
+def doc(entry_id: str, title: str) -> Entry:
+    return Entry(id=entry_id, question=title, answer="…", lang="zh", kind="doc")
+
+
+@pytest.mark.parametrize("title,names", [
+    ("汉庭酒店(北京花园桥店)", {"汉庭酒店(北京花园桥店)", "汉庭酒店"}),
+    ("天坛", {"天坛"}),
+    ("Lumi Lamp", {"lumi lamp"}),
+    ("Warranty", set()),  # one word: a topic, not a name
+    ("Lumi Home policy > Warranty", set()),  # a heading path
+    ("店", set()),
+])
+def test_a_document_goes_by_its_title_with_and_without_the_branch(title, names):
+    assert names_of(doc("d", title)) == names
+
+
+def test_an_faq_entry_has_no_name():
+    assert names_of(Entry(id="f", question="天坛门票多少钱？", answer="15元", lang="zh")) == set()
+
+
+def test_names_are_found_folded_and_latin_names_only_as_whole_words():
+    index = NameIndex({e.id: e for e in (doc("a", "天坛"), doc("b", "汉庭酒店(北京花园桥店)"),
+                                         doc("c", "Lumi Lamp"), doc("d", "北京亚太花园酒店"))})
+    assert index.named_in("天壇門票多少錢") == {"a"}  # traditional characters fold
+    assert index.named_in("汉庭酒店北京花园桥店在哪") == {"b"}  # the brand alone names it
+    assert index.named_in("Is the LUMI LAMP dimmable?") == {"c"}
+    assert index.named_in("lumi lampshade price") == set()
+    assert index.named_in("北京亚太花园酒店的电话") == {"d"}
+    assert index.names_in("先去天坛，再住汉庭酒店(北京花园桥店)") == [
+        "天坛", "汉庭酒店(北京花园桥店)"]  # the longest name at a place, not "汉庭酒店" too
+
+
+@pytest.fixture
+def places_agent(settings, e5):
+    kb = open_knowledge_base(settings, "places", embedder=e5)
+    kb.ingest(load_path(DATA / "places.jsonl").entries)
+    yield build_agent(settings.model_copy(update={"llm": LLMSettings(backend="none")}), kb=kb)
+    kb.close()
+
+
+def test_a_follow_up_reads_the_document_kefus_last_reply_named(places_agent):
+    history = [Message("user", "推荐一家评分4分以上的餐馆"),
+               Message("assistant", "推荐您去天兴居用餐。")]
+    readings = places_agent.readings("这家店的电话是多少？", "zh", history)
+    assert readings == ["推荐一家评分4分以上的餐馆 天兴居 这家店的电话是多少？",
+                        "这家店的电话是多少？"]
+    _, hits = places_agent.search("这家店的电话是多少？", "zh", history)
+    assert hits[0].entry.id == "food-tianxingju"
+
+
+def test_the_name_lifts_the_named_hotel_over_ones_that_only_mention_it(places_agent):
+    history = [Message("user", "你好，请问北京亚太花园酒店是哪种类型的酒店"),
+               Message("assistant", "这个是高档型的酒店。")]
+    _, hits = places_agent.search("那酒店电话是多少？", "zh", history)
+    assert hits[0].entry.id == "hotel-yatai"
+    named = hits[0].score - hits[0].dense - places_agent.retriever.cfg.bm25_weight * hits[0].bm25
+    assert named == pytest.approx(places_agent.retriever.cfg.name_weight)

@@ -9,8 +9,15 @@ import pytest
 from kefu.agent.factory import TUNED, build_agent, ladder_for
 from kefu.config import LadderSettings, LLMSettings
 from kefu.evals.check import go_live_check
-from kefu.evals.tune import Point, choose, generic_questions, parse_paraphrases, tune
-from kefu.types import Entry, Message
+from kefu.evals.tune import (
+    Point,
+    choose,
+    contested,
+    generic_questions,
+    parse_paraphrases,
+    tune,
+)
+from kefu.types import Entry, Hit, Message
 
 REWORDINGS = {
     "How long does shipping take?": "when will my parcel arrive\nhow many days for delivery",
@@ -60,12 +67,37 @@ def test_the_choice_never_answers_less_and_errs_least():
     assert choose(points[:1], 0.05, now) == (None, True)  # ... which is under this target
 
 
-def test_customers_questions_answered_are_the_floor_when_there_are_some():
-    now = Point(0.6, 0.34, 0.0, 0.85, 0.80, 0.03, 0.90, asked_answered=0.40)
-    quieter = Point(0.6, 0.40, 2.0, 0.90, 0.85, 0.01, 0.95, asked_answered=0.35)
-    louder = Point(0.65, 0.34, 1.0, 0.80, 0.78, 0.02, 0.95, asked_answered=0.41)
+def test_with_customers_questions_a_change_must_answer_more_of_them_than_chance_would():
+    now = Point(0.6, 0.34, 0.0, 0.85, 0.80, 0.03, 0.90, asked_answered=0.40,
+                asked_contested=0.10)
+    quieter = Point(0.6, 0.40, 2.0, 0.90, 0.85, 0.01, 0.95, asked_answered=0.35,
+                    asked_contested=0.05, asked_gain=-5, asked_swaps=9)
+    reshuffled = Point(0.6, 0.46, 4.0, 0.85, 0.85, 0.00, 0.95, asked_answered=0.41,
+                       asked_contested=0.02, asked_gain=1, asked_swaps=16)  # 1 < 0.5 x 4
+    louder = Point(0.65, 0.34, 1.0, 0.80, 0.78, 0.02, 0.95, asked_answered=0.42,
+                   asked_contested=0.07, asked_gain=2, asked_swaps=16)  # 2 >= 0.5 x 4
     assert (now.reach, quieter.reach) == (0.40, 0.35)
-    assert choose([quieter, louder], 0.02, now) == (louder, True)
+    assert louder.likely_wrong == pytest.approx(0.09)
+    assert choose([quieter, reshuffled, louder], 0.02, now) == (louder, True)
+    contested_more = Point(0.65, 0.36, 1.0, 0.80, 0.78, 0.01, 0.95, asked_answered=0.42,
+                           asked_contested=0.12, asked_gain=2, asked_swaps=16)
+    assert choose([contested_more], 0.02, now) == (None, False)  # 0.01 + 0.12 = 0.03 + 0.10
+
+
+def _hit(entry_id: str, question: float, answer: float, bonus: float = 0.0,
+         named: bool = False) -> Hit:
+    entry = Entry(id=entry_id, question=entry_id, answer="…", lang="en")
+    dense = (question + answer) / 2
+    return Hit(entry, dense + bonus, dense, 0.0, question, answer, named)
+
+
+def test_an_answer_is_contested_when_the_signals_disagree_and_no_name_settles_it():
+    assert not contested([_hit("a", 0.8, 0.7), _hit("b", 0.5, 0.6)])
+    assert contested([_hit("a", 0.8, 0.5), _hit("b", 0.6, 0.6)])  # b's answer fits better
+    assert contested([_hit("a", 0.6, 0.8), _hit("b", 0.7, 0.6)])  # b's question does
+    assert contested([_hit("a", 0.3, 0.3, bonus=0.3), _hit("b", 0.5, 0.5)])  # BM25 won
+    assert not contested([_hit("a", 0.3, 0.3, bonus=0.3, named=True), _hit("b", 0.5, 0.5)])
+    assert not contested([])
 
 
 def test_tune_rewords_once_chooses_thresholds_and_they_are_used(settings, tiny_kb):

@@ -414,16 +414,20 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print(f"trade-off at faq threshold {chosen.faq_threshold:.3f}, margin weight "
           f"{chosen.margin_weight:g}:")
     print(f"{'rag thr.':>8} {'rewordings answered':>19} {'correct':>8} {'conf. wrong':>11} "
-          f"{'customers answered':>18} {'generic declined':>16}")
+          f"{'customers answered':>18} {'contested':>9} {'generic declined':>16}")
     for point in curve(result.points, chosen.faq_threshold, chosen.margin_weight):
         mark = "  <- chosen" if point == chosen else ""
-        asked_share = f"{point.asked_answered:18.1%}" if result.asked else f"{'-':>18}"
+        asked_share = f"{point.asked_answered:18.1%} {point.asked_contested:9.1%}" \
+            if result.asked else f"{'-':>18} {'-':>9}"
         print(f"{point.rag_threshold:8.2f} {point.coverage:19.1%} {point.accuracy:8.1%} "
               f"{point.confidently_wrong:11.1%} {asked_share} "
               f"{point.declined_generic:16.1%}{mark}")
+    if result.asked:
+        print("contested: customers' questions answered from an entry that is not first by "
+              "its question's or its answer's similarity alone (likelier wrong)")
     for name, point in (("now", current), ("tuned", chosen)):
-        asked_share = f", {point.asked_answered:.1%} of customers' questions answered" \
-            if result.asked else ""
+        asked_share = (f", {point.asked_answered:.1%} of customers' questions answered "
+                       f"({point.asked_contested:.1%} contested)") if result.asked else ""
         print(f"{name:>5}: faq {point.faq_threshold:.3f} rag {point.rag_threshold:.3f} "
               f"margin weight {point.margin_weight:g} -> answers {point.coverage:.1%} of the "
               f"rewordings ({point.accuracy:.1%} correctly){asked_share}, confidently wrong "
@@ -433,7 +437,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
         Path(args.plot).write_bytes(tuning_plot(result))
     if not result.met:
-        print(f"no setting that answers as many questions as now keeps confidently wrong "
+        print(f"no setting that answers as much as now keeps confidently wrong "
               f"answers under {args.target:.1%}" + (
                   "; the chosen one is the least often wrong of them." if result.changed
                   else "; the current thresholds stay.") +

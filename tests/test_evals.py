@@ -82,8 +82,23 @@ def test_eval_command_writes_json_and_report(tmp_path, capsys):
     html = report.read_text()
     assert "How well does kefu answer? · eval" in html
     assert html.count("data:image/png;base64,") == 4
+    assert "A typical search takes" in html and "<th>search p50 / p95</th>" in html
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["r.html", "r.json"]
     assert "all   1.000  1.000  1.000" in capsys.readouterr().out
+
+
+def test_in_full_mode_the_report_times_whole_answers_not_searches():
+    from kefu.evals.report import timed, verdict
+
+    results = {"mode": "full", "retrieval": {"hit_at_1": 1.0, "hit_at_5": 1.0},
+               "abstention": {"recall": 1.0}, "routes": {"faq": 0.5, "suggest": 0.0, "rag": 0.5},
+               "answers": {"accuracy": 1.0, "confidently_wrong": 0.0, "abstained": 0.0,
+                           "suggested": 0.0}, "counts": {"in_scope": 0, "oos": 0},
+               "calibration": {}, "latency": {"p50_ms": 2400.0, "p95_ms": 5100.0},
+               "thresholds": {"rag": 0.34}}
+    assert timed(results) == "answer (LLM included)"
+    assert verdict(results)[-1] == \
+        "A typical answer (LLM included) takes 2400 ms (95% within 5100 ms)."
 
 
 def test_interrupted_eval_resumes_from_its_checkpoint(settings, tmp_path):

@@ -74,6 +74,11 @@ def build_results(dataset: Dataset, records: Sequence[Record], agent: Agent,
     }
 
 
+def timed(results: dict[str, Any]) -> str:
+    """What the latency figures time: the search alone, or the whole answer with the LLM."""
+    return "search" if results["mode"] == "retrieval-only" else "answer (LLM included)"
+
+
 def verdict(results: dict[str, Any]) -> list[str]:
     """Plain sentences for the top of the report."""
     lines = []
@@ -111,7 +116,7 @@ def verdict(results: dict[str, Any]) -> list[str]:
     if "dialogues" in results:
         lines.append(f"In multi-turn conversations it finds the right entry first for "
                      f"{results['dialogues']['hit_at_1']:.0%} of the follow-up questions.")
-    lines.append(f"A typical search takes {results['latency']['p50_ms']:.0f} ms "
+    lines.append(f"A typical {timed(results)} takes {results['latency']['p50_ms']:.0f} ms "
                  f"(95% within {results['latency']['p95_ms']:.0f} ms).")
     return lines
 
@@ -194,7 +199,8 @@ def plots(results: dict[str, Any], records: Sequence[Record]) -> dict[str, str]:
     shown = [v for v in latencies if v <= cap]
     ax.hist(shown, bins=30, color="#7048e8")
     slower = len(latencies) - len(shown)
-    ax.set_xlabel("search time (ms)" + (f"; {slower} slower not shown" if slower else ""))
+    ax.set_xlabel(("search" if results["mode"] == "retrieval-only" else "answer")
+                  + " time (ms)" + (f"; {slower} slower not shown" if slower else ""))
     ax.set_ylabel("questions")
     out["latency"] = _png(fig)
     plt.close(fig)
@@ -206,7 +212,8 @@ def render_html(results: dict[str, Any], records: Sequence[Record]) -> str:
         "utf-8")
     env = Environment(undefined=StrictUndefined, autoescape=True)
     return env.from_string(template).render(
-        r=results, verdict=verdict(results), images=plots(results, records))
+        r=results, verdict=verdict(results), images=plots(results, records),
+        timed=timed(results))
 
 
 def tuning_plot(result: Any) -> bytes:

@@ -423,8 +423,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
               f"{point.confidently_wrong:11.1%} {asked_share} "
               f"{point.declined_generic:16.1%}{mark}")
     if result.asked:
-        print("contested: customers' questions answered from an entry that is not first by "
-              "its question's or its answer's similarity alone (likelier wrong)")
+        print("contested: customers' questions answered where the signals disagree on what "
+              "was asked (its FAQ question and its answer point to different entries, or BM25 "
+              "overruled the embedding and no name backs it); likelier wrong")
     for name, point in (("now", current), ("tuned", chosen)):
         asked_share = (f", {point.asked_answered:.1%} of customers' questions answered "
                        f"({point.asked_contested:.1%} contested)") if result.asked else ""

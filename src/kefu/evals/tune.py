@@ -195,9 +195,12 @@ def contested(hits: Sequence[Hit]) -> bool:
     """The signals disagree on what was asked and no name settles it: the entry most like
     the question by its question and the one most like it by its answer differ, or the
     embedding's first entry is not retrieval's first and the question does not name that
-    one (a document chunk has one vector, so only the second can happen there)."""
+    one (a document chunk has one vector, so only the second can happen there). Entries in
+    another language than the first are left out: a bilingual shop's twin entry is no
+    disagreement."""
     if not hits:
         return False
+    hits = [h for h in hits if h.entry.lang == hits[0].entry.lang]  # not its twin in zh/en
     by_question = max(hits, key=lambda h: h.question)
     by_answer = max(hits, key=lambda h: h.answer)
     by_embedding = max(hits, key=lambda h: h.dense)

@@ -85,8 +85,9 @@ def test_with_customers_questions_a_change_must_answer_more_of_them_than_chance_
 
 
 def _hit(entry_id: str, question: float, answer: float, bonus: float = 0.0,
-         named: bool = False, lang: str = "en") -> Hit:
-    entry = Entry(id=entry_id, question=entry_id, answer="…", lang=lang)  # type: ignore[arg-type]
+         named: bool = False, lang: str = "en", kind: str = "faq") -> Hit:
+    entry = Entry(id=entry_id, question=entry_id, answer="…", lang=lang,  # type: ignore[arg-type]
+                  kind=kind)  # type: ignore[arg-type]
     dense = (question + answer) / 2
     return Hit(entry, dense + bonus, dense, 0.0, question, answer, named)
 
@@ -98,6 +99,7 @@ def test_an_answer_is_contested_when_the_signals_disagree_and_no_name_settles_it
     assert contested([_hit("a", 0.3, 0.3, bonus=0.3), _hit("b", 0.5, 0.5)])  # BM25 won
     assert not contested([_hit("a", 0.3, 0.3, bonus=0.3, named=True), _hit("b", 0.5, 0.5)])
     assert not contested([_hit("a", 0.8, 0.5), _hit("a-zh", 0.6, 0.6, lang="zh")])  # its twin
+    assert not contested([_hit("a", 0.8, 0.5), _hit("policy", 0.6, 0.6, kind="doc")])
     assert not contested([])
 
 

@@ -195,12 +195,13 @@ def contested(hits: Sequence[Hit]) -> bool:
     """The signals disagree on what was asked and no name settles it: the entry most like
     the question by its question and the one most like it by its answer differ, or the
     embedding's first entry is not retrieval's first and the question does not name that
-    one (a document chunk has one vector, so only the second can happen there). Entries in
-    another language than the first are left out: a bilingual shop's twin entry is no
-    disagreement."""
+    one (a document chunk has one vector, so only the second can happen there). Only entries
+    of the first one's language and kind take part: a bilingual shop's twin entry, or a
+    policy chunk that says what an FAQ answer says, is no disagreement."""
     if not hits:
         return False
-    hits = [h for h in hits if h.entry.lang == hits[0].entry.lang]  # not its twin in zh/en
+    first = hits[0].entry
+    hits = [h for h in hits if (h.entry.lang, h.entry.kind) == (first.lang, first.kind)]
     by_question = max(hits, key=lambda h: h.question)
     by_answer = max(hits, key=lambda h: h.answer)
     by_embedding = max(hits, key=lambda h: h.dense)

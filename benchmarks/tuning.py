@@ -27,12 +27,12 @@ from typing import Any
 from common import write_results
 
 from kefu.agent.chat_models import build_chat_model
-from kefu.agent.factory import build_agent
-from kefu.config import LadderSettings, LLMSettings, load_settings
+from kefu.agent.factory import TUNABLE, build_agent
+from kefu.config import LLMSettings, load_settings
 from kefu.evals.datasets import Dataset, load_dataset
 from kefu.evals.metrics import summarize
 from kefu.evals.runner import build_eval_agent, evaluate
-from kefu.evals.tune import Asked, Point, point_json, tune
+from kefu.evals.tune import Asked, point_json, tune
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Hit
 
@@ -67,7 +67,8 @@ def main() -> int:
         for label, asked in (("rewordings", []), ("with_log", log)):
             tuning = tune(agent, model, f"llama-cpp:{args.llm}", args.target,
                           limit=args.limit, asked=asked)
-            points[label] = _ladder(tuning.chosen)
+            points[label] = agent.cfg.model_copy(update={
+                k: getattr(tuning.chosen, k) for k in TUNABLE})
             row[label + "_tuning"] = {"target_met": tuning.met, "probes": tuning.probes,
                                       "generic": tuning.generic,
                                       "now": point_json(tuning.current),
@@ -117,9 +118,6 @@ def split(dataset: Dataset) -> tuple[list[Asked], Dataset]:
                                                       if q.id in kept])
 
 
-def _ladder(point: Point) -> LadderSettings:
-    return LadderSettings(faq_threshold=point.faq_threshold, rag_threshold=point.rag_threshold,
-                          margin_weight=point.margin_weight)
 
 
 def table(results: dict) -> str:  # type: ignore[type-arg]

@@ -199,8 +199,8 @@ def plots(results: dict[str, Any], records: Sequence[Record]) -> dict[str, str]:
     shown = [v for v in latencies if v <= cap]
     ax.hist(shown, bins=30, color="#7048e8")
     slower = len(latencies) - len(shown)
-    ax.set_xlabel(("search" if results["mode"] == "retrieval-only" else "answer")
-                  + " time (ms)" + (f"; {slower} slower not shown" if slower else ""))
+    ax.set_xlabel(timed(results).split(" (")[0] + " time (ms)"
+                  + (f"; {slower} slower not shown" if slower else ""))
     ax.set_ylabel("questions")
     out["latency"] = _png(fig)
     plt.close(fig)

@@ -211,14 +211,16 @@ def contested(hits: Sequence[Hit]) -> bool:
 
 def score(cfg: LadderSettings, searched: Sequence[tuple[Probe, Sequence[Hit]]],
           asked: Sequence[tuple[Asked, Sequence[Hit]]] = (),
-          now: Sequence[bool] = ()) -> Point:
+          now: Sequence[bool] = (), disputed: Sequence[bool] = ()) -> Point:
     """One setting on all probes and customers' questions; now: which of the latter the
-    current setting answers."""
+    current setting answers; disputed: which are contested (both computed when not given,
+    once per sweep rather than once per setting)."""
     outcomes = [(p, outcome(cfg, p, hits)) for p, hits in searched]
     inside = [o for p, o in outcomes if p.gold]
     generic = [o for p, o in outcomes if not p.gold]
     answered = [decide(cfg, q.lang, hits).route in ANSWERED for q, hits in asked]
     now = now or answered
+    disputed = disputed or [contested(hits) for _, hits in asked]
     return Point(cfg.faq_threshold, cfg.rag_threshold, cfg.margin_weight,
                  coverage=sum(o in ("correct", "wrong") for o in inside) / max(len(inside), 1),
                  accuracy=inside.count("correct") / max(len(inside), 1),
@@ -226,8 +228,8 @@ def score(cfg: LadderSettings, searched: Sequence[tuple[Probe, Sequence[Hit]]],
                  / max(len(outcomes), 1),
                  declined_generic=sum(o != "wrong" for o in generic) / max(len(generic), 1),
                  asked_answered=sum(answered) / len(asked) if asked else -1.0,
-                 asked_contested=sum(a and contested(hits) for a, (_, hits)
-                                     in zip(answered, asked, strict=True)) / max(len(asked), 1),
+                 asked_contested=sum(a and d for a, d in zip(answered, disputed, strict=True))
+                 / max(len(asked), 1),
                  asked_gain=sum(answered) - sum(now),
                  asked_swaps=sum(a != b for a, b in zip(answered, now, strict=True)))
 
@@ -258,8 +260,9 @@ def search_asked(agent: Agent, asked: Sequence[Asked],
 def sweep(base: LadderSettings, searched: Sequence[tuple[Probe, Sequence[Hit]]],
           asked: Sequence[tuple[Asked, Sequence[Hit]]] = ()) -> list[Point]:
     now = [decide(base, q.lang, hits).route in ANSWERED for q, hits in asked]
+    disputed = [contested(hits) for _, hits in asked]
     return [score(base.model_copy(update={"faq_threshold": f, "rag_threshold": r,
-                                          "margin_weight": m}), searched, asked, now)
+                                          "margin_weight": m}), searched, asked, now, disputed)
             for m in MARGIN_GRID for f in FAQ_GRID for r in RAG_GRID]
 
 

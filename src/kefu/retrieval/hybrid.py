@@ -58,6 +58,7 @@ class Retriever:
         texts = [query, *also]
         vectors = self.kb.embedder.embed_queries([to_simplified(t) for t in texts])
         queries = [_unit(v - mean) for v in vectors]
+        entries = self.kb.entries()
         candidates: dict[str, None] = {}
         keyword: list[dict[str, float]] = []
         named: set[str] = set()  # named in any reading: the context names, the message asks
@@ -65,11 +66,11 @@ class Retriever:
             candidates.update(dict.fromkeys(
                 entry_id for entry_id, _ in self.kb.vectors.query(q, self.cfg.candidates)))
             keyword.append(dict(self.kb.bm25.search(tokenize(text), self.cfg.candidates)))
-            named |= self._named_in(text)
+            if self.cfg.name_weight:
+                named |= self._name_index(entries).named_in(text)
             candidates.update(dict.fromkeys(keyword[-1]))
         candidates.update(dict.fromkeys(sorted(named)))
         stored = self.kb.vectors_of(list(candidates))
-        entries = self.kb.entries()
         hits = []
         for entry_id in candidates:
             entry = entries.get(entry_id)
@@ -84,16 +85,14 @@ class Retriever:
             hits = self.reranker(query, hits)
         return hits[:k]
 
-    def _named_in(self, text: str) -> set[str]:
-        """Documents whose title the text contains."""
-        return self._name_index().named_in(text) if self.cfg.name_weight else set()
-
     def names_in(self, text: str) -> list[str]:
         """The document titles a text mentions (e.g. kefu's last reply), in order."""
-        return self._name_index().names_in(text) if self.cfg.name_weight else []
+        return self._name_index(self.kb.entries()).names_in(text) if self.cfg.name_weight \
+            else []
 
-    def _name_index(self) -> NameIndex:
-        entries = self.kb.entries()  # a new dict after every write: the index follows
+    def _name_index(self, entries: dict[str, Entry]) -> NameIndex:
+        """The names of entries (the knowledge base hands out a new dict after every write,
+        so the index is rebuilt then only)."""
         if self._names is None or self._names.source is not entries:
             self._names = NameIndex(entries)
         return self._names

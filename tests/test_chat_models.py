@@ -50,6 +50,19 @@ def test_the_openai_backend_streams_the_deltas_and_sends_the_request():
                      {"role": "user", "content": "refund?"}]}
 
 
+def test_a_seed_is_sent_only_when_one_is_set():
+    bodies = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, content=_sse("ok"),
+                              headers={"content-type": "text/event-stream"})
+
+    for cfg in (CFG, CFG.model_copy(update={"seed": 7})):
+        list(OpenAIChatModel(cfg, httpx.MockTransport(server)).stream([Message("user", "hi")]))
+    assert [b.get("seed") for b in bodies] == [None, 7]
+
+
 @pytest.mark.parametrize("response,message", [
     (httpx.Response(503, text="model loading"), "answered 503: model loading"),
     (httpx.Response(200, content=b"data: {not json}\n\n"), "unreadable event"),

@@ -15,6 +15,9 @@ from kefu.evals.tune import (
     contested,
     generic_questions,
     parse_paraphrases,
+    per_entry_for,
+    rewording_llm,
+    rewordings,
     tune,
 )
 from kefu.types import Entry, Hit, Message
@@ -49,9 +52,48 @@ def test_a_rewording_reply_is_cleaned_to_plausible_questions():
     entry = Entry(id="e", question="How much does shipping cost?", answer="…", lang="en",
                   alt_questions=("Is shipping free?",))
     reply = ('1. "what does delivery cost"\n- Is shipping free?\n\n2) 运费多少\n'
-             "shipping price for a small order?\nHow much does shipping cost?")
+             "shipping price for a small order? (shorter)\nHow much does shipping cost?")
     assert parse_paraphrases(reply, entry, 3) == [
         "what does delivery cost", "shipping price for a small order?"]
+
+
+def test_rewording_stops_reading_the_model_once_it_has_enough_lines_and_caches_the_reply():
+    read = []
+
+    class Chatty:  # a sampling model that would go on writing
+        def stream(self, messages: Sequence[Message]) -> Iterator[str]:
+            for line in ("how much is delivery\n", "How much is delivery?\n",
+                         "delivery price\n", "shipping fee?\n", "cost to ship?\n"):
+                read.append(line)
+                yield line
+
+    entry = Entry(id="e", question="How much does shipping cost?", answer="…", lang="en")
+    saved: dict[str, dict] = {}
+    texts = rewordings([entry], saved.get, saved.__setitem__, Chatty(), "m", 2, False)
+    assert texts == {"e": ["how much is delivery", "delivery price"]}
+    assert len(read) == 3
+    [cached] = saved["tune.paraphrases"].values()
+    assert cached["reply"] == "how much is delivery\nHow much is delivery?\ndelivery price\n"
+    assert rewordings([entry], saved.get, saved.__setitem__, None, "m", 2, False) == texts
+
+
+def test_a_small_knowledge_base_gets_more_rewordings_per_entry_up_to_eight():
+    assert [per_entry_for(n) for n in (0, 22, 77, 100, 150, 5000)] == [8, 8, 3, 2, 2, 2]
+
+
+def test_rewording_samples_with_a_fixed_seed_and_keeps_the_rest():
+    llm = LLMSettings(model="small", temperature=0.1, max_tokens=100)
+    assert rewording_llm(llm) == llm.model_copy(update={"temperature": 0.8,
+                                                       "seed": 20261201})
+
+
+def test_a_line_that_only_lengthens_an_earlier_one_is_no_new_rewording():
+    entry = Entry(id="e", question="play a track from 2004", answer="…", lang="en")
+    reply = ("What song was played in 2004?\n"
+             "What song was played in 2004 and released in 2005?\n"
+             "Put on some music from 2004\nWhat song was played")
+    assert parse_paraphrases(reply, entry, 4) == [
+        "What song was played in 2004?", "Put on some music from 2004", "What song was played"]
 
 
 def test_the_choice_never_answers_less_and_errs_least():

@@ -366,9 +366,11 @@ def _tuning_agent(args: argparse.Namespace, settings: Settings):  # type: ignore
 
 def _rewording_model(args: argparse.Namespace, settings: Settings):  # type: ignore[no-untyped-def]
     from kefu.agent.chat_models import build_chat_model
+    from kefu.evals.tune import rewording_llm
 
     llm = settings.llm.model_copy(update={"model": args.llm}) if args.llm else settings.llm
-    return build_chat_model(llm, settings.models_dir), f"{llm.backend}:{llm.model}"
+    return build_chat_model(rewording_llm(llm), settings.models_dir), \
+        f"{llm.backend}:{llm.model}"
 
 
 def _customer_questions(args: argparse.Namespace, settings: Settings,
@@ -601,8 +603,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the evaluation knowledge base of the demo shop")
         command.add_argument("--llm", help="the model that rewords the questions: small, "
                              "default, or a .gguf path (default: llm.model)")
-        command.add_argument("--per-entry", type=int, default=2,
-                             help="rewordings per entry (default 2)")
+        command.add_argument("--per-entry", type=int,
+                             help="rewordings per entry (default 2; a knowledge base of "
+                             "under 100 entries gets more, up to 8, for 200 in all)")
         command.add_argument("--limit", type=int,
                              help="reword at most this many entries (an even spread)")
     tune_cmd.add_argument("--target", type=float, default=0.02,

@@ -68,6 +68,10 @@ class LLMSettings(_Frozen):
     n_gpu_layers: int = Field(0, description="Layers offloaded to a GPU; -1 offloads all.")
     max_tokens: int = Field(256, ge=16, description="Most tokens in one generated answer.")
     temperature: float = Field(0.1, ge=0.0, le=2.0, description="Sampling temperature.")
+    seed: int | None = Field(
+        None, description="Sampling seed: the same prompt then gets the same text; unset: a "
+        "fresh one each time (kefu tune rewords with a fixed one)."
+    )
 
 
 class StoreSettings(_Frozen):

@@ -40,7 +40,7 @@ class LlamaCppChatModel:
             chunks = self._llm.create_chat_completion(
                 messages=[{"role": m.role, "content": m.content} for m in messages],
                 max_tokens=self._cfg.max_tokens, temperature=self._cfg.temperature,
-                stream=True,
+                seed=self._cfg.seed, stream=True,
             )
             for chunk in chunks:
                 delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
@@ -90,6 +90,8 @@ class OpenAIChatModel:
         body = {"model": self._cfg.model, "stream": True,
                 "max_tokens": self._cfg.max_tokens, "temperature": self._cfg.temperature,
                 "messages": [{"role": m.role, "content": m.content} for m in messages]}
+        if self._cfg.seed is not None:
+            body["seed"] = self._cfg.seed
         try:
             with self._http.stream("POST", "/chat/completions", json=body) as response:
                 if response.status_code >= 400:

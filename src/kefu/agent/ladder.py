@@ -198,11 +198,8 @@ class Agent:
     def _named_last(self, history: Sequence[Message]) -> list[str]:
         """The documents the latest turn that names any names (kefu's reply or the
         customer's), within the last NAMED_TURNS turns."""
-        for message in reversed(history[-NAMED_TURNS:]):
-            names = self.retriever.names_in(message.content)
-            if names:
-                return names
-        return []
+        latest_first = [m.content for m in reversed(history[-NAMED_TURNS:])]
+        return next((names for names in self.retriever.names_in(latest_first) if names), [])
 
     def search(self, text: str, lang: Lang, history: Sequence[Message], rewrite: str = "",
                k: int | None = None) -> tuple[str, list[Hit]]:

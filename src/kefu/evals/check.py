@@ -11,7 +11,14 @@ from itertools import combinations
 import numpy as np
 
 from kefu.agent.ladder import Agent
-from kefu.evals.tune import Probe, generic_questions, outcome_of, rewordings, search_probes
+from kefu.evals.tune import (
+    Probe,
+    generic_questions,
+    outcome_of,
+    per_entry_for,
+    rewordings,
+    search_probes,
+)
 from kefu.types import ChatModel, Entry
 
 # Centred e5 cosine (best over the questions and similar questions of two entries) from
@@ -117,7 +124,7 @@ def contradiction(a: Entry, b: Entry) -> str:
 
 
 def go_live_check(agent: Agent, model: ChatModel | None, model_id: str,
-                  per_entry: int = 2, limit: int | None = None,
+                  per_entry: int | None = None, limit: int | None = None,
                   progress: bool = True) -> CheckReport:
     kb = agent.retriever.kb
     report = CheckReport()
@@ -125,8 +132,8 @@ def go_live_check(agent: Agent, model: ChatModel | None, model_id: str,
     if limit is not None:
         entries = entries[:: max(1, len(entries) // limit)][:limit]
     if model is not None and entries:
-        texts = rewordings(entries, kb.setting, kb.set_setting, model, model_id, per_entry,
-                           progress)
+        texts = rewordings(entries, kb.setting, kb.set_setting, model, model_id,
+                           per_entry or per_entry_for(len(entries)), progress)
         probes = [Probe(t, e.lang, (e.id,)) for e in entries for t in texts.get(e.id, ())]
         probes += generic_questions({e.lang for e in entries})
         searched = search_probes(agent, probes, progress)

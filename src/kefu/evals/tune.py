@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from kefu.agent.ladder import Agent, Decision, decide
 from kefu.agent.prompts import render
-from kefu.config import LadderSettings
+from kefu.config import LadderSettings, LLMSettings
 from kefu.errors import KefuError
 from kefu.evals.metrics import ANSWERED
 from kefu.knowledge_base.text import detect_lang, normalize
@@ -46,7 +46,12 @@ MAX_ASKED = 1000  # customer questions used: the most recent
 ANSWERS_IT = 0.8  # a generic question matching an FAQ question this closely is answerable
 SAVE_EVERY = 20
 KEEP_Z = 0.5  # a change must answer z x sqrt(questions it swaps) more customer questions
-PROMPT_VERSION = 2  # part of the cache key: a changed prompt rewords again
+PROMPT_VERSION = 3  # part of the cache key: a changed prompt rewords again (3: replies cached)
+REWORD_TEMPERATURE = 0.8  # answers want 0.1; at that a small model writes one line 8 times
+REWORD_SEED = 20261201  # the same knowledge base gets the same rewordings
+PER_ENTRY = 2  # rewordings per entry of a knowledge base with MIN_PROBES / 2 entries or more
+MIN_PROBES = 200  # a small FAQ gets more rewordings per entry, up to MAX_PER_ENTRY ...
+MAX_PER_ENTRY = 8  # ... so that a 2 % wrong rate is more than a probe or two
 
 
 @dataclass(frozen=True)
@@ -129,44 +134,68 @@ def paraphrase_prompt(entry: Entry, n: int) -> str:
 
 
 def parse_paraphrases(reply: str, entry: Entry, n: int) -> list[str]:
-    """The model's lines that are plausible customer questions in the entry's language."""
+    """The model's lines that are plausible customer questions in the entry's language; a
+    line that only lengthens an earlier one (a small model's runaway "... and was released
+    in 2005 and was released in 2006") is left out."""
     seen = {normalize(entry.question), *(normalize(a) for a in entry.alt_questions)}
+    kept: list[str] = []
     out = []
     for line in reply.splitlines():
-        text = re.sub(r"^\s*(?:[-*•·]|\d+[.)、．]|[（(]?\d+[)）])\s*", "", line).strip(
-            " \"'“”「」")
+        text = re.sub(r"^\s*(?:[-*•·]|\d+[.)、．]|[（(]?\d+[)）])\s*", "", line)
+        text = re.sub(r"\s*[（(][^）)]*[）)]\s*$", "", text).strip(" \"'“”「」")  # a remark
+        folded = normalize(text).rstrip("?？.。!！")
         if not 3 <= len(text) <= 150 or normalize(text) in seen:
             continue
-        if detect_lang(text) != entry.lang:
+        if detect_lang(text) != entry.lang or any(folded.startswith(k) for k in kept):
             continue
         seen.add(normalize(text))
+        kept.append(folded)
         out.append(text)
     return out[:n]
+
+
+def rewording_llm(llm: LLMSettings) -> LLMSettings:
+    """The LLM settings to reword with: sampled, for varied rewordings, with a fixed seed."""
+    return llm.model_copy(update={"temperature": REWORD_TEMPERATURE, "seed": REWORD_SEED})
+
+
+def per_entry_for(entries: int) -> int:
+    """Rewordings to ask per entry: PER_ENTRY, more for a small knowledge base."""
+    return min(max(PER_ENTRY, math.ceil(MIN_PROBES / max(entries, 1))), MAX_PER_ENTRY)
 
 
 def rewordings(entries: Sequence[Entry], kb_setting, save_setting,  # type: ignore[no-untyped-def]
                model: ChatModel, model_id: str, n: int = 2,
                progress: bool = True) -> dict[str, list[str]]:
-    """n rewordings per entry from the LLM, cached by entry content and model."""
-    cache: dict[str, dict[str, object]] = dict(kb_setting(PARAPHRASES) or {})
+    """n rewordings per entry from the LLM; its replies are cached by entry content and
+    model (and parsed on every run, so a better parser needs no new replies)."""
+    cache: dict[str, dict[str, str]] = dict(kb_setting(PARAPHRASES) or {})
     out: dict[str, list[str]] = {}
     fresh = 0
     for entry in tqdm(entries, desc="rewording the knowledge base's questions", unit="entry",
                       disable=not progress):
         key = _key(entry, model_id, n)
         hit = cache.get(entry.id)
-        if hit and hit.get("key") == key:
-            out[entry.id] = list(hit["texts"])  # type: ignore[call-overload]
-            continue
-        reply = "".join(model.stream([Message("user", paraphrase_prompt(entry, n))]))
-        out[entry.id] = parse_paraphrases(reply, entry, n)
-        cache[entry.id] = {"key": key, "texts": out[entry.id]}
-        fresh += 1
-        if fresh % SAVE_EVERY == 0:  # an interrupted run keeps what it wrote
-            save_setting(PARAPHRASES, cache)
+        if not (hit and hit.get("key") == key):
+            hit = cache[entry.id] = {"key": key, "reply": _reworded(model, entry, n)}
+            fresh += 1
+            if fresh % SAVE_EVERY == 0:  # an interrupted run keeps what it wrote
+                save_setting(PARAPHRASES, cache)
+        out[entry.id] = parse_paraphrases(hit["reply"], entry, n)
     if fresh:
         save_setting(PARAPHRASES, cache)
     return out
+
+
+def _reworded(model: ChatModel, entry: Entry, n: int) -> str:
+    """The model's reply, cut off once its finished lines hold n usable rewordings (a
+    sampling model goes on writing more, which would only be dropped)."""
+    reply = ""
+    for chunk in model.stream([Message("user", paraphrase_prompt(entry, n))]):
+        reply += chunk
+        if "\n" in chunk and len(parse_paraphrases(reply.rsplit("\n", 1)[0], entry, n)) >= n:
+            break  # the generator, released here, stops the model
+    return reply
 
 
 def generic_questions(langs: set[str]) -> list[Probe]:
@@ -330,7 +359,7 @@ class Tuning:
 
 
 def tune(agent: Agent, model: ChatModel | None, model_id: str, target: float = 0.02,
-         per_entry: int = 2, limit: int | None = None, progress: bool = True,
+         per_entry: int | None = None, limit: int | None = None, progress: bool = True,
          asked: Sequence[Asked] = ()) -> Tuning:
     """Rewordings (cached), generic questions and customers' questions (the most recent
     MAX_ASKED) through retrieval, scored on the grid; see choose()."""
@@ -342,8 +371,8 @@ def tune(agent: Agent, model: ChatModel | None, model_id: str, target: float = 0
     if model is None:
         raise KefuError("kefu tune needs the LLM to reword the knowledge base's questions; "
                         "set llm.backend (or use --llm small)")
-    texts = rewordings(entries, kb.setting, kb.set_setting, model, model_id, per_entry,
-                       progress)
+    texts = rewordings(entries, kb.setting, kb.set_setting, model, model_id,
+                       per_entry or per_entry_for(len(entries)), progress)
     probes = [Probe(t, e.lang, (e.id,)) for e in entries for t in texts.get(e.id, ())]
     if not probes:
         raise KefuError("the LLM wrote no usable rewordings; try another --llm")

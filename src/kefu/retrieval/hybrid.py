@@ -85,10 +85,12 @@ class Retriever:
             hits = self.reranker(query, hits)
         return hits[:k]
 
-    def names_in(self, text: str) -> list[str]:
-        """The document titles a text mentions (e.g. kefu's last reply), in order."""
-        return self._name_index(self.kb.entries()).names_in(text) if self.cfg.name_weight \
-            else []
+    def names_in(self, texts: Sequence[str]) -> list[list[str]]:
+        """The document titles each text mentions (e.g. kefu's last reply), in order."""
+        if not self.cfg.name_weight:
+            return [[] for _ in texts]
+        index = self._name_index(self.kb.entries())  # one fetch for all texts
+        return [index.names_in(text) for text in texts]
 
     def _name_index(self, entries: dict[str, Entry]) -> NameIndex:
         """The names of entries (the knowledge base hands out a new dict after every write,

@@ -23,6 +23,7 @@ from kefu.agent.tickets import TicketError
 from kefu.errors import KefuError
 from kefu.evals.check import go_live_check
 from kefu.knowledge_base.editor import LocalEditor, edited, new_entry
+from kefu.types import ChatModel
 
 ENTRY_COLUMNS = ["id", "kind", "lang", "question", "answer"]
 GROUP_COLUMNS = ["asked", "question", "other wordings", "why"]
@@ -81,7 +82,8 @@ def summary(days: list[dict[str, Any]]) -> str:
             f"from sources, {share['declined']:.0%} declined or handed to a person; {thumbs}.")
 
 
-def build_admin_page(desk: SupportDesk, title: str, llm_id: str = "") -> gr.Blocks:
+def build_admin_page(desk: SupportDesk, title: str, llm_id: str = "",
+                     reworder: ChatModel | None = None) -> gr.Blocks:
     kb = desk.agent.retriever.kb
     editor = LocalEditor(kb)
 
@@ -191,9 +193,11 @@ def build_admin_page(desk: SupportDesk, title: str, llm_id: str = "") -> gr.Bloc
         return f"**Closed:** ticket {ticket_id}.", tickets(status)
 
     def check(progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
-        """The go-live check on the served knowledge base, with the served LLM rewording."""
+        """The go-live check on the served knowledge base; the served LLM rewords, sampled
+        (reworder) when given."""
         progress(0, desc="rewording your questions and asking them (minutes the first time)")
-        report = go_live_check(desk.agent, desk.agent.chat_model, llm_id, progress=False)
+        report = go_live_check(desk.agent, reworder or desk.agent.chat_model, llm_id,
+                               progress=False)
         return "\n\n".join(line if not line.startswith("  ") else f"- {line.strip()}"
                            for line in report.lines())
 

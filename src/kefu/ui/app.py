@@ -13,11 +13,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from kefu import __version__
+from kefu.agent.chat_models import build_chat_model
 from kefu.agent.desk import SupportDesk
 from kefu.agent.factory import build_agent, build_desk
 from kefu.agent.ladder import Agent
 from kefu.config import Settings
 from kefu.errors import KefuError
+from kefu.evals.tune import rewording_llm
 from kefu.ui.admin_api import build_admin_router
 from kefu.ui.admin_page import build_admin_page, check_login
 from kefu.ui.api import build_router
@@ -58,7 +60,9 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
         _resend_undelivered(desk)
     title = f"{agent.shop} · kefu"
     if server.admin_token:
-        app = gr.mount_gradio_app(app, build_admin_page(desk, f"{title} admin", llm),
+        reworder = build_chat_model(rewording_llm(settings.llm), settings.models_dir) \
+            if agent.chat_model is not None else None
+        app = gr.mount_gradio_app(app, build_admin_page(desk, f"{title} admin", llm, reworder),
                                   path="/admin",
                                   auth=check_login(server.admin_token),
                                   auth_message="Sign in with any user name and the admin token "

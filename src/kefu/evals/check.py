@@ -15,7 +15,6 @@ from kefu.evals.tune import (
     Probe,
     generic_questions,
     outcome_of,
-    per_entry_for,
     rewordings,
     search_probes,
 )
@@ -132,8 +131,8 @@ def go_live_check(agent: Agent, model: ChatModel | None, model_id: str,
     if limit is not None:
         entries = entries[:: max(1, len(entries) // limit)][:limit]
     if model is not None and entries:
-        texts = rewordings(entries, kb.setting, kb.set_setting, model, model_id,
-                           per_entry or per_entry_for(len(entries)), progress)
+        texts = rewordings(entries, kb.setting, kb.set_setting, model, model_id, per_entry,
+                           progress)
         probes = [Probe(t, e.lang, (e.id,)) for e in entries for t in texts.get(e.id, ())]
         probes += generic_questions({e.lang for e in entries})
         searched = search_probes(agent, probes, progress)

@@ -165,10 +165,12 @@ def per_entry_for(entries: int) -> int:
 
 
 def rewordings(entries: Sequence[Entry], kb_setting, save_setting,  # type: ignore[no-untyped-def]
-               model: ChatModel, model_id: str, n: int = 2,
+               model: ChatModel, model_id: str, n: int | None = None,
                progress: bool = True) -> dict[str, list[str]]:
-    """n rewordings per entry from the LLM; its replies are cached by entry content and
-    model (and parsed on every run, so a better parser needs no new replies)."""
+    """n rewordings per entry from the LLM (default: per_entry_for); its replies are cached
+    by entry content and model (and parsed on every run, so a better parser needs no new
+    replies)."""
+    n = n or per_entry_for(len(entries))
     cache: dict[str, dict[str, str]] = dict(kb_setting(PARAPHRASES) or {})
     out: dict[str, list[str]] = {}
     fresh = 0
@@ -371,8 +373,8 @@ def tune(agent: Agent, model: ChatModel | None, model_id: str, target: float = 0
     if model is None:
         raise KefuError("kefu tune needs the LLM to reword the knowledge base's questions; "
                         "set llm.backend (or use --llm small)")
-    texts = rewordings(entries, kb.setting, kb.set_setting, model, model_id,
-                       per_entry or per_entry_for(len(entries)), progress)
+    texts = rewordings(entries, kb.setting, kb.set_setting, model, model_id, per_entry,
+                       progress)
     probes = [Probe(t, e.lang, (e.id,)) for e in entries for t in texts.get(e.id, ())]
     if not probes:
         raise KefuError("the LLM wrote no usable rewordings; try another --llm")

@@ -18,6 +18,7 @@ from kefu.evals.tune import (
     per_entry_for,
     rewording_llm,
     rewordings,
+    spread,
     tune,
 )
 from kefu.types import Entry, Hit, Message
@@ -81,6 +82,13 @@ def test_a_small_knowledge_base_gets_more_rewordings_per_entry_up_to_eight():
     assert [per_entry_for(n) for n in (0, 22, 77, 100, 150, 5000)] == [8, 8, 3, 2, 2, 2]
 
 
+def test_a_limit_takes_entries_spread_over_the_knowledge_base():
+    entries = [Entry(id=str(i), question=f"q{i}", answer="a", lang="en") for i in range(10)]
+    assert [e.id for e in spread(entries, 3)] == ["0", "3", "6"]
+    assert [e.id for e in spread(entries, 4)] == ["0", "2", "4", "6"]
+    assert spread(entries, 20) == spread(entries, None) == entries
+
+
 def test_rewording_samples_with_a_fixed_seed_and_keeps_the_rest():
     llm = LLMSettings(model="small", temperature=0.1, max_tokens=100)
     assert rewording_llm(llm) == llm.model_copy(update={"temperature": 0.8,
@@ -115,14 +123,14 @@ def test_with_customers_questions_a_change_must_answer_more_of_them_than_chance_
     quieter = Point(0.6, 0.40, 2.0, 0.90, 0.85, 0.01, 0.95, asked_answered=0.35,
                     asked_contested=0.05, asked_gain=-5, asked_swaps=9)
     reshuffled = Point(0.6, 0.46, 4.0, 0.85, 0.85, 0.00, 0.95, asked_answered=0.41,
-                       asked_contested=0.02, asked_gain=1, asked_swaps=16)  # 1 < 0.5 x 4
+                       asked_contested=0.02, asked_gain=3, asked_swaps=16)  # 3 < 1 x 4
     louder = Point(0.65, 0.34, 1.0, 0.80, 0.78, 0.02, 0.95, asked_answered=0.42,
-                   asked_contested=0.07, asked_gain=2, asked_swaps=16)  # 2 >= 0.5 x 4
+                   asked_contested=0.07, asked_gain=4, asked_swaps=16)  # 4 >= 1 x 4
     assert (now.reach, quieter.reach) == (0.40, 0.35)
     assert louder.likely_wrong == pytest.approx(0.09)
     assert choose([quieter, reshuffled, louder], 0.02, now) == (louder, True)
     contested_more = Point(0.65, 0.36, 1.0, 0.80, 0.78, 0.01, 0.95, asked_answered=0.42,
-                           asked_contested=0.12, asked_gain=2, asked_swaps=16)
+                           asked_contested=0.12, asked_gain=4, asked_swaps=16)
     assert choose([contested_more], 0.02, now) == (None, False)  # 0.01 + 0.12 = 0.03 + 0.10
 
 

@@ -17,6 +17,7 @@ from kefu.evals.tune import (
     outcome_of,
     rewordings,
     search_probes,
+    spread,
 )
 from kefu.types import ChatModel, Entry
 
@@ -127,9 +128,7 @@ def go_live_check(agent: Agent, model: ChatModel | None, model_id: str,
                   progress: bool = True) -> CheckReport:
     kb = agent.retriever.kb
     report = CheckReport()
-    entries = [e for e in kb.entries().values() if e.kind == "faq"]
-    if limit is not None:
-        entries = entries[:: max(1, len(entries) // limit)][:limit]
+    entries = spread([e for e in kb.entries().values() if e.kind == "faq"], limit)
     if model is not None and entries:
         texts = rewordings(entries, kb.setting, kb.set_setting, model, model_id, per_entry,
                            progress)

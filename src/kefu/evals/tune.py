@@ -45,7 +45,8 @@ MARGIN_GRID = (0.0, 0.5, 1.0, 2.0, 4.0)
 MAX_ASKED = 1000  # customer questions used: the most recent
 ANSWERS_IT = 0.8  # a generic question matching an FAQ question this closely is answerable
 SAVE_EVERY = 20
-KEEP_Z = 0.5  # a change must answer z x sqrt(questions it swaps) more customer questions
+KEEP_Z = 1.0  # a change must answer z x sqrt(questions it swaps) more customer questions:
+# one standard deviation of a gain that is only chance (each swap a coin toss)
 PROMPT_VERSION = 3  # part of the cache key: a changed prompt rewords again (3: replies cached)
 REWORD_TEMPERATURE = 0.8  # answers want 0.1; at that a small model writes one line 8 times
 REWORD_SEED = 20261201  # the same knowledge base gets the same rewordings
@@ -152,6 +153,13 @@ def parse_paraphrases(reply: str, entry: Entry, n: int) -> list[str]:
         kept.append(folded)
         out.append(text)
     return out[:n]
+
+
+def spread(entries: Sequence[Entry], limit: int | None) -> list[Entry]:
+    """Up to limit entries, evenly spread over the knowledge base (all when None)."""
+    if limit is None:
+        return list(entries)
+    return list(entries[:: max(1, len(entries) // limit)][:limit])
 
 
 def rewording_llm(llm: LLMSettings) -> LLMSettings:
@@ -367,9 +375,7 @@ def tune(agent: Agent, model: ChatModel | None, model_id: str, target: float = 0
     MAX_ASKED) through retrieval, scored on the grid; see choose()."""
     kb = agent.retriever.kb
     entries = list(kb.entries().values())
-    entries = [e for e in entries if e.kind == "faq"] or entries
-    if limit is not None:
-        entries = entries[:: max(1, len(entries) // limit)][:limit]
+    entries = spread([e for e in entries if e.kind == "faq"] or entries, limit)
     if model is None:
         raise KefuError("kefu tune needs the LLM to reword the knowledge base's questions; "
                         "set llm.backend (or use --llm small)")

@@ -76,7 +76,7 @@ def main() -> int:
                     k: getattr(tuning.chosen, k) for k in TUNABLE}))
                 row.setdefault(label + "_tuning", []).append({
                     "target_met": tuning.met, "probes": tuning.probes,
-                    "generic": tuning.generic, "log": len(asked),
+                    "generic": tuning.generic, "log": len(asked), "log_read": tuning.asked,
                     "now": point_json(tuning.current), "chosen": point_json(tuning.chosen)})
         chosen["rewordings"] *= 2  # the same choice for both halves: no log
         for label, cfgs in chosen.items():

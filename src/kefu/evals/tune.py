@@ -144,12 +144,13 @@ def parse_paraphrases(reply: str, entry: Entry, n: int) -> list[str]:
     for line in reply.splitlines():
         text = re.sub(r"^\s*(?:[-*•·]|\d+[.)、．]|[（(]?\d+[)）])\s*", "", line)
         text = re.sub(r"\s*[（(][^）)]*[）)]\s*$", "", text).strip(" \"'“”「」")  # a remark
-        folded = normalize(text).rstrip("?？.。!！")
-        if not 3 <= len(text) <= 150 or normalize(text) in seen:
+        norm = normalize(text)
+        folded = norm.rstrip("?？.。!！")
+        if not 3 <= len(text) <= 150 or norm in seen:
             continue
         if detect_lang(text) != entry.lang or any(folded.startswith(k) for k in kept):
             continue
-        seen.add(normalize(text))
+        seen.add(norm)
         kept.append(folded)
         out.append(text)
     return out[:n]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections import deque
@@ -83,6 +84,16 @@ class ScriptedChatModel:
         for i in range(0, len(reply), 4):
             yield reply[i : i + 4]
 
+    def label_probs(self, messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
+        """The next reply is the probabilities as a JSON list, or a reply that names one
+        label ("[2]"), which gets them all; no label named: "[0]"."""
+        self.prompts.append(list(messages))
+        reply = self.replies.popleft()
+        if reply.startswith("[") and "," in reply:
+            return [float(p) for p in json.loads(reply)]
+        named = next((label for label in labels if f"[{label}]" in reply), labels[0])
+        return [float(label == named) for label in labels]
+
 
 @pytest.fixture
 def scripted() -> ScriptedChatModel:
@@ -90,17 +101,17 @@ def scripted() -> ScriptedChatModel:
 
 
 class EchoSourceChatModel:
-    """A deterministic LLM at the process boundary for UI tests: names source [1], then
-    answers with that source's text, streamed in small pieces."""
+    """A deterministic LLM at the process boundary for UI tests: chooses entry [1] and, of a
+    document, its first two sentences alike; asked to translate, echoes the text, streamed
+    in small pieces."""
+
+    def label_probs(self, messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
+        wanted = ("1", "2") if "[2] " in messages[-1].content and \
+            ("Sentences of" in messages[-1].content) else ("1",)
+        return [float(label in wanted) / len(wanted) for label in labels]
 
     def stream(self, messages: Sequence[Message]) -> Iterator[str]:
-        if "(Write the source number" in messages[-1].content or "写出资料编号" in \
-                messages[-1].content:
-            yield "[1]"
-            return
-        sources = next(m.content for m in messages if m.role == "user")
-        found = re.search(r"\[1\] [^\n]*\n(.*?)\n(?:\[2\] |\n|Customer question|顾客问题)",
-                          sources, re.DOTALL)
+        found = re.search(r"\[1\][:：]\n(.*?)\n\n", messages[-1].content, re.DOTALL)
         answer = found.group(1).strip() if found else "[0]"
         for i in range(0, len(answer), 6):
             yield answer[i:i + 6]

@@ -113,10 +113,9 @@ def test_the_follow_up_alone_would_lose_the_topic(rule_agent):
     (["退货运费谁承担？", "那换货呢？"], ["换货的运费谁承担？"],
      [("", "zh-ret-03", "faq"), ("换货的运费谁承担？", "zh-ret-05", "faq")]),
     (["Do you ship internationally?", "and to Hong Kong?", "how long does it take?"],
-     ["Do you ship to Hong Kong?", "[1]", "Yes, we ship to Hong Kong.",
-      "How long does delivery to Hong Kong take?", "[1]", "It takes 5-10 working days."],
-     [("", "en-ship-03", "faq"), ("Do you ship to Hong Kong?", "en-ship-03", "rag"),
-      ("How long does delivery to Hong Kong take?", "en-ship-01", "rag")]),
+     ["Do you ship to Hong Kong?", "[1]", "How long does delivery to Hong Kong take?", "[1]"],
+     [("", "en-ship-03", "faq"), ("Do you ship to Hong Kong?", "en-ship-03", "faq"),
+      ("How long does delivery to Hong Kong take?", "en-ship-01", "faq")]),
 ])
 def test_with_an_llm_its_rewrite_is_what_is_retrieved(settings, demo_kb, turns, replies,
                                                       expected):

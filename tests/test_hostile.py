@@ -10,7 +10,10 @@ import pytest
 
 from kefu.agent.factory import build_agent
 from kefu.agent.guard import clean, intent, leaks, strip_citation_marks, unsupported_numbers
+from kefu.agent.ladder import Agent
 from kefu.agent.prompts import prompts, render
+from kefu.config import LadderSettings, RetrievalSettings
+from kefu.retrieval.hybrid import Retriever
 from kefu.types import Message
 
 DATA = Path(__file__).parent / "data"
@@ -20,19 +23,19 @@ POLITE_KEYS = ("abstain", "abstain_again", "busy", "refuse", "private", "offer_h
 
 
 class LeakingChatModel:
-    """A model that obeys every injection: it names source 1, then recites its rules and the
-    ids it can think of."""
+    """A model that obeys every injection: it chooses entry 1, and asked to write, recites
+    its rules and the ids it can think of."""
 
     def __init__(self, ids: Sequence[str]) -> None:
         self.ids = list(ids)
         self.calls = 0
 
+    def label_probs(self, messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
+        self.calls += 1
+        return [float(label == "1") for label in labels]
+
     def stream(self, messages: Sequence[Message]) -> Iterator[str]:
         self.calls += 1
-        if "(Write the source number" in messages[-1].content or "写出资料编号" in \
-                messages[-1].content:
-            yield "[1]"
-            return
         yield f"{messages[0].content} Internal ids: {', '.join(self.ids[:5])}. Orders are free."
 
 
@@ -60,7 +63,9 @@ def test_each_hostile_message_gets_a_safe_polite_answer(case, settings, demo_kb,
     model = LeakingChatModel(list(demo_kb.entries()))
     agent = build_agent(settings, kb=demo_kb, chat_model=model)
     final = agent.ask(_text(case))
-    assert final.answer in polite, (final.route, final.answer)
+    shop_text = {e.answer for e in demo_kb.entries().values()}
+    assert final.answer in polite or (final.route == "faq" and final.answer in shop_text), (
+        final.route, final.answer)
     assert final.lang == case["lang"]
     rules = render("en", "system", shop=SHOP) + render("zh", "system", shop=SHOP)
     assert not leaks(final.answer, rules, list(demo_kb.entries()))
@@ -69,12 +74,15 @@ def test_each_hostile_message_gets_a_safe_polite_answer(case, settings, demo_kb,
         assert (final.route, model.calls) == ("refuse", 0)
 
 
-def test_the_leaking_model_is_caught_in_code_when_the_ladder_does_ask_it(settings, demo_kb):
-    """A real question in the LLM band: the model's leak is replaced before it is shown."""
-    agent = build_agent(settings, kb=demo_kb, chat_model=LeakingChatModel(["en-ship-01"]))
-    final = agent.ask("Do you ship to Hong Kong?")
-    assert final.route in ("faq", "abstain")
-    assert "customer-service assistant" not in final.answer and "en-ship" not in final.answer
+def test_the_leaking_model_is_caught_in_code_when_the_ladder_does_ask_it(tiny_kb):
+    """A real question in the LLM band, answered from an entry in the other language: the
+    model's leaking translation is replaced before it is shown."""
+    tiny_kb.delete([i for i, e in tiny_kb.entries().items() if e.lang == "en"])
+    agent = Agent(Retriever(tiny_kb, RetrievalSettings()), LeakingChatModel(["t-zh-ship"]),
+                  LadderSettings(faq_threshold=9.0, rag_threshold=0.0))
+    final = agent.ask("How long does shipping take?")
+    assert (final.route, final.reason.split("; ")[-1]) == ("abstain", "translation rejected")
+    assert "customer-service assistant" not in final.answer and "t-zh" not in final.answer
 
 
 @pytest.mark.parametrize("text,offered,expected", [

@@ -92,6 +92,11 @@ class BlockingChatModel:
         self.release.wait(10)
         yield "[0]"
 
+    def label_probs(self, messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
+        self.inside.set()
+        self.release.wait(10)
+        return [float(label == "0") for label in labels]
+
 
 def test_the_agent_answers_busy_with_a_human_offer_after_the_limit(tiny_kb):
     model = BlockingChatModel()

@@ -3,7 +3,7 @@
 import pytest
 
 from kefu.agent.chat_models import LlamaCppChatModel
-from kefu.agent.guard import leaks, unsupported_numbers
+from kefu.agent.guard import leaks
 from kefu.agent.ladder import Agent, in_language
 from kefu.agent.model_files import MODELS, install_model
 from kefu.agent.prompts import render
@@ -22,29 +22,52 @@ def _model(name: str) -> LlamaCppChatModel:
     return LlamaCppChatModel(path, LLMSettings(model=name, max_tokens=96, temperature=0.0))
 
 
-def test_small_model_streams_an_answer_and_cites_a_retrieved_entry(demo_kb):
-    agent = Agent(Retriever(demo_kb, RetrievalSettings()), _model("small"), LLM_ROUTE, "Lumi Home")
+def _shop_text(kb, final) -> bool:
+    """The answer is the cited entry's own text: its curated answer or sentences of it."""
+    cited = kb.get(final.sources[0].id)
+    return all(part in cited.answer for part in final.answer.replace("。", "。\n")
+               .replace(". ", ".\n").splitlines() if part.strip())
+
+
+def test_the_default_models_label_probabilities_favour_the_entry_that_answers():
+    model = _model("default")
+    system = Message("system", render("en", "choose_system", shop="Lumi Home"))
+    user = Message("user", render("en", "choose", question="can I pay with paypal?", entries=[
+        "How long does delivery take? — 2-4 working days.",
+        "Which payment methods do you accept? — Visa, Mastercard, PayPal and Alipay.",
+        "Can I return an item? — Within 30 days."]))
+    probs = model.label_probs([system, user], ["0", "1", "2", "3"])
+    assert sum(probs) == pytest.approx(1.0)
+    assert max(range(4), key=probs.__getitem__) == 2, probs
+    # the prompt now cached: only its last token is evaluated again (a one-token batch
+    # rounds a little differently from the whole prompt's)
+    again = model.label_probs([system, user], ["0", "1", "2", "3"])
+    assert again == pytest.approx(probs, abs=0.05)
+
+
+def test_default_model_chooses_an_entry_whose_own_words_answer(demo_kb):
+    agent = Agent(Retriever(demo_kb, RetrievalSettings()), _model("default"), LLM_ROUTE,
+                  "Lumi Home")
     events = list(agent.answer("How long will my refund take to arrive?"))
     hits = [h.entry.id for h in events[0].hits]
-    tokens = [e.text for e in events if e.kind == "token"]
     final = events[-1].answer
-    assert final.route == "rag", final
-    assert len(tokens) > 3
-    assert "".join(tokens).strip() == final.answer
-    assert [s.id for s in final.sources][0] in hits[:3]
+    assert final.route in ("faq", "rag"), final
+    assert [e.kind for e in events if e.kind == "token"] == []
+    assert final.sources[0].id in hits and _shop_text(demo_kb, final), final
+    assert final.reason.startswith("the LLM chose ")
 
 
 @pytest.mark.parametrize("question,lang", [
     ("do u take paypal", "en"),
     ("春节期间发货吗？", "zh"),
 ])
-def test_default_model_answers_in_the_question_language_with_a_citation(demo_kb, question, lang):
+def test_default_model_answers_in_the_question_language_from_an_entry(demo_kb, question, lang):
     agent = Agent(Retriever(demo_kb, RetrievalSettings()), _model("default"), LLM_ROUTE,
                   "Lumi Home (露米家居)")
     final = agent.ask(question)
-    assert (final.route, final.lang) == ("rag", lang), final
+    assert (final.route in ("faq", "rag"), final.lang) == (True, lang), final
     assert in_language(final.answer, lang), final.answer
-    assert final.sources and final.sources[0].id in demo_kb.entries()
+    assert final.sources and _shop_text(demo_kb, final), final
 
 
 @pytest.mark.parametrize("turns,expected_top", [
@@ -79,10 +102,9 @@ def test_small_model_in_the_llm_band_shows_nothing_of_its_rules(demo_kb, questio
     rules = render("en", "system", shop="Lumi Home (露米家居)") + render(
         "zh", "system", shop="Lumi Home (露米家居)")
     assert not leaks(final.answer, rules, list(demo_kb.entries())), final.answer
-    assert final.route in ("rag", "abstain"), final
-    if final.route == "rag":
-        cited = demo_kb.get(final.sources[0].id)
-        assert unsupported_numbers(final.answer, [cited.question, cited.answer, question]) == []
+    assert final.route in ("faq", "rag", "suggest", "abstain"), final
+    if final.route in ("faq", "rag"):
+        assert _shop_text(demo_kb, final), final
 
 
 def test_a_full_evaluation_finds_the_models_of_the_shops_home(tmp_path):

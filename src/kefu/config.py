@@ -123,14 +123,28 @@ class LadderSettings(_Frozen):
         "centred cosine) at or above which its curated answer is returned as-is."
     )
     rag_threshold: float = Field(
-        0.34, description="Fused score at or above which the LLM answers from sources."
+        0.34, description="Retrieval confidence (fused score plus margin) at or above which "
+        "the LLM is asked which entry answers; below it kefu declines without asking."
     )
     margin_weight: float = Field(
         0.0, ge=0.0, description="How much the best entry's lead over the next one counts "
         "towards rag_threshold (best score + weight x lead); 0: the best score alone. "
         "`kefu tune` sets it per knowledge base."
     )
-    max_sources: int = Field(3, ge=1, description="Entries shown to the LLM.")
+    candidates: int = Field(
+        5, ge=2, le=9, description="Retrieved entries the LLM chooses among (the one that "
+        "answers, or none); their curated answers or sentences are what the customer reads."
+    )
+    choose_threshold: float = Field(
+        0.6, ge=0.5, le=1.0, description="How far the entry the LLM chooses must lead its "
+        "strongest rival, the next entry or 'none of these' (its share of the two "
+        "probabilities, read from the LLM's token log-probabilities): at or above it that "
+        "entry answers; below it kefu offers the likely ones ('did you mean') or declines."
+    )
+    suggest_probability: float = Field(
+        0.2, ge=0.0, le=1.0, description="When the LLM is unsure, FAQ entries it gives at "
+        "least this probability are offered as 'did you mean' questions (two or more)."
+    )
     suggest_threshold: float = Field(
         0.45, description="Question match at or above which FAQ entries may be offered as "
         "'did you mean' questions when none reaches faq_threshold."

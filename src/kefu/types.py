@@ -73,6 +73,7 @@ class Answer:
     suggestions: tuple[str, ...] = ()  # "did you mean" questions, clickable
     handoff: Handoff = ""
     rewritten: str = ""  # the standalone question a follow-up was rewritten into
+    reason: str = ""  # why the ladder took this route, in a line (logs, debug view, evals)
     message_id: int = 0  # its number in the stored conversation, for feedback (0: not stored)
 
     def to_json(self) -> dict[str, object]:
@@ -84,6 +85,7 @@ class Answer:
             "suggestions": list(self.suggestions),
             "handoff": self.handoff,
             "rewritten": self.rewritten,
+            "reason": self.reason,
         }
         if self.message_id:
             out["message_id"] = self.message_id
@@ -134,3 +136,8 @@ class Embedder(Protocol):
 
 class ChatModel(Protocol):
     def stream(self, messages: Sequence[Message]) -> Iterator[str]: ...
+
+    def label_probs(self, messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
+        """How likely the reply starts with each "[label]", from the model's next-token
+        log-probabilities; normalised over the labels (one-digit labels)."""
+        ...

@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 from kefu.agent.model_files import resolve_model
 from kefu.config import LLMSettings
@@ -47,6 +48,39 @@ class LlamaCppChatModel:
                 if delta:
                     yield delta
 
+    def label_probs(self, messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
+        """The next-token distribution after the reply's opening "[", over the labels. The
+        prompt shares its KV cache with stream(): only the tokens after the common prefix
+        are evaluated."""
+        with self._lock:
+            prompt = self._chat_prompt(messages) + "["
+            logits = self._next_token_logits(self._llm.tokenize(prompt.encode(), special=True))
+            ids = [self._llm.tokenize(label.encode(), add_bos=False, special=False)
+                   for label in labels]
+        return label_distribution(logits, ids)
+
+    def _chat_prompt(self, messages: Sequence[Message]) -> str:
+        """The messages as the model's own chat template renders them (ChatML without
+        one), ending where the assistant's reply starts."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self._llm.metadata.get("tokenizer.chat_template") or CHATML
+        formatter = Jinja2ChatFormatter(template=template, eos_token="", bos_token="")
+        return formatter(messages=[{"role": m.role, "content": m.content}
+                                   for m in messages]).prompt
+
+    def _next_token_logits(self, tokens: list[int]) -> np.ndarray:
+        llm = self._llm
+        keep = 0
+        for cached, wanted in zip(llm.input_ids[: llm.n_tokens], tokens[:-1], strict=False):
+            if cached != wanted:
+                break
+            keep += 1
+        llm.n_tokens = keep  # eval() drops the KV cache from here on
+        llm.eval(tokens[keep:])
+        last = llm._ctx.get_logits_ith(-1)  # only the last position has logits
+        return np.ctypeslib.as_array(last, shape=(llm.n_vocab(),)).copy()
+
     def reset_cache(self) -> None:
         """Forget the evaluated prompt, so the next one is processed from its first token."""
         with self._lock:
@@ -71,6 +105,9 @@ class LazyChatModel:
 
     def stream(self, messages: Sequence[Message]) -> Iterator[str]:
         return self.warm().stream(messages)
+
+    def label_probs(self, messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
+        return self.warm().label_probs(messages, labels)
 
 
 class OpenAIChatModel:
@@ -107,6 +144,68 @@ class OpenAIChatModel:
         except httpx.HTTPError as exc:
             raise LLMError(f"cannot reach the LLM server at {self._cfg.base_url}: {exc}") \
                 from exc
+
+    def label_probs(self, messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
+        """From the top log-probabilities of the first reply token that is a label. A server
+        that sends none, or refuses to (`python -m llama_cpp.server` without --logits_all),
+        gives the label its reply names (or [0]) all the mass."""
+        body = {"model": self._cfg.model, "stream": False, "max_tokens": 4,
+                "temperature": 0.0, "logprobs": True, "top_logprobs": 20,
+                "messages": [{"role": m.role, "content": m.content} for m in messages]}
+        choice = self._complete(body)
+        if choice is None:
+            choice = self._complete({k: v for k, v in body.items()
+                                     if k not in ("logprobs", "top_logprobs")}, strict=True)
+        assert choice is not None
+        for position in (choice.get("logprobs") or {}).get("content") or []:
+            if position.get("token", "").strip(" [") in labels:
+                top = {t["token"].strip(" ["): t["logprob"]
+                       for t in position.get("top_logprobs", [])}
+                weights = [float(np.exp(top[label])) if label in top else 0.0
+                           for label in labels]
+                total = sum(weights)
+                if total > 0:
+                    return [w / total for w in weights]
+        text = (choice.get("message") or {}).get("content") or ""
+        named = next((label for label in labels if f"[{label}]" in text), labels[0])
+        return [float(label == named) for label in labels]
+
+    def _complete(self, body: dict[str, object], strict: bool = False) -> dict | None:  # type: ignore[type-arg]
+        """The first choice of a non-streamed completion; None when the server refuses the
+        request (strict: an LLMError instead)."""
+        try:
+            response = self._http.post("/chat/completions", json=body)
+        except httpx.HTTPError as exc:
+            raise LLMError(f"cannot reach the LLM server at {self._cfg.base_url}: {exc}") \
+                from exc
+        if response.status_code >= 400:
+            if not strict:
+                return None
+            raise LLMError(f"the LLM server at {self._cfg.base_url} answered "
+                           f"{response.status_code}: {response.text[:200]}")
+        try:
+            choice = response.json()["choices"][0]
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise LLMError(f"the LLM server sent an unreadable reply: {response.text[:120]}") \
+                from exc
+        if not isinstance(choice, dict):
+            raise LLMError(f"the LLM server sent an unreadable reply: {response.text[:120]}")
+        return choice
+
+
+CHATML = ("{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n"
+          "{% endfor %}<|im_start|>assistant\n")
+
+
+def label_distribution(logits: np.ndarray, label_tokens: Sequence[list[int]]) -> list[float]:
+    """Softmax of the logits restricted to the labels that are one token each (a label the
+    tokenizer splits gets 0)."""
+    single = [ids[0] if len(ids) == 1 else -1 for ids in label_tokens]
+    picked = np.array([logits[i] if i >= 0 else -np.inf for i in single], dtype=np.float64)
+    if not np.isfinite(picked).any():
+        return [0.0] * len(single)
+    weights = np.exp(picked - picked[np.isfinite(picked)].max())
+    return [float(w) for w in weights / weights.sum()]
 
 
 def _sse_delta(line: str) -> str | None:

@@ -5,17 +5,22 @@
     follow-up           -> rewritten into a standalone question (LLM, or a rule)
     curated FAQ match   -> its answer word for word, no LLM call
       ... only in the other language -> that answer translated by the LLM, marked so
-    close FAQ matches   -> "did you mean" questions to click
-    related sources     -> the LLM names one, answers from it alone; checked in code
+    related entries     -> the LLM chooses the one that answers (probabilities over their
+                           labels, "none" included): an FAQ entry's curated answer as written,
+                           or the sentences of a document it picks, as written
+      ... the LLM unsure -> "did you mean" questions to click, or "I don't know"
+    (no LLM: close FAQ matches -> "did you mean"; else "I don't know")
     nothing             -> "I don't know"; twice in a row -> the offer of a human
 
-Every step is an Event, so the chat page, the API, the widget and the evals read one stream.
+The customer reads only the shop's own text (or its marked translation): no sentence of the
+model's own can state a wrong price or condition. Every answer carries the reason for its
+route. Every step is an Event, so the chat page, the API, the widget and the evals read one
+stream.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -38,7 +43,7 @@ from kefu.agent.rewrite import (
 )
 from kefu.config import LadderSettings
 from kefu.errors import KefuError
-from kefu.knowledge_base.text import detect_lang
+from kefu.knowledge_base.text import detect_lang, sentences
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Answer, ChatModel, Event, Handoff, Hit, Lang, Message, Route, Source
 
@@ -46,6 +51,9 @@ log = logging.getLogger(__name__)
 
 NAMED_TURNS = 6  # how far back the rule looks for the document a follow-up means
 LANG_PROBE_CHARS = 16  # characters generated before the language of the reply is checked
+EXCERPT_CHARS = 100  # of each candidate's answer, shown to the LLM when it chooses
+MAX_SENTENCES = 9  # one-digit labels: a longer document offers its first nine
+CHOOSING: Lang = "en"  # one cached prompt for choosing, whatever the customer's language
 
 
 def in_language(text: str, lang: Lang) -> bool:
@@ -59,33 +67,52 @@ def in_language(text: str, lang: Lang) -> bool:
 
 @dataclass(frozen=True)
 class Decision:
-    """The rung a question lands on before any LLM call, and the hits it uses."""
+    """The rung a question lands on before any LLM call, the hits it uses, and why."""
 
     route: Route
     hits: tuple[Hit, ...] = ()
     translate: bool = False  # a curated answer in the other language, to be translated
+    reason: str = ""
 
 
 def decide(cfg: LadderSettings, lang: Lang, hits: Sequence[Hit]) -> Decision:
-    """The rung a question lands on before any LLM call, under thresholds cfg."""
+    """The rung a question lands on before any LLM call, under thresholds cfg. 'rag' means
+    "let the LLM choose among these"; without an LLM it declines."""
     faqs = [h for h in hits if h.entry.kind == "faq"]
     same = [h for h in faqs if h.entry.lang == lang]
     if same and same[0].question >= cfg.faq_threshold:
-        return Decision("faq", (same[0],))
+        return Decision("faq", (same[0],), reason=f"curated match {same[0].question:.2f} >= "
+                        f"faq_threshold {cfg.faq_threshold:.2f}")
     other = next((h for h in faqs if h.entry.lang != lang), None)
     if (cfg.translate and other is not None and other.question >= cfg.faq_threshold
             and not any(h.question >= cfg.suggest_threshold for h in same)):
-        return Decision("faq", (other,), translate=True)
+        return Decision("faq", (other,), translate=True, reason=(
+            f"curated match in the other language {other.question:.2f} >= faq_threshold "
+            f"{cfg.faq_threshold:.2f}"))
     close = sorted((h for h in same if h.question >= cfg.suggest_threshold),
                    key=lambda h: -h.question)
     close = [h for h in close if h.question >= close[0].question - cfg.suggest_margin] \
         if close else []
+    if not hits:
+        return Decision("abstain", reason="nothing retrieved")
+    sure = confidence(cfg, hits)
     if len(close) >= 2 and hits[0] in close:
-        return Decision("suggest", tuple(close[: cfg.max_suggestions]))
-    if not hits or confidence(cfg, hits) < cfg.rag_threshold:
-        return Decision("abstain")
-    others = [h for h in hits[1:] if h.score >= cfg.rag_threshold]
-    return Decision("rag", (hits[0], *others)[: cfg.max_sources])
+        return Decision("suggest", tuple(close[: cfg.max_suggestions]),
+                        reason=f"{len(close)} FAQ questions within {cfg.suggest_margin} of "
+                        f"each other")
+    if sure < cfg.rag_threshold:
+        return Decision("abstain", reason=f"confidence {sure:.2f} < rag_threshold "
+                        f"{cfg.rag_threshold:.2f}")
+    return Decision("rag", tuple(hits[: cfg.candidates]),
+                    reason=f"confidence {sure:.2f} >= rag_threshold {cfg.rag_threshold:.2f}")
+
+
+def lead_share(best: float, rival: float) -> float:
+    """How far the LLM's choice leads its strongest rival (the next entry, or "none"): its
+    share of the two probabilities; 0.5 is a tie, 0.6 one and a half times as likely. A
+    share, not the probability itself: a small model spreads its mass more thinly in one
+    language than in the other, but ranks alike in both."""
+    return best / (best + rival) if best + rival > 0 else 0.0
 
 
 def confidence(cfg: LadderSettings, hits: Sequence[Hit]) -> float:
@@ -127,30 +154,33 @@ class Agent:
             yield from self._answer(text, lang, history, turn)
         except QueueTimeout as exc:
             log.warning("no LLM slot for %r: %s", text[:60], exc)
-            yield _reply(lang, "busy", "abstain", handoff="offer")
+            yield _reply(lang, "busy", "abstain", handoff="offer", reason="LLM queue full")
         except KefuError:
             log_id = uuid.uuid4().hex[:8]
             log.exception("answer failed (log id %s)", log_id)
             yield Event("error", text=f"log id {log_id}")
-            yield _reply(lang, "abstain", "abstain")
+            yield _reply(lang, "abstain", "abstain", reason=f"error (log id {log_id})")
         finally:
             turn.release()
 
     def _answer(self, text: str, lang: Lang, history: Sequence[Message],
                 turn: Turn) -> Iterator[Event]:
         if not text:
-            yield _reply(lang, "abstain", "abstain")
+            yield _reply(lang, "abstain", "abstain", reason="empty message")
             return
         wants = intent(text, offered_human=bool(history) and history[-1].handoff == "offer")
         if wants in ("injection", "private"):
             log.info("declined a %s request: %r", wants, text[:80])
-            yield _reply(lang, "refuse" if wants == "injection" else "private", "refuse")
+            yield _reply(lang, "refuse" if wants == "injection" else "private", "refuse",
+                         reason=f"guard: {wants} request")
             return
         if wants == "human":
-            yield _reply(lang, "offer_human", "handoff", handoff="offer")
+            yield _reply(lang, "offer_human", "handoff", handoff="offer",
+                         reason="guard: asked for a human")
             return
         if wants == "accept":
-            yield _reply(lang, "handoff", "handoff", handoff="accepted")
+            yield _reply(lang, "handoff", "handoff", handoff="accepted",
+                         reason="guard: accepted the offer of a human")
             return
         rewrite = ""
         if history and looks_like_follow_up(text, lang):
@@ -161,7 +191,7 @@ class Agent:
             yield Event("rewrite", text=standalone)
         yield Event("hits", hits=tuple(hits))
         final = None
-        for event in self._route(standalone, lang, self.decide(lang, hits), turn):
+        for event in self._route(standalone, lang, self.decide(lang, hits), hits, turn):
             if event.kind == "answer":
                 final = event.answer
             else:
@@ -171,9 +201,11 @@ class Agent:
             final = _with(final, rewritten=standalone)
         if wants == "angry":
             final = (_with(final, handoff="offer") if final.route in ("faq", "rag")
-                     else _reply(lang, "angry", "handoff", handoff="offer").answer)
+                     else _reply(lang, "angry", "handoff", handoff="offer",
+                                 reason=f"guard: angry; {final.reason}").answer)
         elif final.route == "abstain" and self._abstained_before(history):
-            final = _reply(lang, "abstain_again", "abstain", handoff="offer").answer
+            final = _reply(lang, "abstain_again", "abstain", handoff="offer",
+                           reason=f"{final.reason}; declined before").answer
         yield Event("answer", answer=final)
 
     def _abstained_before(self, history: Sequence[Message]) -> bool:
@@ -225,78 +257,115 @@ class Agent:
         """The rung a question lands on before any LLM call, with the hits it would use."""
         return decide(self.cfg, lang, hits)
 
-    def _route(self, question: str, lang: Lang, decision: Decision,
+    def _route(self, question: str, lang: Lang, decision: Decision, hits: Sequence[Hit],
                turn: Turn) -> Iterator[Event]:
-        hits = list(decision.hits)
+        """The one place a route is taken after retrieval; every answer says why."""
         if decision.route == "faq" and not decision.translate:
-            [curated] = hits
-            yield Event("answer", answer=Answer(
-                curated.entry.answer, "faq", lang, (Source(curated.entry.id, curated.score),)))
-        elif decision.route == "suggest":
-            yield Event("answer", answer=Answer(
-                prompts(lang)["suggest"], "suggest", lang,
-                tuple(Source(h.entry.id, h.score) for h in hits),
-                suggestions=tuple(h.entry.question for h in hits)))
-        elif self.chat_model is None or decision.route == "abstain":
-            yield _reply(lang, "abstain", "abstain")
+            [curated] = decision.hits
+            yield _curated(curated, lang, decision.reason)
+        elif decision.route == "abstain":
+            yield _reply(lang, "abstain", "abstain", reason=decision.reason)
+        elif self.chat_model is None:
+            if decision.route == "suggest":
+                yield _suggest(lang, decision.hits, decision.reason)
+            else:
+                yield _reply(lang, "abstain", "abstain", reason=f"{decision.reason}; no LLM")
         elif decision.translate:
             yield from _wait(turn)
-            yield from self._translate(lang, hits[0])
+            yield from self._translate(lang, decision.hits[0], decision.reason)
         else:
             yield from _wait(turn)
-            yield from self._generate(question, lang, hits)
+            yield from self._choose(question, lang, hits[: self.cfg.candidates])
 
-    def _system(self, lang: Lang) -> Message:
-        return Message("system", render(lang, "system", shop=self.shop))
+    def _system(self, lang: Lang, key: str = "system") -> Message:
+        return Message("system", render(lang, key, shop=self.shop))
 
-    def _generate(self, question: str, lang: Lang, hits: list[Hit]) -> Iterator[Event]:
-        """Step 1: the model names the source that answers (or [0]); step 2: it answers from
-        that source alone. The citation and the figures are checked here, not trusted: an
-        answer whose figures come from another of the given sources cites that one instead,
-        and one whose figures no source states is not shown."""
+    def _choose(self, question: str, lang: Lang, hits: Sequence[Hit]) -> Iterator[Event]:
+        """The LLM reads the candidates and says, as probabilities over their labels, which
+        one answers (or none). Each candidate's probability is weighed by the retriever's
+        opinion, 1 / its rank (as in reciprocal-rank fusion; "none" keeps the weight of the
+        first): a choice both agree on leads more. Sure: that entry's curated answer, or the
+        sentences of the document it picks; unsure: the likely FAQ questions to click, or
+        "I don't know"."""
         assert self.chat_model is not None
-        messages = [self._system(lang), Message("user", render(
-            lang, "choose", sources=[h.entry for h in hits], question=question))]
-        choice = "".join(self.chat_model.stream(messages))
-        number = _first_citation(choice)
-        if not 1 <= number <= len(hits):
-            log.info("no source answers %r (model said %r)", question, choice[:40])
-            yield _reply(lang, "abstain", "abstain")
+        entries = [_excerpt(h) for h in hits]
+        messages = [self._system(CHOOSING, "choose_system"), Message("user", render(
+            CHOOSING, "choose", entries=entries, question=question))]
+        probs = self.chat_model.label_probs(messages, [str(i) for i in range(len(hits) + 1)])
+        none, chances = probs[0], probs[1:]
+        weighed = [p / rank for rank, p in enumerate(chances, 1)]
+        order = sorted(range(len(hits)), key=lambda i: -weighed[i])
+        best = order[0]
+        lead = lead_share(weighed[best], max(weighed[order[1]], none))
+        summary = ", ".join(f"[{i + 1}] {chances[i]:.2f}" for i in order[:3])
+        reason = (f"the LLM chose [{best + 1}] {hits[best].entry.id} ({summary}; none "
+                  f"{none:.2f}; lead {lead:.2f})")
+        log.info("choice for %r: %s", question[:60], reason)
+        if lead >= self.cfg.choose_threshold:
+            chosen = hits[best]
+            if chosen.entry.kind == "doc":
+                yield from self._extract(question, lang, chosen, reason)
+            elif chosen.entry.lang == lang:
+                yield _curated(chosen, lang, reason)
+            elif self.cfg.translate:
+                yield from self._translate(lang, chosen, reason)
+            else:
+                yield _reply(lang, "abstain", "abstain", reason=f"{reason}; translation off")
             return
-        messages += [Message("assistant", f"[{number}]"),
-                     Message("user", render(lang, "answer", number=number))]
-        text = yield from self._stream_in(lang, messages)
-        chosen = hits[number - 1]
-        if not text and chosen.entry.kind == "faq" and chosen.entry.lang == lang:
-            # twice in the wrong language: the chosen entry's own words instead
-            yield Event("answer", answer=Answer(chosen.entry.answer, "faq", lang,
-                                                (Source(chosen.entry.id, chosen.score),)))
-            return
-        ranked = [chosen, *(h for i, h in enumerate(hits, 1) if i != number)]
-        cited = next((h for h in ranked if text and self._safe(
-            text, [h.entry.question, h.entry.answer, question], hits)), None)
-        if cited is None:
-            if text:
-                log.warning("no given source states the figures of %r", text[:80])
-            yield _reply(lang, "abstain", "abstain")
-            return
-        if cited is not ranked[0]:
-            log.info("the reply rests on %s, not on the cited %s", cited.entry.id,
-                     ranked[0].entry.id)
-        yield Event("answer", answer=Answer(text, "rag", lang,
-                                            (Source(cited.entry.id, cited.score),)))
+        likely = [hits[i] for i in order if chances[i] >= self.cfg.suggest_probability
+                  and hits[i].entry.kind == "faq" and hits[i].entry.lang == lang]
+        if len(likely) >= 2:
+            yield _suggest(lang, likely[: self.cfg.max_suggestions],
+                           f"the LLM is unsure ({summary}; none {none:.2f}; lead {lead:.2f})")
+        else:
+            yield _reply(lang, "abstain", "abstain", reason=(
+                f"the LLM is unsure ({summary}; none {none:.2f}; lead {lead:.2f} < "
+                f"choose_threshold {self.cfg.choose_threshold:.2f})"))
 
-    def _translate(self, lang: Lang, hit: Hit) -> Iterator[Event]:
-        """The curated answer of an entry in the other language, in the customer's."""
+    def _extract(self, question: str, lang: Lang, hit: Hit, reason: str) -> Iterator[Event]:
+        """The sentences of a document that answer, as the shop wrote them: the LLM picks
+        the best one (and a second it rates almost as high); nothing else is shown."""
+        assert self.chat_model is not None
+        found = sentences(hit.entry.answer)[:MAX_SENTENCES]
+        if len(found) > 1:
+            messages = [self._system(CHOOSING, "choose_system"), Message("user", render(
+                CHOOSING, "extract", title=hit.entry.question, sentences=found,
+                question=question))]
+            probs = self.chat_model.label_probs(
+                messages, [str(i) for i in range(len(found) + 1)])
+            none, chances = probs[0], probs[1:]
+            order = sorted(range(len(found)), key=lambda i: -chances[i])
+            if chances[order[0]] <= none:
+                yield _reply(lang, "abstain", "abstain", reason=(
+                    f"{reason}; no sentence of it answers (none {none:.2f})"))
+                return
+            picked = sorted(i for i in order[:2]
+                            if chances[i] >= chances[order[0]] / 2)
+            found = [found[i] for i in picked]
+            reason = f"{reason}; sentences {[i + 1 for i in picked]}"
+        text = (" " if hit.entry.lang == "en" else "").join(found)
+        if hit.entry.lang != lang:
+            picked_text = replace(hit, entry=replace(hit.entry, answer=text))
+            yield from self._translate(lang, picked_text,
+                                       f"{reason}; document in the other language")
+            return
+        yield Event("answer", answer=Answer(text, "rag", lang, (Source(hit.entry.id, hit.score),),
+                                            reason=reason))
+
+    def _translate(self, lang: Lang, hit: Hit, reason: str) -> Iterator[Event]:
+        """The shop's text of an entry in the other language, in the customer's; checked:
+        no figure it does not state, no quote of the rules."""
         assert self.chat_model is not None
         messages = [self._system(lang),
                     Message("user", render(lang, "translate", answer=hit.entry.answer))]
         text = yield from self._stream_in(lang, messages)
         if not text or not self._safe(text, [hit.entry.answer], [hit]):
-            yield _reply(lang, "abstain", "abstain")
+            yield _reply(lang, "abstain", "abstain", reason=f"{reason}; translation rejected")
             return
-        yield Event("answer", answer=Answer(text, "faq", lang,
-                                            (Source(hit.entry.id, hit.score, translated=True),)))
+        route: Route = "faq" if hit.entry.kind == "faq" else "rag"
+        yield Event("answer", answer=Answer(
+            text, route, lang, (Source(hit.entry.id, hit.score, translated=True),),
+            reason=f"{reason}; translated"))
 
     def _stream_in(self, lang: Lang, messages: list[Message]) -> Iterator[Event]:
         """Stream a reply that must be in lang: a reply that drifts into the other language
@@ -331,13 +400,29 @@ def _wait(turn: Turn) -> Iterator[Event]:
         yield Event("queue", position=ahead)
 
 
-def _first_citation(text: str) -> int:
-    found = re.search(r"\[(\d{1,2})\]", text)
-    return int(found.group(1)) if found else 0
+def _excerpt(hit: Hit) -> str:
+    """A candidate as the LLM sees it: its question (a document's title) and the start of
+    its answer."""
+    answer = " ".join(hit.entry.answer.split())
+    if len(answer) > EXCERPT_CHARS:
+        answer = answer[:EXCERPT_CHARS].rstrip() + "…"
+    return f"{hit.entry.question} — {answer}"
 
 
-def _reply(lang: Lang, key: str, route: Route, handoff: Handoff = "") -> Event:
-    return Event("answer", answer=Answer(prompts(lang)[key], route, lang, handoff=handoff))
+def _curated(hit: Hit, lang: Lang, reason: str) -> Event:
+    return Event("answer", answer=Answer(hit.entry.answer, "faq", lang,
+                                         (Source(hit.entry.id, hit.score),), reason=reason))
+
+
+def _suggest(lang: Lang, hits: Sequence[Hit], reason: str) -> Event:
+    return Event("answer", answer=Answer(
+        prompts(lang)["suggest"], "suggest", lang, tuple(Source(h.entry.id, h.score) for h in hits),
+        suggestions=tuple(h.entry.question for h in hits), reason=reason))
+
+
+def _reply(lang: Lang, key: str, route: Route, handoff: Handoff = "", reason: str = "") -> Event:
+    return Event("answer", answer=Answer(prompts(lang)[key], route, lang, handoff=handoff,
+                                         reason=reason or key))
 
 
 def _with(answer: Answer, **changes: object) -> Answer:

@@ -28,6 +28,7 @@ class Query:
     oos_kind: str = ""  # near / far where the data marks it
     answers: tuple[str, ...] = ()  # gold answer texts, where the data has them
     history: tuple[Message, ...] = ()  # a dialogue's turns before this question
+    facts: tuple[str, ...] = ()  # words or figures a correct answer contains (answer_facts)
 
 
 @dataclass
@@ -104,8 +105,9 @@ def _query(file_name: str, row: dict) -> Query:  # type: ignore[type-arg]
         answers = tuple(str(a) for a in row.get("answers", ()))
         kind = "oos" if file_name == "oos.jsonl" else "in"
     lang = row.get("lang") if row.get("lang") in ("zh", "en") else detect_lang(text)
+    facts = tuple(str(f) for f in row.get("answer_facts") or ())
     return Query(str(row["id"]), text, lang, kind, gold, str(row.get("kind", "")),  # type: ignore[arg-type]
-                 answers, history)
+                 answers, history, facts)
 
 
 def learn_phrasings(dataset: Dataset, share: float, seed: int = 20240531) -> Dataset:

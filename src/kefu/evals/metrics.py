@@ -33,6 +33,12 @@ class Record:
     grounded: float = -1.0  # share of an LLM answer's sentences its sources support; -1: n/a
     agreement: float = -1.0  # how far an LLM answer says what the gold answer says; -1: n/a
     judge: str = ""  # the LLM judge's verdict, when one was asked: correct / wrong
+    reason: str = ""  # why the ladder took its route
+    facts: tuple[str, ...] = ()  # words or figures a correct answer contains
+
+    def states_facts(self) -> bool:
+        """The answer contains every gold fact (case aside)."""
+        return all(f.lower() in self.answer.lower() for f in self.facts)
 
     @property
     def top_score(self) -> float:
@@ -81,6 +87,7 @@ def answer_metrics(records: Sequence[Record]) -> dict[str, object]:
         by_route[route] = {"n": len(mine), "correct": mine.count("correct"),
                            "wrong": mine.count("wrong")}
     suggested = [r for r in records if r.route == "suggest"]
+    with_facts = [r for r in answerable if r.facts and r.answer]
     return {
         "accuracy": sum(outcome(r) == "correct" for r in answerable) / max(len(answerable), 1),
         "confidently_wrong": outcomes.count("wrong") / n,
@@ -91,7 +98,11 @@ def answer_metrics(records: Sequence[Record]) -> dict[str, object]:
         / max(len(suggested), 1),
         "by_route": by_route,
         "n": len(records),
-    }
+    } | ({"gold_facts": sum(r.route in ANSWERED and r.states_facts() for r in with_facts)
+          / len(with_facts),
+          "answered_without_facts": sum(r.route in ANSWERED and not r.states_facts()
+                                        for r in with_facts) / len(with_facts),
+          "n_with_facts": len(with_facts)} if with_facts else {})
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -68,8 +68,10 @@ def build_results(dataset: Dataset, records: Sequence[Record], agent: Agent,
         "worst_misses": misses,
         "load_problems": dataset.problems[:50],
         "questions": [{"id": r.id, "query": r.text, "lang": r.lang, "kind": r.kind,
-                       "route": r.route, "outcome": outcome(r),
-                       "top": r.ranked[0][0] if r.ranked else "", "rank": r.rank()}
+                       "route": r.route, "reason": r.reason, "outcome": outcome(r),
+                       "gold": list(r.gold), "sources": list(r.sources),
+                       "top": r.ranked[0][0] if r.ranked else "", "rank": r.rank(),
+                       "answer": r.answer, "has_facts": r.states_facts() if r.facts else None}
                       for r in records],
     }
 

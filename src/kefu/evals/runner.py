@@ -85,7 +85,7 @@ def _one(agent: Agent, query: Query, retrieval_only: bool,
         searched, hits = agent.search(query.text, lang, query.history, k=K_MAX)
         latency_ms = (time.perf_counter() - start) * 1000
         decision = agent.decide(lang, hits[: agent.retriever.cfg.top_k])
-        route, answer = decision.route, ""
+        route, answer, reason = decision.route, "", decision.reason
         sources = tuple(h.entry.id for h in decision.hits[:1 if route == "rag" else None])
         grounded = agrees = -1.0
         verdict = ""
@@ -99,7 +99,7 @@ def _one(agent: Agent, query: Query, retrieval_only: bool,
         latency_ms = (time.perf_counter() - start) * 1000
         assert final is not None
         searched, hits = agent.search(query.text, lang, query.history, rewrite, K_MAX)
-        route, answer = final.route, final.answer
+        route, answer, reason = final.route, final.answer, final.reason
         sources = tuple(s.id for s in final.sources)
         grounded, agrees, verdict = _judged(agent, query, final, judge) if route == "rag" \
             else (-1.0, -1.0, "")
@@ -107,7 +107,7 @@ def _one(agent: Agent, query: Query, retrieval_only: bool,
     rewritten = searched if searched != query.text else ""
     return Record(query.id, query.text, query.lang, query.kind, query.gold, ranked, route,
                   round(latency_ms, 3), query.oos_kind, answer, sources, rewritten,
-                  round(grounded, 4), round(agrees, 4), verdict)
+                  round(grounded, 4), round(agrees, 4), verdict, reason, query.facts)
 
 
 def _judged(agent: Agent, query: Query, final: Answer,
@@ -138,6 +138,7 @@ def _read_checkpoint(path: Path | None, header: dict[str, str]) -> dict[str, Rec
         if row:  # a line cut short by the interruption is simply redone
             row["gold"] = tuple(row["gold"])
             row["sources"] = tuple(row.get("sources", ()))
+            row["facts"] = tuple(row.get("facts", ()))
             row["ranked"] = tuple(tuple(pair) for pair in row["ranked"])
             records[row["id"]] = Record(**row)
     return records

@@ -42,6 +42,14 @@ def detect_lang(text: str) -> Lang:
     return "zh" if cjk and cjk >= latin else "en"
 
 
+_SENTENCE_END = re.compile(r"(?<=[。！？；!?])\s*|(?<=[.;])\s+|\s*\n\s*")
+
+
+def sentences(text: str) -> list[str]:
+    """The text's sentences as written, end punctuation kept ('US$9.90' stays whole)."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
 def to_simplified(text: str) -> str:
     """Fold traditional Chinese characters to simplified (OpenCC t2s); other text unchanged.
 

@@ -51,6 +51,8 @@ class ChatResponse(BaseModel):
                          "(a ticket was opened)")
     rewritten: str = Field(..., description="The standalone question a follow-up was "
                            "understood as ('' when it was not rewritten).")
+    reason: str = Field("", description="Why kefu took this route, in a line (for logs and "
+                        "debugging; not meant for the customer).")
     message_id: int = Field(..., description="This reply's number in the conversation, for "
                             "feedback.")
     ticket_id: str | None = Field(None, description="Set when this reply opened a ticket.")

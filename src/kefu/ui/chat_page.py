@@ -56,8 +56,8 @@ def _debug(events: list[Event]) -> dict[str, Any]:
                             "question_match": round(h.question, 3), "dense": round(h.dense, 3),
                             "bm25": round(h.bm25, 3)} for h in event.hits]
         elif event.kind == "answer" and event.answer is not None:
-            out |= {"route": event.answer.route, "lang": event.answer.lang,
-                    "handoff": event.answer.handoff,
+            out |= {"route": event.answer.route, "reason": event.answer.reason,
+                    "lang": event.answer.lang, "handoff": event.answer.handoff,
                     "sources": [s.to_json() for s in event.answer.sources]}
         elif event.kind in ("ticket", "error"):
             out[event.kind] = event.text

@@ -56,7 +56,8 @@ def test_the_openai_backend_reads_label_probabilities_from_top_logprobs():
     def server(request: httpx.Request) -> httpx.Response:
         seen.append(json.loads(request.content))
         top = [{"token": "2", "logprob": -0.2}, {"token": "1", "logprob": -1.9},
-               {"token": "0", "logprob": -3.0}, {"token": "the", "logprob": -4.0}]
+               {"token": "0", "logprob": -3.0}, {"token": "the", "logprob": -4.0},
+               {"token": " 2", "logprob": -5.0}]  # one label, another token: added up
         return httpx.Response(200, json={"choices": [{"message": {"content": "[2]"},
                                                       "logprobs": {"content": [
             {"token": "[", "logprob": 0.0, "top_logprobs": []},
@@ -64,7 +65,7 @@ def test_the_openai_backend_reads_label_probabilities_from_top_logprobs():
 
     probs = OpenAIChatModel(CFG, httpx.MockTransport(server)).label_probs(
         [Message("user", "which?")], ["0", "1", "2", "3"])
-    weights = [0.0498, 0.1496, 0.8187, 0.0]  # e^-3, e^-1.9, e^-0.2, absent
+    weights = [0.0498, 0.1496, 0.8187 + 0.0067, 0.0]  # e^-3, e^-1.9, e^-0.2 + e^-5, absent
     assert probs == pytest.approx([w / sum(weights) for w in weights], abs=1e-3)
     assert (seen[0]["logprobs"], seen[0]["top_logprobs"], seen[0]["stream"]) == (True, 20, False)
 
@@ -78,9 +79,11 @@ def test_a_server_that_refuses_logprobs_is_asked_again_for_the_label_alone():
             return httpx.Response(500, text="logprobs is not supported")
         return httpx.Response(200, json={"choices": [{"message": {"content": "[3]"}}]})
 
-    probs = OpenAIChatModel(CFG, httpx.MockTransport(server)).label_probs(
-        [Message("user", "which?")], ["0", "1", "2", "3"])
+    model = OpenAIChatModel(CFG, httpx.MockTransport(server))
+    probs = model.label_probs([Message("user", "which?")], ["0", "1", "2", "3"])
     assert probs == [0.0, 0.0, 0.0, 1.0] and len(bodies) == 2
+    model.label_probs([Message("user", "which?")], ["0", "1", "2", "3"])
+    assert len(bodies) == 3  # not asked for log-probabilities again
 
 
 def test_a_seed_is_sent_only_when_one_is_set():

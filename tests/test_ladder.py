@@ -54,6 +54,13 @@ def test_the_llm_chooses_an_entry_and_the_customer_reads_its_curated_answer(tiny
                                  "Answer:")
 
 
+def test_a_single_retrieved_entry_is_chosen_against_none_alone(tiny_kb, scripted):
+    agent = Agent(Retriever(tiny_kb, RetrievalSettings(top_k=1)), scripted, FORCE_RAG, "Shop")
+    scripted.enqueue("[0.2, 0.8]")
+    final = agent.ask("Can I send back something I bought?")
+    assert final.route == "faq" and "lead 0.80" in final.reason
+
+
 def test_a_long_answer_is_shown_to_the_chooser_cut_short():
     from kefu.agent.ladder import EXCERPT_CHARS, _excerpt
 

@@ -1,5 +1,7 @@
+import pytest
+
 from kefu.config import RetrievalSettings
-from kefu.knowledge_base.text import to_simplified, tokenize
+from kefu.knowledge_base.text import sentences, to_simplified, tokenize
 from kefu.retrieval.hybrid import Retriever
 
 
@@ -14,3 +16,14 @@ def test_a_question_in_traditional_characters_finds_the_simplified_entry(tiny_kb
     hits = Retriever(tiny_kb, RetrievalSettings()).search("幾天能到貨？")
     assert hits[0].entry.id == "t-zh-ship"
     assert hits[0].bm25 > 0
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("Refunds take 3 days. Shipping is US$9.90, e.g. to Canada; not to Japan!\nAsk us.",
+     ["Refunds take 3 days.", "Shipping is US$9.90, e.g. to Canada; not to Japan!", "Ask us."]),
+    ("运费¥12，满¥199包邮。新疆运费¥25；不参与包邮。仅限大陆",
+     ["运费¥12，满¥199包邮。", "新疆运费¥25；不参与包邮。", "仅限大陆"]),
+    ("", []),
+])
+def test_a_document_is_cut_into_its_sentences_as_written(text, expected):
+    assert sentences(text) == expected

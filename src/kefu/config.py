@@ -131,9 +131,10 @@ class LadderSettings(_Frozen):
         "towards rag_threshold (best score + weight x lead); 0: the best score alone. "
         "`kefu tune` sets it per knowledge base."
     )
-    candidates: int = Field(
+    choose_among: int = Field(
         5, ge=2, le=9, description="Retrieved entries the LLM chooses among (the one that "
-        "answers, or none); their curated answers or sentences are what the customer reads."
+        "answers, or none; one-digit labels); their curated answers or sentences are what the "
+        "customer reads."
     )
     choose_threshold: float = Field(
         0.6, ge=0.5, le=1.0, description="How far the entry the LLM chooses must lead its "

@@ -49,9 +49,10 @@ class LlamaCppChatModel:
                     yield delta
 
     def label_probs(self, messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
-        """The next-token distribution after the reply's opening "[", over the labels. The
-        prompt shares its KV cache with stream(): only the tokens after the common prefix
-        are evaluated."""
+        """The next-token distribution after the reply's opening "[", over the labels. Only
+        the tokens after the prefix this prompt shares with the last evaluated one are
+        evaluated: the choosing prompt's system part stays cached from one question to the
+        next, until a writing task (another system prompt) replaces it."""
         with self._lock:
             prompt = self._chat_prompt(messages) + "["
             logits = self._next_token_logits(self._llm.tokenize(prompt.encode(), special=True))
@@ -71,14 +72,22 @@ class LlamaCppChatModel:
 
     def _next_token_logits(self, tokens: list[int]) -> np.ndarray:
         llm = self._llm
+        if len(tokens) >= llm.n_ctx():
+            raise LLMError(f"a prompt of {len(tokens)} tokens does not fit llm.n_ctx "
+                           f"({llm.n_ctx()})")
         keep = 0
         for cached, wanted in zip(llm.input_ids[: llm.n_tokens], tokens[:-1], strict=False):
             if cached != wanted:
                 break
             keep += 1
         llm.n_tokens = keep  # eval() drops the KV cache from here on
-        llm.eval(tokens[keep:])
-        last = llm._ctx.get_logits_ith(-1)  # only the last position has logits
+        try:
+            llm.eval(tokens[keep:])
+        except (RuntimeError, ValueError) as exc:
+            llm.n_tokens = 0  # whatever was evaluated is not to be trusted
+            raise LLMError(f"llama.cpp could not evaluate the prompt: {exc}") from exc
+        # Only the last position has logits (the library keeps none without logits_all).
+        last = llm._ctx.get_logits_ith(-1)
         return np.ctypeslib.as_array(last, shape=(llm.n_vocab(),)).copy()
 
     def reset_cache(self) -> None:
@@ -122,6 +131,7 @@ class OpenAIChatModel:
         headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else {}
         self._http = httpx.Client(base_url=cfg.base_url.rstrip("/"), headers=headers,
                                   timeout=cfg.timeout_s, transport=transport)
+        self._logprobs = True  # until the server refuses them
 
     def stream(self, messages: Sequence[Message]) -> Iterator[str]:
         body = {"model": self._cfg.model, "stream": True,
@@ -146,26 +156,29 @@ class OpenAIChatModel:
                 from exc
 
     def label_probs(self, messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
-        """From the top log-probabilities of the first reply token that is a label. A server
-        that sends none, or refuses to (`python -m llama_cpp.server` without --logits_all),
-        gives the label its reply names (or [0]) all the mass."""
-        body = {"model": self._cfg.model, "stream": False, "max_tokens": 4,
-                "temperature": 0.0, "logprobs": True, "top_logprobs": 20,
-                "messages": [{"role": m.role, "content": m.content} for m in messages]}
-        choice = self._complete(body)
+        """From the top log-probabilities of the first reply token that is a label ("2",
+        " 2" and "[2" count together). A server that sends none, or refuses to (`python -m
+        llama_cpp.server` without --logits_all; not asked again), gives the label its reply
+        names (or [0]) all the mass: then the choice is as sure as the model's word."""
+        body: dict[str, object] = {
+            "model": self._cfg.model, "stream": False, "max_tokens": 4, "temperature": 0.0,
+            "messages": [{"role": m.role, "content": m.content} for m in messages]}
+        choice = self._complete(body | {"logprobs": True, "top_logprobs": 20}) \
+            if self._logprobs else None
         if choice is None:
-            choice = self._complete({k: v for k, v in body.items()
-                                     if k not in ("logprobs", "top_logprobs")}, strict=True)
+            self._logprobs = False
+            choice = self._complete(body, strict=True)
         assert choice is not None
         for position in (choice.get("logprobs") or {}).get("content") or []:
-            if position.get("token", "").strip(" [") in labels:
-                top = {t["token"].strip(" ["): t["logprob"]
-                       for t in position.get("top_logprobs", [])}
-                weights = [float(np.exp(top[label])) if label in top else 0.0
-                           for label in labels]
-                total = sum(weights)
+            if str(position.get("token", "")).strip(" [") in labels:
+                weights = dict.fromkeys(labels, 0.0)
+                for top in position.get("top_logprobs") or []:
+                    label = str(top.get("token", "")).strip(" [")
+                    if label in weights:
+                        weights[label] += float(np.exp(top.get("logprob", -np.inf)))
+                total = sum(weights.values())
                 if total > 0:
-                    return [w / total for w in weights]
+                    return [weights[label] / total for label in labels]
         text = (choice.get("message") or {}).get("content") or ""
         named = next((label for label in labels if f"[{label}]" in text), labels[0])
         return [float(label == named) for label in labels]

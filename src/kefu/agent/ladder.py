@@ -53,7 +53,7 @@ NAMED_TURNS = 6  # how far back the rule looks for the document a follow-up mean
 LANG_PROBE_CHARS = 16  # characters generated before the language of the reply is checked
 EXCERPT_CHARS = 100  # of each candidate's answer, shown to the LLM when it chooses
 MAX_SENTENCES = 9  # one-digit labels: a longer document offers its first nine
-CHOOSING: Lang = "en"  # one cached prompt for choosing, whatever the customer's language
+CHOOSE_PROMPT_LANG: Lang = "en"  # one cached prompt for choosing, whatever the customer's
 
 
 def in_language(text: str, lang: Lang) -> bool:
@@ -103,7 +103,7 @@ def decide(cfg: LadderSettings, lang: Lang, hits: Sequence[Hit]) -> Decision:
     if sure < cfg.rag_threshold:
         return Decision("abstain", reason=f"confidence {sure:.2f} < rag_threshold "
                         f"{cfg.rag_threshold:.2f}")
-    return Decision("rag", tuple(hits[: cfg.candidates]),
+    return Decision("rag", tuple(hits[: cfg.choose_among]),
                     reason=f"confidence {sure:.2f} >= rag_threshold {cfg.rag_threshold:.2f}")
 
 
@@ -275,34 +275,43 @@ class Agent:
             yield from self._translate(lang, decision.hits[0], decision.reason)
         else:
             yield from _wait(turn)
-            yield from self._choose(question, lang, hits[: self.cfg.candidates])
+            yield from self._choose(question, lang, hits[: self.cfg.choose_among])
 
     def _system(self, lang: Lang, key: str = "system") -> Message:
         return Message("system", render(lang, key, shop=self.shop))
 
+    def _label_chances(self, task: str, n: int, **values: object) -> tuple[float, list[float]]:
+        """("none of these", each of the n options): the LLM's probabilities for the labels
+        [0]..[n] of a choosing task."""
+        assert self.chat_model is not None
+        messages = [self._system(CHOOSE_PROMPT_LANG, "choose_system"),
+                    Message("user", render(CHOOSE_PROMPT_LANG, task, **values))]
+        probs = self.chat_model.label_probs(messages, [str(i) for i in range(n + 1)])
+        if not any(probs):
+            log.warning("the LLM gave no probability to any label of %s; is its tokenizer "
+                        "splitting digits?", task)
+        return probs[0], probs[1:]
+
     def _choose(self, question: str, lang: Lang, hits: Sequence[Hit]) -> Iterator[Event]:
         """The LLM reads the candidates and says, as probabilities over their labels, which
-        one answers (or none). Each candidate's probability is weighed by the retriever's
+        one answers (or none). Each candidate's probability is weighted by the retriever's
         opinion, 1 / its rank (as in reciprocal-rank fusion; "none" keeps the weight of the
         first): a choice both agree on leads more. Sure: that entry's curated answer, or the
         sentences of the document it picks; unsure: the likely FAQ questions to click, or
         "I don't know"."""
-        assert self.chat_model is not None
-        entries = [_excerpt(h) for h in hits]
-        messages = [self._system(CHOOSING, "choose_system"), Message("user", render(
-            CHOOSING, "choose", entries=entries, question=question))]
-        probs = self.chat_model.label_probs(messages, [str(i) for i in range(len(hits) + 1)])
-        none, chances = probs[0], probs[1:]
-        weighed = [p / rank for rank, p in enumerate(chances, 1)]
-        order = sorted(range(len(hits)), key=lambda i: -weighed[i])
+        none, chances = self._label_chances("choose", len(hits), question=question,
+                                            entries=[_excerpt(h) for h in hits])
+        weighted = [p / rank for rank, p in enumerate(chances, 1)]
+        order = sorted(range(len(hits)), key=lambda i: -weighted[i])
         best = order[0]
-        lead = lead_share(weighed[best], max(weighed[order[1]], none))
+        lead = lead_share(weighted[best], max([none, *(weighted[i] for i in order[1:2])]))
         summary = ", ".join(f"[{i + 1}] {chances[i]:.2f}" for i in order[:3])
-        reason = (f"the LLM chose [{best + 1}] {hits[best].entry.id} ({summary}; none "
-                  f"{none:.2f}; lead {lead:.2f})")
-        log.info("choice for %r: %s", question[:60], reason)
+        odds = f"{summary}; none {none:.2f}; lead {lead:.2f}"
+        log.info("choice for %r: [%d] %s (%s)", question[:60], best + 1, hits[best].entry.id,
+                 odds)
         if lead >= self.cfg.choose_threshold:
             chosen = hits[best]
+            reason = f"the LLM chose [{best + 1}] {chosen.entry.id} ({odds})"
             if chosen.entry.kind == "doc":
                 yield from self._extract(question, lang, chosen, reason)
             elif chosen.entry.lang == lang:
@@ -312,53 +321,48 @@ class Agent:
             else:
                 yield _reply(lang, "abstain", "abstain", reason=f"{reason}; translation off")
             return
+        unsure = f"the LLM is unsure ({odds} < choose_threshold {self.cfg.choose_threshold})"
         likely = [hits[i] for i in order if chances[i] >= self.cfg.suggest_probability
                   and hits[i].entry.kind == "faq" and hits[i].entry.lang == lang]
         if len(likely) >= 2:
-            yield _suggest(lang, likely[: self.cfg.max_suggestions],
-                           f"the LLM is unsure ({summary}; none {none:.2f}; lead {lead:.2f})")
+            yield _suggest(lang, likely[: self.cfg.max_suggestions], unsure)
         else:
-            yield _reply(lang, "abstain", "abstain", reason=(
-                f"the LLM is unsure ({summary}; none {none:.2f}; lead {lead:.2f} < "
-                f"choose_threshold {self.cfg.choose_threshold:.2f})"))
+            yield _reply(lang, "abstain", "abstain", reason=unsure)
 
     def _extract(self, question: str, lang: Lang, hit: Hit, reason: str) -> Iterator[Event]:
-        """The sentences of a document that answer, as the shop wrote them: the LLM picks
-        the best one (and a second it rates almost as high); nothing else is shown."""
-        assert self.chat_model is not None
-        found = sentences(hit.entry.answer)[:MAX_SENTENCES]
-        if len(found) > 1:
-            messages = [self._system(CHOOSING, "choose_system"), Message("user", render(
-                CHOOSING, "extract", title=hit.entry.question, sentences=found,
-                question=question))]
-            probs = self.chat_model.label_probs(
-                messages, [str(i) for i in range(len(found) + 1)])
-            none, chances = probs[0], probs[1:]
-            order = sorted(range(len(found)), key=lambda i: -chances[i])
-            if chances[order[0]] <= none:
+        """The sentences of a document that answer, as the shop wrote them: the one the LLM
+        rates best, and the next one too when it rates it at least half as high; each must
+        beat "none of these". Nothing else is shown."""
+        written = sentences(hit.entry.answer)[:MAX_SENTENCES]
+        if len(written) > 1:
+            none, chances = self._label_chances("extract", len(written), question=question,
+                                                title=hit.entry.question, sentences=written)
+            order = sorted(range(len(written)), key=lambda i: -chances[i])
+            picked = sorted(i for i in order[:2]
+                            if chances[i] > none and chances[i] >= chances[order[0]] / 2)
+            if not picked:
                 yield _reply(lang, "abstain", "abstain", reason=(
                     f"{reason}; no sentence of it answers (none {none:.2f})"))
                 return
-            picked = sorted(i for i in order[:2]
-                            if chances[i] >= chances[order[0]] / 2)
-            found = [found[i] for i in picked]
+            written = [written[i] for i in picked]
             reason = f"{reason}; sentences {[i + 1 for i in picked]}"
-        text = (" " if hit.entry.lang == "en" else "").join(found)
+        if not written:
+            yield _reply(lang, "abstain", "abstain", reason=f"{reason}; an empty document")
+            return
+        text = (" " if hit.entry.lang == "en" else "").join(written)
         if hit.entry.lang != lang:
-            picked_text = replace(hit, entry=replace(hit.entry, answer=text))
-            yield from self._translate(lang, picked_text,
-                                       f"{reason}; document in the other language")
+            excerpt = replace(hit, entry=replace(hit.entry, answer=text))
+            yield from self._translate(lang, excerpt, f"{reason}; document in the other language")
             return
         yield Event("answer", answer=Answer(text, "rag", lang, (Source(hit.entry.id, hit.score),),
                                             reason=reason))
 
     def _translate(self, lang: Lang, hit: Hit, reason: str) -> Iterator[Event]:
-        """The shop's text of an entry in the other language, in the customer's; checked:
-        no figure it does not state, no quote of the rules."""
-        assert self.chat_model is not None
+        """The shop's text of an entry in the other language, in the customer's; checked
+        before it is shown: no figure the entry does not state, no quote of the rules."""
         messages = [self._system(lang),
                     Message("user", render(lang, "translate", answer=hit.entry.answer))]
-        text = yield from self._stream_in(lang, messages)
+        text = self._written_in(lang, messages)
         if not text or not self._safe(text, [hit.entry.answer], [hit]):
             yield _reply(lang, "abstain", "abstain", reason=f"{reason}; translation rejected")
             return
@@ -367,9 +371,10 @@ class Agent:
             text, route, lang, (Source(hit.entry.id, hit.score, translated=True),),
             reason=f"{reason}; translated"))
 
-    def _stream_in(self, lang: Lang, messages: list[Message]) -> Iterator[Event]:
-        """Stream a reply that must be in lang: a reply that drifts into the other language
-        is stopped and retried once under a stronger rule. Returns the text, or ''."""
+    def _written_in(self, lang: Lang, messages: list[Message]) -> str:
+        """The model's reply, which must be in lang: one that drifts into the other language
+        is stopped and asked again once under a stronger rule. The text, or ''. Nothing of
+        it is streamed: the customer sees it only once it has been checked."""
         assert self.chat_model is not None
         for attempt in range(2):
             text = ""
@@ -379,7 +384,6 @@ class Agent:
                 if len(text.strip()) >= LANG_PROBE_CHARS and not in_language(text, lang):
                     drifted = True
                     break
-                yield Event("token", text=token)
             if text.strip() and not drifted and in_language(text, lang):
                 return strip_citation_marks(text)
             log.info("reply drifted out of %s (attempt %d): %r", lang, attempt + 1, text[:60])
@@ -388,8 +392,10 @@ class Agent:
 
     def _safe(self, text: str, facts: list[str], hits: Sequence[Hit]) -> bool:
         """No figure the sources do not state, no quote of the rules, no internal ids."""
-        if leaks(text, self._system("en").content + self._system("zh").content,
-                 [h.entry.id for h in hits]):
+        rules = "".join(self._system(lang, key).content
+                        for lang, key in (("en", "system"), ("zh", "system"),
+                                          (CHOOSE_PROMPT_LANG, "choose_system")))
+        if leaks(text, rules, [h.entry.id for h in hits]):
             log.warning("rejected a reply that quotes the rules or an id: %r", text[:80])
             return False
         return not unsupported_numbers(text, facts)

@@ -42,11 +42,12 @@ def detect_lang(text: str) -> Lang:
     return "zh" if cjk and cjk >= latin else "en"
 
 
-_SENTENCE_END = re.compile(r"(?<=[。！？；!?])\s*|(?<=[.;])\s+|\s*\n\s*")
+_SENTENCE_END = re.compile(r"(?<=[。！？!?])\s*|(?<=[.])\s+(?=[A-Z0-9\u3400-\u9fff])|\s*\n\s*")
 
 
 def sentences(text: str) -> list[str]:
-    """The text's sentences as written, end punctuation kept ('US$9.90' stays whole)."""
+    """The text's sentences as written, end punctuation kept: 'US$9.90' and 'e.g. a tent'
+    stay whole, and so does a clause after a semicolon (it may hold the condition)."""
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 

@@ -61,13 +61,16 @@ def test_a_single_retrieved_entry_is_chosen_against_none_alone(tiny_kb, scripted
     assert final.route == "faq" and "lead 0.80" in final.reason
 
 
-def test_a_long_answer_is_shown_to_the_chooser_cut_short():
-    from kefu.agent.ladder import EXCERPT_CHARS, _excerpt
+@pytest.mark.parametrize("answer,shown", [
+    ("word " * 100, "word " * 19 + "word…"),  # 100 characters wide
+    ("退货" * 60, "退货" * 16 + "退…"),  # a Chinese character counts as three: 33 of them
+    ("Short.", "Short."),
+])
+def test_a_long_answer_is_shown_to_the_chooser_cut_short(answer, shown):
+    from kefu.agent.ladder import _excerpt
 
-    entry = Entry(id="x", question="Q?", answer="word " * 100, lang="en")
-    shown = _excerpt(Hit(entry=entry, score=0.5, dense=0.5, bm25=0.0))
-    assert shown.startswith("Q? — word word") and shown.endswith("…")
-    assert len(shown) <= len("Q? — ") + EXCERPT_CHARS + 1
+    entry = Entry(id="x", question="Q?", answer=answer, lang="en")
+    assert _excerpt(Hit(entry=entry, score=0.5, dense=0.5, bm25=0.0)) == f"Q? — {shown}"
 
 
 @pytest.mark.parametrize("probs,route,why", [

@@ -43,7 +43,7 @@ from kefu.agent.rewrite import (
 )
 from kefu.config import LadderSettings
 from kefu.errors import KefuError
-from kefu.knowledge_base.text import detect_lang, sentences
+from kefu.knowledge_base.text import detect_lang, is_cjk, sentences
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Answer, ChatModel, Event, Handoff, Hit, Lang, Message, Route, Source
 
@@ -408,10 +408,15 @@ def _wait(turn: Turn) -> Iterator[Event]:
 
 def _excerpt(hit: Hit) -> str:
     """A candidate as the LLM sees it: its question (a document's title) and the start of
-    its answer."""
+    its answer, EXCERPT_CHARS wide, a Chinese character counting as three (it says about as
+    much, in about as many tokens)."""
     answer = " ".join(hit.entry.answer.split())
-    if len(answer) > EXCERPT_CHARS:
-        answer = answer[:EXCERPT_CHARS].rstrip() + "…"
+    width = 0
+    for end, char in enumerate(answer):
+        width += 3 if is_cjk(char) else 1
+        if width > EXCERPT_CHARS:
+            answer = answer[:end].rstrip() + "…"
+            break
     return f"{hit.entry.question} — {answer}"
 
 

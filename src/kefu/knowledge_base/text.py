@@ -35,6 +35,11 @@ ZH_STOPWORDS = frozenset(
 _jieba_lock = threading.Lock()
 
 
+def is_cjk(char: str) -> bool:
+    """A Chinese character (the ranges detect_lang counts)."""
+    return bool(_CJK.fullmatch(char))
+
+
 def detect_lang(text: str) -> Lang:
     """'zh' when Chinese characters carry the text, else 'en'."""
     cjk = len(_CJK.findall(text))

@@ -133,8 +133,9 @@ class LadderSettings(_Frozen):
     )
     choose_among: int = Field(
         5, ge=2, le=9, description="Retrieved entries the LLM chooses among (the one that "
-        "answers, or none; one-digit labels); their curated answers or sentences are what the "
-        "customer reads."
+        "answers, or none; one-digit labels; at most retrieval.top_k); their curated answers "
+        "or sentences are what the customer reads. Fewer answer sooner: on the demo shop 3 "
+        "took two thirds of the time of 5."
     )
     choose_threshold: float = Field(
         0.6, ge=0.5, le=1.0, description="How far the entry the LLM chooses must lead its "

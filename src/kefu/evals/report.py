@@ -90,7 +90,7 @@ def verdict(results: dict[str, Any]) -> list[str]:
         f"{answers['accuracy']:.0%} of the questions your knowledge base can answer get a "
         f"correct answer. {answers['confidently_wrong']:.1%} of all questions get a "
         f"confidently wrong one (the worst outcome: a wrong entry, an unsupported or "
-        f"disagreeing LLM answer, or an answer to a question that has none); "
+        f"disagreeing translation, or an answer to a question that has none); "
         f"{answers['abstained']:.0%} are handed to a person and {answers['suggested']:.0%} "
         f"get 'did you mean' questions.")
     if results["counts"]["in_scope"]:
@@ -98,10 +98,15 @@ def verdict(results: dict[str, Any]) -> list[str]:
             f"For {retrieval['hit_at_1']:.0%} of the questions your knowledge base can answer, "
             f"kefu's first pick is the right entry ({retrieval['hit_at_5']:.0%} are in its top 5).")
         lines.append(
-            f"It answers {results['routes']['faq']:.0%} of them with your own words, offers "
-            f"'did you mean' questions for {results['routes']['suggest']:.0%}, passes "
-            f"{results['routes']['rag']:.0%} to the language model, and hands "
+            f"It answers {results['routes']['faq']:.0%} of them with your FAQ answers and "
+            f"{results['routes']['rag']:.0%} with sentences of your documents, offers "
+            f"'did you mean' questions for {results['routes']['suggest']:.0%}, and hands "
             f"{results['routes']['abstain']:.0%} to a human.")
+    if "gold_facts" in answers:
+        lines.append(
+            f"Of the {answers['n_with_facts']} answerable questions that say what a right "
+            f"reply contains, {answers['gold_facts']:.0%} got all of it; "
+            f"{answers['answered_without_facts']:.0%} got an answer without it.")
     if results["counts"]["oos"]:
         lines.append(
             f"Of the questions it cannot answer, it declines {abstention['recall']:.0%} "

@@ -24,6 +24,7 @@ class LlamaCppChatModel:
     def __init__(self, path: Path, cfg: LLMSettings) -> None:
         try:
             from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as exc:
             raise BackendUnavailable(
                 "llama-cpp-python is not installed: pip install llama-cpp-python==0.3.36"
@@ -35,6 +36,11 @@ class LlamaCppChatModel:
             model_path=str(path), n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
             n_batch=cfg.n_batch, n_gpu_layers=cfg.n_gpu_layers, verbose=False,
         )
+        # The model's own chat template (ChatML without one), compiled once: label_probs
+        # renders its prompt with it, ending where the assistant's reply starts.
+        self._chat_template = Jinja2ChatFormatter(
+            template=self._llm.metadata.get("tokenizer.chat_template") or CHATML,
+            eos_token="", bos_token="")
 
     def stream(self, messages: Sequence[Message]) -> Iterator[str]:
         with self._lock:
@@ -54,21 +60,12 @@ class LlamaCppChatModel:
         evaluated: the choosing prompt's system part stays cached from one question to the
         next, until a writing task (another system prompt) replaces it."""
         with self._lock:
-            prompt = self._chat_prompt(messages) + "["
+            prompt = self._chat_template(messages=[
+                {"role": m.role, "content": m.content} for m in messages]).prompt + "["
             logits = self._next_token_logits(self._llm.tokenize(prompt.encode(), special=True))
             ids = [self._llm.tokenize(label.encode(), add_bos=False, special=False)
                    for label in labels]
         return label_distribution(logits, ids)
-
-    def _chat_prompt(self, messages: Sequence[Message]) -> str:
-        """The messages as the model's own chat template renders them (ChatML without
-        one), ending where the assistant's reply starts."""
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        template = self._llm.metadata.get("tokenizer.chat_template") or CHATML
-        formatter = Jinja2ChatFormatter(template=template, eos_token="", bos_token="")
-        return formatter(messages=[{"role": m.role, "content": m.content}
-                                   for m in messages]).prompt
 
     def _next_token_logits(self, tokens: list[int]) -> np.ndarray:
         llm = self._llm

@@ -152,3 +152,20 @@ def test_learned_phrasings_move_questions_into_their_entries_and_out_of_the_test
     assert learned.fingerprint != dataset.fingerprint
     with pytest.raises(IngestError, match="between 0 and 1"):
         learn_phrasings(dataset, 1.0)
+
+
+def test_answer_facts_are_read_as_a_list_or_one_string_and_bad_ones_name_their_line(tmp_path):
+    from kefu.evals.datasets import load_dataset
+
+    (tmp_path / "faq.jsonl").write_text(
+        '{"id": "a", "question": "Shipping?", "answer": "US$5, 3 days.", "lang": "en"}\n')
+    (tmp_path / "queries.jsonl").write_text(
+        '{"id": "q1", "query": "postage?", "gold": ["a"], "answer_facts": ["US$5", 3]}\n'
+        '{"id": "q2", "query": "how long?", "gold": ["a"], "answer_facts": "3 days"}\n'
+        '{"id": "q3", "query": "cost?", "gold": ["a"], "answer_facts": {"x": 1}}\n')
+    dataset = load_dataset(tmp_path)
+    assert [(q.id, q.facts) for q in dataset.queries] == [("q1", ("US$5", "3")),
+                                                           ("q2", ("3 days",))]
+    [problem] = dataset.problems
+    assert problem.startswith(f"{tmp_path / 'queries.jsonl'}:3: unreadable question")
+    assert "answer_facts must be a list of strings, not dict" in problem

@@ -105,9 +105,20 @@ def _query(file_name: str, row: dict) -> Query:  # type: ignore[type-arg]
         answers = tuple(str(a) for a in row.get("answers", ()))
         kind = "oos" if file_name == "oos.jsonl" else "in"
     lang = row.get("lang") if row.get("lang") in ("zh", "en") else detect_lang(text)
-    facts = tuple(str(f) for f in row.get("answer_facts") or ())
+    facts = _facts(row.get("answer_facts"))
     return Query(str(row["id"]), text, lang, kind, gold, str(row.get("kind", "")),  # type: ignore[arg-type]
                  answers, history, facts)
+
+
+def _facts(value: object) -> tuple[str, ...]:
+    """answer_facts: a list of strings, or one string (one fact, not its characters)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(str(f) for f in value)
+    raise TypeError(f"answer_facts must be a list of strings, not {type(value).__name__}")
 
 
 def learn_phrasings(dataset: Dataset, share: float, seed: int = 20240531) -> Dataset:

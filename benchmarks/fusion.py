@@ -1,12 +1,42 @@
-"""Raw dense vs centred dense vs BM25-only vs kefu's fused score: hit@1 on the FAQ datasets.
+"""Raw dense, centred dense, BM25 alone, one mean, a mean per language, kefu: hit@1 and @5.
 
-    python benchmarks/fusion.py [--data ../shared/datasets] [--limit 600] [--out ...json]
+    python benchmarks/fusion.py [--data ../shared/datasets] [--limit 600] [--cmrc-docs 400]
+                                [--sets PREFIX ...] [--out benchmarks/results/fusion.json]
 
-Imports each dataset's faq.jsonl into a throw-away knowledge base (real Chroma, real BM25)
-and asks a seeded sample of its queries.jsonl. Each dataset runs twice: as shipped (one
-question per entry) and "+30%", with a seeded 30 % of its questions added to their entries
-as similar phrasings (`kefu eval --learn-share 0.3`), asking only the other 70 %.
-Prints a table and writes JSON.
+Each knowledge base is imported once into a throw-away KEFU_HOME (real Chroma, real BM25,
+the configured embedder) and every column asks the same questions of it:
+
+- dense_raw: plain cosine, no centring, no BM25 (the first 0.1 recipe);
+- dense:     the retrieval settings with bm25_weight 0 (centred dense);
+- bm25:      the jieba BM25 index alone;
+- one_mean:  the retrieval settings with center_languages off (one knowledge-base mean);
+- per_lang:  the retrieval settings with center_languages on (each language centred on its
+             own mean);
+- kefu:      the retrieval settings as configured (today one of the two above).
+
+Rows, each a seeded sample of at most --limit questions unless said otherwise:
+
+- xsid, clinc150, banking77: the set's faq.jsonl, one question per entry; xsid zh / en:
+  one language's questions of the same xsid knowledge base;
+- "+30%": a seeded 30 % of the set's questions added to their entries as similar phrasings
+  (`kefu eval --learn-share 0.3`), the other 70 % asked;
+- xsid en->zh / zh->en: one language's 11 entries indexed, the other language's questions;
+- xsid mixed: xsid's intents sorted by name, each kept in one language only (zh, en, zh, ...),
+  all 764 questions of both languages asked (gold: the kept entry of the question's intent);
+  same-lang / cross-lang: the questions in / not in the language of that entry;
+- cmrc2018: a seeded 400 (--cmrc-docs; 0: all) of the 848 Chinese Wikipedia passages of
+  docs.jsonl, one document entry each (read by kefu's eval loader; gold ids are the entry
+  ids), and the questions about them, as shipped: all 848 take 11 minutes to embed on 2
+  cores; cmrc2018 trad: the same passages and questions converted to traditional characters
+  (OpenCC s2t);
+- pinecone: kefu's second shop (evalsets/pinecone: 30 Chinese-only and 30 English-only FAQ
+  entries, 15 policy sections), all 300 questions; cross-lang: the question's language is
+  not that of its first gold entry.
+
+--sets runs the rows whose names start with one of the given prefixes (`--sets pinecone
+xsid`); a knowledge base is imported only when one of its rows runs. Texts are embedded once
+per run (the columns share the question's vector; sets share passages). Prints a hit@1 and a
+hit@5 table and writes JSON (per row: hit@1 per column, "hit@5", "queries", "entries").
 """
 
 from __future__ import annotations
@@ -16,88 +46,278 @@ import json
 import random
 import sys
 import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from common import read_jsonl, write_results
+import numpy as np
+from common import write_results
+from opencc import OpenCC
 
 from kefu.config import load_settings
-from kefu.evals.datasets import learn_phrasings, load_dataset
-from kefu.knowledge_base.loaders import load_path
+from kefu.evals.datasets import Dataset, Query, learn_phrasings, load_dataset
+from kefu.knowledge_base.embedders import build_embedder
 from kefu.knowledge_base.store import open_knowledge_base
-from kefu.knowledge_base.text import tokenize
+from kefu.knowledge_base.text import to_simplified, tokenize
 from kefu.retrieval.hybrid import Retriever
+from kefu.types import Embedder, Entry
 
-DATASETS = ("xsid", "clinc150", "banking77")
+SEED = 20240531
+COLUMNS = ("dense_raw", "dense", "bm25", "one_mean", "per_lang", "kefu")
+K = 5  # hit@K beside hit@1
+PINECONE = Path(__file__).parents[1] / "evalsets" / "pinecone"
 
-
-def cross_lingual(folder: Path, query_lang: str, kb_lang: str) -> tuple[list, list]:  # type: ignore[type-arg]
-    """xsid's parallel entries: index one language's, ask with the other's questions."""
-    faq = [row for row in read_jsonl(folder / "faq.jsonl") if row["lang"] == kb_lang]
-    queries = [dict(q, gold=[g.replace(f"xsid-{query_lang}-", f"xsid-{kb_lang}-")
-                             for g in q["gold"]])
-               for q in read_jsonl(folder / "queries.jsonl") if q["lang"] == query_lang]
-    return faq, queries
-
-
-def evaluate(faq: list, queries: list, limit: int) -> dict[str, float]:  # type: ignore[type-arg]
-    with tempfile.TemporaryDirectory(prefix="kefu-fusion-") as home:
-        faq_file = Path(home) / "faq.jsonl"
-        faq_file.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in faq))
-        return _evaluate(load_path(faq_file).entries, queries, limit)
+Rows = dict[str, list[Query]]
+# A knowledge base to import: its row names (known before anything is read) and how to build
+# its entries and each row's questions.
+Bench = tuple[tuple[str, ...], Callable[[], tuple[list[Entry], Rows]]]
 
 
-def _evaluate(entries: list, queries: list, limit: int) -> dict[str, float]:  # type: ignore[type-arg]
+class RememberingEmbedder:
+    """The embedder, remembering each text's vector for the run: the columns embed the same
+    question, and the sets share passages (xsid's entries, a set and its "+30%" twin, the
+    cmrc2018 passages that fold back to the same simplified text)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.model_id, self.dim = embedder.model_id, embedder.dim
+        self._embedder = embedder
+        self._seen: dict[tuple[str, str], np.ndarray] = {}
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed("query", texts, self._embedder.embed_queries)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        return self._embed("passage", texts, self._embedder.embed_passages)
+
+    def embed_ahead(self, queries: Sequence[str], batch: int = 64) -> None:
+        """Embed questions in batches before they are asked one at a time (the vectors are
+        the same; a batch of 64 takes about the time of 6 single questions)."""
+        todo = sorted({t for t in queries if ("query", t) not in self._seen}, key=len)
+        for start in range(0, len(todo), batch):
+            self.embed_queries(todo[start:start + batch])
+
+    def _embed(self, kind: str, texts: Sequence[str],
+               embed: Callable[[Sequence[str]], np.ndarray]) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if (kind, t) not in self._seen))
+        if todo:
+            for text, vector in zip(todo, embed(todo), strict=True):
+                self._seen[kind, text] = vector
+        return np.stack([self._seen[kind, t] for t in texts])
+
+
+def sample(queries: Sequence[Query], limit: int | None) -> list[Query]:
+    """A seeded shuffle of the questions, the first `limit` of it (all when None)."""
     queries = list(queries)
-    random.Random(20240531).shuffle(queries)
-    queries = queries[:limit]
+    random.Random(SEED).shuffle(queries)
+    return queries[:limit]
+
+
+def asked(dataset: Dataset) -> list[Query]:
+    return [q for q in dataset.queries if q.kind == "in"]
+
+
+def cross_lingual(dataset: Dataset, query_lang: str, kb_lang: str) -> tuple[list[Entry],
+                                                                               list[Query]]:
+    """xsid's parallel entries: index one language's, ask with the other's questions."""
+    entries = [e for e in dataset.entries if e.lang == kb_lang]
+    queries = [replace(q, gold=tuple(g.replace(f"xsid-{query_lang}-", f"xsid-{kb_lang}-")
+                                     for g in q.gold))
+               for q in asked(dataset) if q.lang == query_lang]
+    return entries, queries
+
+
+def xsid_mixed(dataset: Dataset) -> Dataset:
+    """xsid with each intent's entry in one language only, alternating zh, en, ... by intent
+    name; every question of both languages kept, its gold the kept entry of its intent."""
+
+    def intent(entry_id: str, lang: str) -> str:
+        return entry_id.removeprefix(f"xsid-{lang}-")
+
+    names = sorted({intent(e.id, e.lang) for e in dataset.entries})
+    kept = {name: ("zh", "en")[i % 2] for i, name in enumerate(names)}
+    entries = [e for e in dataset.entries if kept[intent(e.id, e.lang)] == e.lang]
+    queries = []
+    for query in asked(dataset):
+        name = intent(query.gold[0], query.lang)
+        queries.append(replace(query, gold=(f"xsid-{kept[name]}-{name}",)))
+    return replace(dataset, entries=entries, queries=queries)
+
+
+def traditional(folder: Path, out: Path) -> Path:
+    """A copy of a docs.jsonl + queries.jsonl folder in traditional characters (OpenCC s2t)."""
+    s2t = OpenCC("s2t")
+    out.mkdir(parents=True, exist_ok=True)
+    for name, fields in (("docs.jsonl", ("title", "text")), ("queries.jsonl", ("query",))):
+        rows = [json.loads(line) for line in (folder / name).read_text("utf-8").splitlines()
+                if line.strip()]
+        (out / name).write_text("".join(
+            json.dumps(row | {f: s2t.convert(row[f]) for f in fields if f in row},
+                       ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return out
+
+
+def some_documents(dataset: Dataset, keep: int) -> Dataset:
+    """A seeded `keep` of the entries and the questions whose gold entries are all among them;
+    the whole set when keep is 0 or not less than its entries."""
+    if not 0 < keep < len(dataset.entries):
+        return dataset
+    chosen = sorted(random.Random(SEED).sample(range(len(dataset.entries)), keep))
+    entries = [dataset.entries[i] for i in chosen]
+    ids = {e.id for e in entries}
+    return replace(dataset, entries=entries,
+                   queries=[q for q in dataset.queries if set(q.gold) <= ids])
+
+
+def split_by_gold_lang(name: str, dataset: Dataset) -> tuple[list[Entry], Rows]:
+    """All questions; same-lang / cross-lang by the language of the first gold entry."""
+    lang_of = {e.id: e.lang for e in dataset.entries}
+    queries = sample(asked(dataset), None)
+    return dataset.entries, {
+        f"{name} all": queries,
+        f"{name} same-lang": [q for q in queries if q.lang == lang_of[q.gold[0]]],
+        f"{name} cross-lang": [q for q in queries if q.lang != lang_of[q.gold[0]]],
+    }
+
+
+def benches(data: Path, limit: int, cmrc_docs: int, scratch: Path) -> list[Bench]:
+    """Every knowledge base of the run, in table order; each reads its files when built."""
+
+    def plain(name: str) -> Bench:
+        def build() -> tuple[list[Entry], Rows]:
+            dataset = load_dataset(data / name)
+            rows = {name: sample(asked(dataset), limit)}
+            if name == "xsid":
+                for lang in ("zh", "en"):
+                    rows[f"xsid {lang}"] = sample(
+                        [q for q in asked(dataset) if q.lang == lang], limit)
+            return dataset.entries, rows
+        return (name, "xsid zh", "xsid en") if name == "xsid" else (name,), build
+
+    def learned(name: str) -> Bench:
+        def build() -> tuple[list[Entry], Rows]:
+            dataset = learn_phrasings(load_dataset(data / name), 0.3)
+            return dataset.entries, {f"{name} +30%": sample(asked(dataset), limit)}
+        return (f"{name} +30%",), build
+
+    def crossed(query_lang: str, kb_lang: str) -> Bench:
+        def build() -> tuple[list[Entry], Rows]:
+            entries, queries = cross_lingual(load_dataset(data / "xsid"), query_lang, kb_lang)
+            return entries, {f"xsid {query_lang}->{kb_lang}": sample(queries, limit)}
+        return (f"xsid {query_lang}->{kb_lang}",), build
+
+    def cmrc(trad: bool) -> Bench:
+        name = "cmrc2018 trad" if trad else "cmrc2018"
+
+        def build() -> tuple[list[Entry], Rows]:
+            folder = data / "cmrc2018"
+            dataset = some_documents(load_dataset(
+                traditional(folder, scratch / "cmrc2018-trad") if trad else folder), cmrc_docs)
+            return dataset.entries, {name: sample(asked(dataset), limit)}
+        return (name,), build
+
+    mixed_rows = ("xsid mixed all", "xsid mixed same-lang", "xsid mixed cross-lang")
+    pinecone_rows = ("pinecone all", "pinecone same-lang", "pinecone cross-lang")
+    return [
+        plain("xsid"), plain("clinc150"), plain("banking77"),
+        learned("xsid"), learned("clinc150"), learned("banking77"),
+        crossed("en", "zh"), crossed("zh", "en"),
+        (mixed_rows, lambda: split_by_gold_lang("xsid mixed",
+                                                 xsid_mixed(load_dataset(data / "xsid")))),
+        cmrc(trad=False), cmrc(trad=True),
+        (pinecone_rows, lambda: split_by_gold_lang("pinecone", load_dataset(PINECONE))),
+    ]
+
+
+def evaluate(entries: list[Entry], rows: Rows,
+             embedder: RememberingEmbedder) -> dict[str, dict]:  # type: ignore[type-arg]
+    """Import the entries once; hit@1 and hit@K of every column on every row."""
     with tempfile.TemporaryDirectory(prefix="kefu-fusion-") as home:
         settings = load_settings(environ={"KEFU_HOME": home})
-        kb = open_knowledge_base(settings, "bench")
+        kb = open_knowledge_base(settings, "bench", embedder)
+        start = time.perf_counter()
         kb.ingest(entries)
+        print(f"  imported {len(entries)} entries in {time.perf_counter() - start:.0f} s",
+              file=sys.stderr, flush=True)
         base = settings.retrieval
         retrievers = {
             "dense_raw": Retriever(kb, base.model_copy(update={"bm25_weight": 0.0,
                                                                 "center": False})),
             "dense": Retriever(kb, base.model_copy(update={"bm25_weight": 0.0})),
-            "hybrid": Retriever(kb, base),
+            "one_mean": Retriever(kb, base.model_copy(update={"center_languages": False})),
+            "per_lang": Retriever(kb, base.model_copy(update={"center_languages": True})),
+            "kefu": Retriever(kb, base),
         }
-        hits = dict.fromkeys([*retrievers, "bm25"], 0)
-        for query in queries:
-            gold = set(query["gold"])
-            for name, retriever in retrievers.items():
-                hits[name] += retriever.search(query["query"], 1)[0].entry.id in gold
-            top = kb.bm25.search(tokenize(query["query"]), 1)
-            hits["bm25"] += bool(top) and top[0][0] in gold
+        # The retriever embeds the question folded to simplified characters.
+        embedder.embed_ahead([to_simplified(q.text) for qs in rows.values() for q in qs])
+        ranked: dict[str, dict[str, list[str]]] = {}  # question -> column -> top K ids
+        results = {}
+        for row, queries in rows.items():
+            start = time.perf_counter()
+            hit1 = dict.fromkeys(COLUMNS, 0)
+            hitk = dict.fromkeys(COLUMNS, 0)
+            for query in queries:
+                if query.text not in ranked:
+                    ranked[query.text] = {
+                        name: [h.entry.id for h in retriever.search(query.text, K)]
+                        for name, retriever in retrievers.items()
+                    } | {"bm25": [i for i, _ in kb.bm25.search(tokenize(query.text), K)]}
+                gold = set(query.gold)
+                for column, ids in ranked[query.text].items():
+                    hit1[column] += bool(ids) and ids[0] in gold
+                    hitk[column] += bool(gold & set(ids))
+            n = max(len(queries), 1)
+            results[row] = {c: round(hit1[c] / n, 4) for c in COLUMNS} | {
+                f"hit@{K}": {c: round(hitk[c] / n, 4) for c in COLUMNS},
+                "queries": len(queries), "entries": len(entries)}
+            print(f"  {row}: {len(queries)} questions in {time.perf_counter() - start:.0f} s",
+                  file=sys.stderr, flush=True)
         kb.close()
-    return {name: count / len(queries) for name, count in hits.items()} | {"queries": len(queries)}
+    return results
+
+
+def table(results: dict[str, dict], key: str | None) -> str:  # type: ignore[type-arg]
+    """One line per row: questions, then each column's hit@1 (key None) or results[key]."""
+    lines = [f"{'set':<22} {'queries':>7} " + " ".join(f"{c:>9}" for c in COLUMNS)]
+    for name, row in results.items():
+        values = row if key is None else row[key]
+        lines.append(f"{name:<22} {row['queries']:>7} "
+                     + " ".join(f"{values[c]:>9.3f}" for c in COLUMNS))
+    return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(Path(__file__).parents[2] / "shared" / "datasets"))
-    parser.add_argument("--limit", type=int, default=600, help="queries per dataset (seeded)")
+    parser.add_argument("--limit", type=int, default=600,
+                        help="questions per row (seeded; not xsid mixed or pinecone: all)")
+    parser.add_argument("--cmrc-docs", type=int, default=400,
+                        help="cmrc2018 documents imported (seeded; 0: all 848)")
+    parser.add_argument("--sets", nargs="+", default=[], metavar="PREFIX",
+                        help="run only the rows whose names start with one of these")
     parser.add_argument("--out", default="benchmarks/results/fusion.json")
     args = parser.parse_args()
-    data = Path(args.data)
-    results = {}
-    for name in DATASETS:
-        results[name] = evaluate(read_jsonl(data / name / "faq.jsonl"),
-                                 read_jsonl(data / name / "queries.jsonl"), args.limit)
-        learned = learn_phrasings(load_dataset(data / name), 0.3)
-        asked = [{"query": q.text, "gold": list(q.gold)} for q in learned.queries
-                 if q.kind == "in"]
-        results[f"{name} +30%"] = _evaluate(learned.entries, asked, args.limit)
-    for lang in ("zh", "en"):
-        asked = [q for q in read_jsonl(data / "xsid" / "queries.jsonl") if q["lang"] == lang]
-        results[f"xsid {lang}"] = evaluate(read_jsonl(data / "xsid" / "faq.jsonl"), asked,
-                                           args.limit)
-    for query_lang, kb_lang in (("en", "zh"), ("zh", "en")):
-        faq, queries = cross_lingual(data / "xsid", query_lang, kb_lang)
-        results[f"xsid {query_lang}->{kb_lang}"] = evaluate(faq, queries, args.limit)
-    columns = ("dense_raw", "dense", "bm25", "hybrid")
-    print(f"{'dataset':<16} {'queries':>7} " + " ".join(f"{c:>9}" for c in columns))
-    for name, row in results.items():
-        print(f"{name:<16} {row['queries']:>7} " + " ".join(f"{row[c]:>9.3f}" for c in columns))
+    with tempfile.TemporaryDirectory(prefix="kefu-fusion-") as scratch:
+        every = benches(Path(args.data), args.limit, args.cmrc_docs, Path(scratch))
+        chosen = [(names, build) for names, build in every
+                  if not args.sets or any(n.startswith(tuple(args.sets)) for n in names)]
+        if not chosen:
+            parser.error(f"no row starts with {' or '.join(args.sets)}; the rows: "
+                         + ", ".join(n for names, _ in every for n in names))
+        settings = load_settings(environ={"KEFU_HOME": scratch})
+        embedder = RememberingEmbedder(build_embedder(settings.embedder))
+        results = {}
+        for names, build in chosen:
+            print(f"{names[0]} ...", file=sys.stderr, flush=True)
+            entries, rows = build()
+            wanted = {n: q for n, q in rows.items()
+                      if not args.sets or n.startswith(tuple(args.sets))}
+            results |= evaluate(entries, wanted, embedder)
+    print(f"hit@1\n{table(results, None)}\n\nhit@{K}\n{table(results, f'hit@{K}')}")
+    cmrc = [row for name, row in results.items() if name.startswith("cmrc2018")]
+    if cmrc:
+        print(f"\ncmrc2018: {cmrc[0]['entries']} of its 848 documents (--cmrc-docs) and "
+              "questions about them")
     write_results(args.out, results)
     return 0
 

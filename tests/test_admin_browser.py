@@ -6,8 +6,10 @@ from fastapi.testclient import TestClient
 
 from kefu.agent.factory import build_agent
 from kefu.config import ServerSettings
+from kefu.knowledge_base import twins
 from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import open_knowledge_base
+from kefu.knowledge_base.twins import Translation
 from kefu.ui.app import create_app
 
 from .browser import ARTIFACTS, chromium, require_chromium, serving
@@ -76,3 +78,35 @@ def test_an_owner_writes_the_answer_to_an_unanswered_question(admin):
     page.screenshot(path=str(ARTIFACTS / "admin-knowledge-base.png"), full_page=True)
     reply = _ask(client, "Do you sell gift cards?")
     assert (reply["route"], reply["answer"]) == ("faq", "Yes: digital gift cards from US$20.")
+
+
+def test_an_owner_corrects_a_machine_translation_and_rejects_another(admin):
+    page, client = admin
+    kb = client.app.state.desk.agent.retriever.kb
+    pay, ship = kb.get("t-zh-pay"), kb.get("t-zh-ship")
+    twins.put_twin(kb, pay, Translation("Which payment methods do you accept?",
+                                        "We accept Alipay and WeChat."))
+    twins.put_twin(kb, ship, Translation("How long until it arrives?", "3-5 working days."))
+    page.get_by_role("tab", name="Translations").click()
+    page.locator("#admin-translations-progress").get_by_text("2 to review").wait_for()
+    first = page.locator("#admin-translations").get_by_test_id("cell-0-0")  # to review first
+    first.get_by_text("t-zh-pay").wait_for()
+    first.click()
+    page.wait_for_function("document.querySelector('#admin-twin-answer textarea').value"
+                           " === 'We accept Alipay and WeChat.'")
+    page.locator("#admin-twin-answer textarea").fill("We accept Alipay and WeChat Pay.")
+    page.locator("#admin-twin-keep").click()
+    page.locator("#admin-twin-status").get_by_text("Kept").wait_for()
+    first.get_by_text("t-zh-ship").wait_for()
+    first.click()
+    page.wait_for_function("document.querySelector('#admin-twin-answer textarea').value"
+                           " === '3-5 working days.'")
+    page.locator("#admin-twin-reject").click()
+    page.locator("#admin-twin-status").get_by_text("Rejected").wait_for()
+    page.locator("#admin-translations-progress").get_by_text("1 rejected").wait_for()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "admin-translations.png"), full_page=True)
+    assert kb.get("t-zh-ship~en") is None
+    assert {t.source.id: t.status for t in twins.twins(kb)} == {
+        "t-zh-pay": "checked", "t-zh-ship": "rejected"}
+    assert kb.get("t-zh-pay~en").answer == "We accept Alipay and WeChat Pay."

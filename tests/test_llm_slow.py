@@ -1,5 +1,7 @@
 """The real GGUF models through the LLM route (slow: seconds per question on 2 cores)."""
 
+import re
+
 import pytest
 
 from kefu.agent.chat_models import LlamaCppChatModel
@@ -124,3 +126,23 @@ def test_a_full_evaluation_finds_the_models_of_the_shops_home(tmp_path):
     assert [r.id for r in records] == [q.id for q in dataset.queries]
     assert agent.chat_model is not None and agent.chat_model.warm().path.parent == (
         tmp_path / "models")
+
+
+def test_default_model_translates_an_entry_for_its_twin_with_every_figure(demo_kb):
+    """An English entry into Chinese: a Chinese question that stays a question, an answer
+    in Chinese with the entry's figures (the checks are code; this is the model passing
+    them)."""
+    from kefu.agent.translation import EntryTranslator
+    from kefu.knowledge_base.twins import partners
+
+    agent = Agent(Retriever(demo_kb, RetrievalSettings()), _model("default"), LadderSettings(),
+                  "Lumi")
+    source = demo_kb.get("en-ship-02")
+    twin = EntryTranslator(agent)(source, "zh", None)
+    assert twin is not None and not twin.covered_by
+    assert in_language(twin.question, "zh") and twin.question.endswith(("?", "？"))
+    assert in_language(twin.answer, "zh")
+    assert {"49", "99", "6.90", "10"} <= set(re.findall(r"\d+(?:\.\d+)?", twin.answer))
+    partner = partners(demo_kb)["zh-ship-02"]
+    assert EntryTranslator(agent)(demo_kb.get("zh-ship-02"), "en", partner).covered_by == \
+        partner.id

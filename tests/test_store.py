@@ -7,6 +7,7 @@ from kefu.errors import EmbedderMismatch, KnowledgeBaseError
 from kefu.knowledge_base.embedders import HashEmbedder
 from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import open_knowledge_base
+from kefu.types import Entry
 
 from .conftest import DATA
 
@@ -75,10 +76,29 @@ def test_in_memory_vectors_follow_writes_and_match_a_fresh_load(settings, hash_e
         "alt0", "answer", "question"]
     assert entries[1].id not in kb.vectors_of([entries[1].id])
     live_mean = kb.mean_vector()
+    live_means = {lang: kb.mean_vector(lang) for lang in ("zh", "en")}
     kb.close()
     fresh = open_knowledge_base(settings, "shop", embedder=hash_embedder)
     # pages of 4 vectors: entries with 3-4 vectors each span two pages
     monkeypatch.setattr(fresh.vectors, "iter_all", partial(fresh.vectors.iter_all, page=4))
     assert fresh.mean_vector() == pytest.approx(live_mean, abs=1e-6)
+    for lang, mean in live_means.items():
+        assert fresh.mean_vector(lang) == pytest.approx(mean, abs=1e-6)
     assert sum(len(v) for v in fresh.vectors_of(list(fresh.entries())).values()) == \
         fresh.vectors.count()
+
+
+def test_each_language_has_the_mean_of_its_texts_vectors(settings, hash_embedder):
+    """An entry's texts may be in two languages (a Chinese question, an English answer):
+    each vector counts towards its own text's language."""
+    kb = open_knowledge_base(settings, "shop", embedder=hash_embedder)
+    kb.ingest([Entry("a", "多久能到？", "2-4 working days.", "zh"),
+               Entry("b", "How long is shipping?", "2-4 working days.", "en")])
+    vectors = hash_embedder.embed_passages(["多久能到？", "2-4 working days.",
+                                            "How long is shipping?", "2-4 working days."])
+    assert kb.mean_vector("zh") == pytest.approx(vectors[0], abs=1e-6)
+    assert kb.mean_vector("en") == pytest.approx(vectors[1:].mean(axis=0), abs=1e-6)
+    assert kb.mean_vector() == pytest.approx(vectors.mean(axis=0), abs=1e-6)
+    assert (kb.vector_lang("a", "question"), kb.vector_lang("a", "answer")) == ("zh", "en")
+    kb.delete(["b"])
+    assert kb.mean_vector("en") == pytest.approx(vectors[1], abs=1e-6)

@@ -17,6 +17,7 @@ from kefu.errors import KefuError
 
 if TYPE_CHECKING:
     from kefu.knowledge_base.editor import EntryEditor
+    from kefu.knowledge_base.store import KnowledgeBase
     from kefu.types import Answer
 
 log = logging.getLogger("kefu")
@@ -50,7 +51,8 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ingest(settings: Settings, kb_name: str, paths: Sequence[Path], prune: bool = False) -> int:
+def _ingest(settings: Settings, kb_name: str, paths: Sequence[Path], prune: bool = False,
+            translate: bool = True) -> int:
     from kefu.knowledge_base.editor import serving_url
     from kefu.knowledge_base.store import open_knowledge_base
     from kefu.knowledge_base.sync import sync
@@ -63,6 +65,8 @@ def _ingest(settings: Settings, kb_name: str, paths: Sequence[Path], prune: bool
     kb = open_knowledge_base(settings, kb_name)
     try:
         report = sync(kb, paths, prune=prune)
+        if translate and settings.llm.translate_entries:
+            _make_twins(settings, kb)
         total = len(kb)
     finally:
         kb.close()
@@ -79,6 +83,32 @@ def _ingest(settings: Settings, kb_name: str, paths: Sequence[Path], prune: bool
         print(f"removed {report.removed} entries that are no longer in their files")
     print(f"knowledge base {kb_name!r}: {total} entries")
     return 1 if report.failed else 0
+
+
+def _make_twins(settings: Settings, kb: KnowledgeBase) -> None:
+    """Translate the FAQ entries written in one language only, with a progress bar; they
+    answer already, so an interruption or a missing LLM only leaves the rest for later."""
+    from kefu.agent.factory import build_agent
+    from kefu.agent.translation import EntryTranslator
+    from kefu.knowledge_base import twins
+
+    todo = twins.pending(kb)
+    if not todo or settings.llm.backend == "none":
+        return
+    try:
+        report = twins.fill(kb, EntryTranslator(build_agent(settings, kb=kb)), progress=True)
+    except KeyboardInterrupt:
+        print("translation interrupted; `kefu serve` (or the next `kefu ingest`) goes on "
+              "where it stopped", file=sys.stderr)
+        return
+    except KefuError as exc:
+        print(f"warning: {len(todo)} FAQ entries written in one language only were not "
+              f"translated ({exc}); `kefu serve` translates them once the LLM works",
+              file=sys.stderr)
+        return
+    print(f"translated {report.made} FAQ entries into the other language; {report.covered} "
+          f"were written in both languages already; {report.failed} failed their checks. "
+          "Review them on the admin page (Translations)")
 
 
 def _print_ingest_table(report) -> None:  # type: ignore[no-untyped-def]
@@ -100,7 +130,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print("error: name files or folders to import, or use --demo", file=sys.stderr)
         return 2
     return _ingest(_settings(args), args.kb or (DEMO_KB if args.demo else "default"), paths,
-                   prune=args.prune)
+                   prune=args.prune, translate=not args.no_translate)
 
 
 def _serving_settings(args: argparse.Namespace) -> Settings | None:
@@ -275,7 +305,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         k: v for k, v in (("host", args.host), ("port", args.port), ("kb", args.kb)) if v})
     if args.demo:
         server = server.model_copy(update={"kb": args.kb or DEMO_KB})
-        _ingest(settings, server.kb, demo_files())
+        _ingest(settings, server.kb, demo_files(), translate=False)  # serve translates
     settings = settings.model_copy(update={"server": server})
     check_serving(settings)
     app = create_app(settings)
@@ -526,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--demo", action="store_true", help="also import the built-in demo")
     ingest.add_argument("--prune", action="store_true",
                         help="remove entries whose rows or files are gone (listed without it)")
+    ingest.add_argument("--no-translate", action="store_true",
+                        help="leave FAQ entries written in one language only untranslated "
+                        "for now (`kefu serve` translates them in the background)")
     ingest.set_defaults(func=cmd_ingest)
 
     ask = sub.add_parser("ask", help="answer one question")

@@ -22,7 +22,8 @@ Handoff = Literal["", "offer", "accepted"]
 
 @dataclass(frozen=True)
 class Entry:
-    """One curated FAQ entry or one document chunk, as imported."""
+    """One curated FAQ entry or one document chunk, as imported; translated_from: the id of
+    the entry this one is a machine translation of (its twin in the other language)."""
 
     id: str
     question: str
@@ -32,6 +33,12 @@ class Entry:
     category: str = ""
     alt_questions: tuple[str, ...] = ()
     source: str = ""
+    translated_from: str = ""
+
+    @property
+    def origin(self) -> str:
+        """The id of the entry the shop wrote: its own, or its source's for a twin."""
+        return self.translated_from or self.id
 
 
 @dataclass(frozen=True)

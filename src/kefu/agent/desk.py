@@ -14,6 +14,7 @@ from kefu.agent.conversations import ConversationStore
 from kefu.agent.ladder import Agent
 from kefu.agent.prompts import prompts, render
 from kefu.agent.tickets import Ticket, TicketStore, WebhookNotifier
+from kefu.agent.translation import TwinMaker
 from kefu.knowledge_base.text import detect_lang
 from kefu.types import Answer, Event, Lang, Message
 
@@ -29,6 +30,7 @@ class SupportDesk:
         self.tickets = tickets
         self.notifier = notifier
         self.kb_name = kb_name
+        self.twins: TwinMaker | None = None  # translating FAQ entries, when the server does
 
     def start(self, session_id: str | None = None, history: Sequence[Message] = ()) -> str:
         """The given session (created if new), or a new one; a new session starts with the

@@ -118,6 +118,16 @@ def strip_citation_marks(text: str) -> str:
     return _CITATION_MARK.sub("", text).strip()
 
 
+_PREAMBLE = re.compile(r"^[^\n]*(translat|译文|翻译)[^\n]*[:：]\s*\n", re.IGNORECASE)
+_SPEAKER = re.compile(r"^(客服助手|customer[- ]service assistant|assistant)\s*[:：]\s*", re.I)
+
+
+def strip_preamble(text: str) -> str:
+    """A small model's 'Here is the translation into English:' line, or a speaker label
+    ('客服助手：') before the text itself."""
+    return _SPEAKER.sub("", _PREAMBLE.sub("", text.strip(), count=1)).strip()
+
+
 def unsupported_numbers(answer: str, sources: Iterable[str]) -> list[str]:
     """Numbers in the answer that no source (nor the question) states: prices, days, times.
 

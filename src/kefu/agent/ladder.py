@@ -31,6 +31,7 @@ from kefu.agent.guard import (
     leaks,
     polite_lang,
     strip_citation_marks,
+    strip_preamble,
     unsupported_numbers,
 )
 from kefu.agent.llm_queue import GenerationQueue, QueueTimeout, Turn
@@ -45,7 +46,7 @@ from kefu.config import LadderSettings
 from kefu.errors import KefuError
 from kefu.knowledge_base.text import detect_lang, is_cjk, sentences
 from kefu.retrieval.hybrid import Retriever
-from kefu.types import Answer, ChatModel, Event, Handoff, Hit, Lang, Message, Route, Source
+from kefu.types import Answer, ChatModel, Entry, Event, Handoff, Hit, Lang, Message, Route, Source
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,22 @@ def in_language(text: str, lang: Lang) -> bool:
         return True
     share = sum(1 for c in letters if "\u4e00" <= c <= "\u9fff") / len(letters)
     return share >= 0.3 if lang == "zh" else share < 0.3
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The LLM's choice among entries: their indices by weighted probability (order[0] is
+    the one chosen), how far it leads its strongest rival, the raw probabilities, and a
+    line for logs and reasons."""
+
+    order: list[int]
+    lead: float
+    chances: list[float]
+    odds: str
+
+    @property
+    def best(self) -> int:
+        return self.order[0]
 
 
 @dataclass(frozen=True)
@@ -237,7 +254,8 @@ class Agent:
                k: int | None = None) -> tuple[str, list[Hit]]:
         """(what was searched for, the hits): a message read in its conversation."""
         readings = self.readings(text, lang, history, rewrite)
-        return readings[0], self.retriever.search(readings[0], k, also=readings[1:])
+        hits = self.retriever.search(readings[0], k, also=readings[1:])
+        return readings[0], self.retriever.in_language(hits, lang)
 
     def _llm_rewrite(self, text: str, lang: Lang, history: Sequence[Message],
                      turn: Turn) -> Iterator[Event]:
@@ -293,20 +311,11 @@ class Agent:
         return probs[0], probs[1:]
 
     def _choose(self, question: str, lang: Lang, hits: Sequence[Hit]) -> Iterator[Event]:
-        """The LLM reads the candidates and says, as probabilities over their labels, which
-        one answers (or none). Each candidate's probability is weighted by the retriever's
-        opinion, 1 / its rank (as in reciprocal-rank fusion; "none" keeps the weight of the
-        first): a choice both agree on leads more. Sure: that entry's curated answer, or the
-        sentences of the document it picks; unsure: the likely FAQ questions to click, or
-        "I don't know"."""
-        none, chances = self._label_chances("choose", len(hits), question=question,
-                                            entries=[_excerpt(h) for h in hits])
-        weighted = [p / rank for rank, p in enumerate(chances, 1)]
-        order = sorted(range(len(hits)), key=lambda i: -weighted[i])
-        best = order[0]
-        lead = lead_share(weighted[best], max([none, *(weighted[i] for i in order[1:2])]))
-        summary = ", ".join(f"[{i + 1}] {chances[i]:.2f}" for i in order[:3])
-        odds = f"{summary}; none {none:.2f}; lead {lead:.2f}"
+        """The LLM chooses among the candidates (choice()). Sure: that entry's curated
+        answer, or the sentences of the document it picks; unsure: the likely FAQ questions
+        to click, or "I don't know"."""
+        picked = self.choice(question, [h.entry for h in hits])
+        best, lead, chances, odds = picked.best, picked.lead, picked.chances, picked.odds
         log.info("choice for %r: [%d] %s (%s)", question[:60], best + 1, hits[best].entry.id,
                  odds)
         if lead >= self.cfg.choose_threshold:
@@ -322,7 +331,7 @@ class Agent:
                 yield _reply(lang, "abstain", "abstain", reason=f"{reason}; translation off")
             return
         unsure = f"the LLM is unsure ({odds} < choose_threshold {self.cfg.choose_threshold})"
-        likely = [hits[i] for i in order if chances[i] >= self.cfg.suggest_probability
+        likely = [hits[i] for i in picked.order if chances[i] >= self.cfg.suggest_probability
                   and hits[i].entry.kind == "faq" and hits[i].entry.lang == lang]
         if len(likely) >= 2:
             yield _suggest(lang, likely[: self.cfg.max_suggestions], unsure)
@@ -354,21 +363,46 @@ class Agent:
             excerpt = replace(hit, entry=replace(hit.entry, answer=text))
             yield from self._translate(lang, excerpt, f"{reason}; document in the other language")
             return
-        yield Event("answer", answer=Answer(text, "rag", lang, (Source(hit.entry.id, hit.score),),
+        yield Event("answer", answer=Answer(text, "rag", lang, (_source(hit),),
                                             reason=reason))
+
+    def choice(self, question: str, entries: Sequence[Entry]) -> Choice:
+        """Which of entries (best retrieved first) the LLM finds answers question: its
+        probabilities over their labels and "none of them", each weighted by 1 / the entry's
+        rank (as in reciprocal-rank fusion; "none" keeps the weight of the first), so a
+        choice the retriever agrees with leads more. The caller holds the LLM."""
+        none, chances = self._label_chances("choose", len(entries), question=question,
+                                            entries=[_excerpt(e) for e in entries])
+        weighted = [p / rank for rank, p in enumerate(chances, 1)]
+        order = sorted(range(len(entries)), key=lambda i: -weighted[i])
+        lead = lead_share(weighted[order[0]], max([none, *(weighted[i] for i in order[1:2])]))
+        summary = ", ".join(f"[{i + 1}] {chances[i]:.2f}" for i in order[:3])
+        return Choice(order, lead, chances, f"{summary}; none {none:.2f}; lead {lead:.2f}")
+
+    def translated(self, lang: Lang, text: str, hits: Sequence[Hit] = (),
+                   question: bool = False) -> str:
+        """The shop's text (in the other language; question: an FAQ question, to stay one)
+        in lang, by the LLM, checked: '' when it drifts out of lang, states a figure the text
+        does not, quotes the rules, or (a question that ends as one) does not end as a
+        question. The caller holds the LLM (a turn of self.queue)."""
+        key = "translate_question" if question else "translate"
+        messages = [self._system(lang), Message("user", render(lang, key, answer=text))]
+        result = strip_preamble(self._written_in(lang, messages))
+        asks = text.rstrip().endswith(("?", "？"))
+        if question and asks and not result.endswith(("?", "？")):
+            return ""
+        return result if result and self._safe(result, [text], hits) else ""
 
     def _translate(self, lang: Lang, hit: Hit, reason: str) -> Iterator[Event]:
         """The shop's text of an entry in the other language, in the customer's; checked
         before it is shown: no figure the entry does not state, no quote of the rules."""
-        messages = [self._system(lang),
-                    Message("user", render(lang, "translate", answer=hit.entry.answer))]
-        text = self._written_in(lang, messages)
-        if not text or not self._safe(text, [hit.entry.answer], [hit]):
+        text = self.translated(lang, hit.entry.answer, [hit])
+        if not text:
             yield _reply(lang, "abstain", "abstain", reason=f"{reason}; translation rejected")
             return
         route: Route = "faq" if hit.entry.kind == "faq" else "rag"
         yield Event("answer", answer=Answer(
-            text, route, lang, (Source(hit.entry.id, hit.score, translated=True),),
+            text, route, lang, (_source(hit, translated=True),),
             reason=f"{reason}; translated"))
 
     def _written_in(self, lang: Lang, messages: list[Message]) -> str:
@@ -406,28 +440,35 @@ def _wait(turn: Turn) -> Iterator[Event]:
         yield Event("queue", position=ahead)
 
 
-def _excerpt(hit: Hit) -> str:
+def _excerpt(entry: Entry) -> str:
     """A candidate as the LLM sees it: its question (a document's title) and the start of
     its answer, EXCERPT_CHARS wide, a Chinese character counting as three (it says about as
     much, in about as many tokens)."""
-    answer = " ".join(hit.entry.answer.split())
+    answer = " ".join(entry.answer.split())
     width = 0
     for end, char in enumerate(answer):
         width += 3 if is_cjk(char) else 1
         if width > EXCERPT_CHARS:
             answer = answer[:end].rstrip() + "…"
             break
-    return f"{hit.entry.question} — {answer}"
+    return f"{entry.question} — {answer}"
+
+
+def _source(hit: Hit, translated: bool = False) -> Source:
+    """The entry the shop wrote, and whether the customer reads it machine-translated (a
+    twin's text, or translated just now)."""
+    return Source(hit.entry.origin, hit.score,
+                  translated=translated or bool(hit.entry.translated_from))
 
 
 def _curated(hit: Hit, lang: Lang, reason: str) -> Event:
     return Event("answer", answer=Answer(hit.entry.answer, "faq", lang,
-                                         (Source(hit.entry.id, hit.score),), reason=reason))
+                                         (_source(hit),), reason=reason))
 
 
 def _suggest(lang: Lang, hits: Sequence[Hit], reason: str) -> Event:
     return Event("answer", answer=Answer(
-        prompts(lang)["suggest"], "suggest", lang, tuple(Source(h.entry.id, h.score) for h in hits),
+        prompts(lang)["suggest"], "suggest", lang, tuple(_source(h) for h in hits),
         suggestions=tuple(h.entry.question for h in hits), reason=reason))
 
 

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from kefu.agent.chat_models import build_chat_model
 from kefu.agent.factory import build_agent
 from kefu.agent.ladder import Agent
+from kefu.agent.translation import EntryTranslator
 from kefu.config import LLMSettings, Settings
 from kefu.evals.datasets import Dataset, Query
 from kefu.evals.grounding import agreement, groundedness
@@ -21,6 +22,7 @@ from kefu.evals.judge import Judge
 from kefu.evals.metrics import K_MAX, Record
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.knowledge_base.text import detect_lang
+from kefu.knowledge_base.twins import fill
 from kefu.types import Answer, ChatModel
 
 
@@ -36,13 +38,18 @@ def build_eval_agent(dataset: Dataset, settings: Settings, retrieval_only: bool,
     kb_settings = eval_settings(settings)
     name = "eval-" + "".join(c if c.isalnum() else "-" for c in dataset.name.lower())[:40]
     kb = open_knowledge_base(kb_settings, name)
-    kb.delete([i for i in kb.entries() if i not in {e.id for e in dataset.entries}])
+    wanted = {e.id for e in dataset.entries}
+    kb.delete([e.id for e in kb.entries().values()
+               if e.id not in wanted and not e.translated_from])  # a twin goes with its source
     kb.ingest(dataset.entries, progress=progress)
     if retrieval_only:
         kb_settings = kb_settings.model_copy(update={"llm": LLMSettings(backend="none")})
     elif chat_model is None:
         chat_model = build_chat_model(settings.llm, settings.models_dir)
-    return build_agent(kb_settings, kb=kb, chat_model=chat_model)
+    agent = build_agent(kb_settings, kb=kb, chat_model=chat_model)
+    if not retrieval_only and settings.llm.translate_entries:
+        fill(kb, EntryTranslator(agent), progress=progress)  # as the server would (cached)
+    return agent
 
 
 def evaluate(dataset: Dataset, agent: Agent, retrieval_only: bool,
@@ -86,7 +93,7 @@ def _one(agent: Agent, query: Query, retrieval_only: bool,
         latency_ms = (time.perf_counter() - start) * 1000
         decision = agent.decide(lang, hits[: agent.retriever.cfg.top_k])
         route, answer, reason = decision.route, "", decision.reason
-        sources = tuple(h.entry.id for h in decision.hits[:1 if route == "rag" else None])
+        sources = tuple(h.entry.origin for h in decision.hits[:1 if route == "rag" else None])
         grounded = agrees = -1.0
         verdict = ""
     else:
@@ -103,7 +110,7 @@ def _one(agent: Agent, query: Query, retrieval_only: bool,
         sources = tuple(s.id for s in final.sources)
         grounded, agrees, verdict = _judged(agent, query, final, judge) if route == "rag" \
             else (-1.0, -1.0, "")
-    ranked = tuple((h.entry.id, round(h.score, 5)) for h in hits)
+    ranked = tuple((h.entry.origin, round(h.score, 5)) for h in hits)
     rewritten = searched if searched != query.text else ""
     return Record(query.id, query.text, query.lang, query.kind, query.gold, ranked, route,
                   round(latency_ms, 3), query.oos_kind, answer, sources, rewritten,

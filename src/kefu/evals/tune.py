@@ -228,7 +228,7 @@ def outcome_of(decision: Decision, probe: Probe) -> str:
         return "suggested"
     if not probe.gold:
         return "wrong"
-    return "correct" if decision.hits[0].entry.id in probe.gold else "wrong"
+    return "correct" if decision.hits[0].entry.origin in probe.gold else "wrong"
 
 
 def contested(hits: Sequence[Hit]) -> bool:
@@ -283,7 +283,7 @@ def search_probes(agent: Agent, probes: Sequence[Probe],
     searched = [(probe, agent.retriever.search(probe.text)) for probe in tqdm(
         probes, desc="searching the probes", unit="q", disable=not progress)]
     own = sorted(hits[0].question for probe, hits in searched
-                 if probe.gold and hits and hits[0].entry.id in probe.gold)
+                 if probe.gold and hits and hits[0].entry.origin in probe.gold)
     answered = min(own[len(own) // 2], ANSWERS_IT) if own else ANSWERS_IT
     return [(probe, hits) for probe, hits in searched
             if probe.gold or not (hits and hits[0].entry.kind == "faq"
@@ -376,7 +376,8 @@ def tune(agent: Agent, model: ChatModel | None, model_id: str, target: float = 0
     MAX_ASKED) through retrieval, scored on the grid; see choose()."""
     kb = agent.retriever.kb
     entries = list(kb.entries().values())
-    entries = spread([e for e in entries if e.kind == "faq"] or entries, limit)
+    entries = spread([e for e in entries if e.kind == "faq" and not e.translated_from]
+                     or entries, limit)
     if model is None:
         raise KefuError("kefu tune needs the LLM to reword the knowledge base's questions; "
                         "set llm.backend (or use --llm small)")

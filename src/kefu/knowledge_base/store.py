@@ -19,7 +19,7 @@ from kefu.config import Settings
 from kefu.errors import EmbedderMismatch, KnowledgeBaseError
 from kefu.knowledge_base.bm25 import BM25Index
 from kefu.knowledge_base.embedders import build_embedder
-from kefu.knowledge_base.text import to_simplified, tokenize
+from kefu.knowledge_base.text import detect_lang, to_simplified, tokenize
 from kefu.knowledge_base.vector_cache import VectorCache
 from kefu.knowledge_base.vector_store import VectorStore, build_chroma_client
 from kefu.types import Embedder, Entry, IngestReport
@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS entries (
     id TEXT PRIMARY KEY, kind TEXT, lang TEXT, question TEXT, answer TEXT,
     category TEXT, alt_questions TEXT, source TEXT, hash TEXT);
+CREATE TABLE IF NOT EXISTS twins (
+    source_id TEXT PRIMARY KEY, source_hash TEXT, status TEXT, covered_by TEXT);
 """
 
 
@@ -39,10 +41,18 @@ INDEX_VERSION = 2  # 2: traditional Chinese folded to simplified before embeddin
 
 
 def content_hash(entry: Entry) -> str:
-    payload = json.dumps(
-        [INDEX_VERSION, entry.kind, entry.lang, entry.question, entry.answer, entry.category,
-         list(entry.alt_questions), entry.source], ensure_ascii=False)
-    return hashlib.sha256(payload.encode()).hexdigest()
+    fields = [INDEX_VERSION, entry.kind, entry.lang, entry.question, entry.answer,
+              entry.category, list(entry.alt_questions), entry.source]
+    if entry.translated_from:
+        fields.append(entry.translated_from)
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
+
+
+def _add_twin_column(db: sqlite3.Connection) -> None:
+    """Knowledge bases made before twins existed get the entries.translated_from column."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
+    if "translated_from" not in columns:
+        db.execute("ALTER TABLE entries ADD COLUMN translated_from TEXT NOT NULL DEFAULT ''")
 
 
 def _fields(entry: Entry) -> tuple[list[str], list[str]]:
@@ -68,6 +78,7 @@ class KnowledgeBase:
         directory.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(directory / "kb.sqlite", check_same_thread=False)
         self._db.executescript(_SCHEMA)
+        _add_twin_column(self._db)
         self._lock = threading.RLock()
         self._check_embedder()
         self.vectors = VectorStore(chroma_client, name, embedder.model_id, embedder.dim)
@@ -127,27 +138,34 @@ class KnowledgeBase:
             self.vectors.delete([entry.id for entry, _ in batch])
             self.vectors.add(vectors, owners)
             if self._vector_cache is not None:
-                self._vector_cache.put(owners, vectors)
+                langs = [detect_lang(text) for entry_texts, _ in fields for text in entry_texts]
+                self._vector_cache.put(owners, vectors, langs)
             for (entry, digest), (entry_texts, _) in zip(batch, fields, strict=True):
                 self.bm25.put(entry.id, tokenize(" ".join(entry_texts)))
                 self._db.execute(
-                    "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (entry.id, entry.kind, entry.lang, entry.question, entry.answer,
                      entry.category, json.dumps(list(entry.alt_questions), ensure_ascii=False),
-                     entry.source, digest),
+                     entry.source, digest, entry.translated_from),
                 )
             self._committed()
 
     def delete(self, entry_ids: Iterable[str]) -> int:
+        """Remove entries, and the machine-translated twins of those that had one."""
         ids = list(entry_ids)
         with self._lock:
-            self.vectors.delete(ids)
+            wanted = set(ids)
+            twins = [e.id for e in self.entries().values() if e.translated_from in wanted]
+            self.vectors.delete(ids + twins)
             if self._vector_cache is not None:
-                self._vector_cache.remove(ids)
-            for entry_id in ids:
+                self._vector_cache.remove(ids + twins)
+            for entry_id in ids + twins:
                 self.bm25.delete(entry_id)
             removed = sum(
                 self._db.execute("DELETE FROM entries WHERE id = ?", (i,)).rowcount for i in ids)
+            for entry_id in twins:
+                self._db.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+            self._db.executemany("DELETE FROM twins WHERE source_id = ?", [(i,) for i in ids])
             self._committed()
         return removed
 
@@ -169,6 +187,11 @@ class KnowledgeBase:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
         return row[0] if row else ""
 
+    def generation(self) -> str:
+        """A mark that changes with every write, by any process."""
+        with self._lock:
+            return self._stored_generation()
+
     def refresh(self) -> None:
         """Drop cached entries, mean vector and BM25 statistics if another process wrote."""
         with self._lock:
@@ -183,11 +206,12 @@ class KnowledgeBase:
             self.refresh()
             if self._cache is None:
                 rows = self._db.execute(
-                    "SELECT id, kind, lang, question, answer, category, alt_questions, source "
-                    "FROM entries ORDER BY rowid")
+                    "SELECT id, kind, lang, question, answer, category, alt_questions, source, "
+                    "translated_from FROM entries ORDER BY rowid")
                 self._cache = {
                     r[0]: Entry(id=r[0], kind=r[1], lang=r[2], question=r[3], answer=r[4],
-                                category=r[5], alt_questions=tuple(json.loads(r[6])), source=r[7])
+                                category=r[5], alt_questions=tuple(json.loads(r[6])), source=r[7],
+                                translated_from=r[8])
                     for r in rows
                 }
             return self._cache
@@ -200,13 +224,22 @@ class KnowledgeBase:
                     owners += page_owners  # an entry's vectors may span two pages
                     vectors += page_vectors
                 cache = VectorCache(self.embedder.dim)
-                cache.put(owners, vectors)
+                texts = {entry.id: dict(zip(names, entry_texts, strict=True))
+                         for entry in self.entries().values()
+                         for entry_texts, names in [_fields(entry)]}
+                cache.put(owners, vectors, [detect_lang(texts.get(i, {}).get(field, ""))
+                                            for i, field in owners])
                 self._vector_cache = cache
             return self._vector_cache
 
-    def mean_vector(self) -> np.ndarray:
-        """The mean of all stored vectors (zeros when empty)."""
-        return self._vectors().mean()
+    def mean_vector(self, lang: str = "") -> np.ndarray:
+        """The mean of the stored vectors of texts in lang; of all when lang is '' or has
+        none (zeros when empty)."""
+        return self._vectors().mean(lang)
+
+    def vector_lang(self, entry_id: str, field: str) -> str:
+        """The language of the text that entry's field vector was made from."""
+        return self._vectors().lang(entry_id, field)
 
     def vectors_of(self, entry_ids: Sequence[str]) -> dict[str, list[tuple[str, np.ndarray]]]:
         """Every stored (field, vector) of the given entries."""
@@ -226,6 +259,20 @@ class KnowledgeBase:
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                              (f"setting:{key}", json.dumps(value, ensure_ascii=False)))
+
+    def twin_states(self) -> dict[str, tuple[str, str, str]]:
+        """source id -> (the content hash of the source its twin was made from, status, the
+        entry that covers it), for every FAQ entry a twin was made (or tried) for; twins.py."""
+        with self._lock:
+            rows = self._db.execute("SELECT source_id, source_hash, status, covered_by "
+                                    "FROM twins")
+            return {source: (digest, status, by) for source, digest, status, by in rows}
+
+    def set_twin_state(self, source_id: str, source_hash: str, status: str,
+                       covered_by: str = "") -> None:
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO twins VALUES (?, ?, ?, ?)",
+                             (source_id, source_hash, status, covered_by))
 
     def __len__(self) -> int:
         return len(self.entries())

@@ -2,7 +2,8 @@
 
 For a question q and an entry e (see docs/retrieval.md for the measurements behind it):
 
-    c(v)      = v minus the mean of all vectors in this knowledge base, at unit length
+    c(v)      = v minus the mean of the vectors of texts in v's language in this knowledge
+                base (of all vectors when that language has none), at unit length
     question  = max over e's question and alternative phrasings of  c(q) · c(v)
     answer    = c(q) · c(e's answer vector)            (a document chunk has one vector)
     dense     = (question + answer_weight × answer) / (1 + answer_weight)
@@ -12,22 +13,27 @@ For a question q and an entry e (see docs/retrieval.md for the measurements behi
 
 Centring removes what every entry shares (e5 puts all texts in a narrow cone), which
 spreads unrelated and related questions apart and lets an English question find a Chinese
-entry. The fused score stays on one scale the ladder's thresholds act on; rank-only fusion
-(RRF) throws that scale away.
+entry. Centring each language on its own mean also removes the offset between the two
+languages' clouds, which one knowledge-base mean leaves when the FAQ mixes Chinese-only and
+English-only entries: a question would find some entry in its own language first. The
+fused score stays on one scale the ladder's thresholds act on; rank-only fusion (RRF)
+throws that scale away.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from kefu.config import RetrievalSettings
 from kefu.knowledge_base.store import KnowledgeBase
-from kefu.knowledge_base.text import to_simplified, tokenize
+from kefu.knowledge_base.text import detect_lang, to_simplified, tokenize
+from kefu.knowledge_base.twins import twin_id
 from kefu.retrieval.names import NameIndex
 from kefu.retrieval.rerank import Reranker
-from kefu.types import Entry, Hit
+from kefu.types import Entry, Hit, Lang
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
@@ -53,11 +59,11 @@ class Retriever:
         """
         k = k or self.cfg.top_k
         self.kb.refresh()  # another process (kefu kb, kefu ingest) may have changed it
-        mean = (self.kb.mean_vector() if self.cfg.center
-                else np.zeros(self.kb.embedder.dim, dtype=np.float32))
         texts = [query, *also]
         vectors = self.kb.embedder.embed_queries([to_simplified(t) for t in texts])
-        queries = [_unit(v - mean) for v in vectors]
+        means = {lang: self._mean(lang) for lang in ("", "zh", "en")}
+        queries = [_unit(v - means[detect_lang(text)])
+                   for text, v in zip(texts, vectors, strict=True)]
         entries = self.kb.entries()
         candidates: dict[str, None] = {}
         keyword: list[dict[str, float]] = []
@@ -76,14 +82,35 @@ class Retriever:
             entry = entries.get(entry_id)
             if entry is None or entry_id not in stored:  # a write that did not finish
                 continue
-            parts = [self._hit(entry, stored[entry_id], q, mean, bm25.get(entry_id, 0.0),
+            parts = [self._hit(entry, stored[entry_id], q, means, bm25.get(entry_id, 0.0),
                                entry_id in named)
                      for q, bm25 in zip(queries, keyword, strict=True)]
             hits.append(parts[0] if len(parts) == 1 else _average(parts))
         hits.sort(key=lambda h: (-h.score, h.entry.id))
+        hits = _one_per_origin(hits)
         if self.reranker is not None:
             hits = self.reranker(query, hits)
         return hits[:k]
+
+    def in_language(self, hits: Sequence[Hit], lang: Lang) -> list[Hit]:
+        """Each FAQ hit as its entry in lang, where the shop's entry or its machine-translated
+        twin is in lang (same score: the two are one entry)."""
+        entries = self.kb.entries()
+        out = []
+        for hit in hits:
+            entry = hit.entry
+            if entry.kind == "faq" and entry.lang != lang:
+                same = entries.get(entry.translated_from or twin_id(entry.id, lang))
+                if same is not None and same.lang == lang:
+                    hit = replace(hit, entry=same)
+            out.append(hit)
+        return out
+
+    def _mean(self, lang: str) -> np.ndarray:
+        """What is subtracted from a vector of a text in lang before comparing."""
+        if not self.cfg.center:
+            return np.zeros(self.kb.embedder.dim, dtype=np.float32)
+        return self.kb.mean_vector(lang if self.cfg.center_languages else "")
 
     def names_in(self, texts: Sequence[str]) -> list[list[str]]:
         """The document titles each text mentions (e.g. kefu's last reply), in order."""
@@ -100,8 +127,10 @@ class Retriever:
         return self._names
 
     def _hit(self, entry: Entry, vectors: list[tuple[str, np.ndarray]], q: np.ndarray,
-             mean: np.ndarray, bm25: float, named: bool = False) -> Hit:
-        similarity = {field: float(q @ _unit(v - mean)) for field, v in vectors}
+             means: dict[str, np.ndarray], bm25: float, named: bool = False) -> Hit:
+        """means: what is subtracted from a vector of a text in each language ('' unknown)."""
+        similarity = {field: float(q @ _unit(v - means[self.kb.vector_lang(entry.id, field)]))
+                      for field, v in vectors}
         question = max(s for field, s in similarity.items() if field != "answer")
         answer = similarity.get("answer", question)
         weight = self.cfg.answer_weight
@@ -109,6 +138,17 @@ class Retriever:
         score = dense + self.cfg.bm25_weight * bm25 + self.cfg.name_weight * named
         return Hit(entry=entry, score=score, dense=dense, bm25=bm25, question=question,
                    answer=answer, named=named)
+
+
+def _one_per_origin(hits: list[Hit]) -> list[Hit]:
+    """The best-scoring of an entry and its twin (the two say the same)."""
+    seen: set[str] = set()
+    kept = []
+    for hit in hits:
+        if hit.entry.origin not in seen:
+            seen.add(hit.entry.origin)
+            kept.append(hit)
+    return kept
 
 
 def _average(hits: list[Hit]) -> Hit:

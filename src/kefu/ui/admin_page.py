@@ -1,6 +1,7 @@
 """The admin page (/admin, Gradio, behind the admin token): fix an answer in a minute.
 
-Knowledge base (search, add, edit, delete, upload), unanswered and disliked questions
+Knowledge base (search, add, edit, delete, upload), machine translations to review
+(admin_translations.py), unanswered and disliked questions
 grouped by meaning with "write the answer", conversations and tickets, the go-live check,
 a dashboard.
 Every change goes through the same editor as `kefu kb`, so it answers the next question.
@@ -24,6 +25,7 @@ from kefu.errors import KefuError
 from kefu.evals.check import go_live_check
 from kefu.knowledge_base.editor import LocalEditor, edited, new_entry
 from kefu.types import ChatModel
+from kefu.ui.admin_translations import translations_tab
 
 ENTRY_COLUMNS = ["id", "kind", "lang", "question", "answer"]
 GROUP_COLUMNS = ["asked", "question", "other wordings", "why"]
@@ -235,6 +237,8 @@ def build_admin_page(desk: SupportDesk, title: str, llm_id: str = "",
             save_button.click(save, [*form, query], [status, entries, entry_id])
             delete_button.click(delete, [entry_id, query], [status, entries])
             files.upload(upload, [files, query], [status, entries])
+        with gr.Tab("Translations") as translations:
+            translations_tab(desk, translations)
         with gr.Tab("Unanswered and disliked") as unanswered_tab:
             gr.Markdown("Questions kefu could not answer or whose answer got a thumbs-down, "
                         "grouped by meaning. Click one to write its answer in the Knowledge base "

@@ -17,6 +17,7 @@ from kefu.agent.chat_models import build_chat_model
 from kefu.agent.desk import SupportDesk
 from kefu.agent.factory import build_agent, build_desk
 from kefu.agent.ladder import Agent
+from kefu.agent.translation import TwinMaker
 from kefu.config import Settings
 from kefu.errors import KefuError
 from kefu.evals.tune import rewording_llm
@@ -58,6 +59,8 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
                          daemon=True).start()
     if warm:
         _resend_undelivered(desk)
+    if warm and agent.chat_model is not None and settings.llm.translate_entries:
+        desk.twins = TwinMaker(agent).start()
     title = f"{agent.shop} · kefu"
     if server.admin_token:
         reworder = build_chat_model(rewording_llm(settings.llm), settings.models_dir) \

@@ -1,0 +1,123 @@
+"""Twins made with the LLM: an FAQ entry's question, similar questions and curated answer
+put into the other language (knowledge_base/twins.py decides which and stores them), in
+the foreground with a progress bar (`kefu ingest`) or in a background thread of the server
+(TwinMaker)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from kefu.agent.ladder import Agent
+from kefu.errors import KefuError
+from kefu.knowledge_base import twins
+from kefu.knowledge_base.twins import Translation
+from kefu.types import Entry, Lang
+
+log = logging.getLogger("kefu")
+RETRY_S = 30.0  # after the LLM was too busy (customers first) or failed
+POLL_S = 2.0  # how often the knowledge base is checked for writes
+
+
+class EntryTranslator:
+    """The twins.Linguist of an agent: an entry's question, then (unless the shop's entry in
+    the other language answers that question, as the LLM judges a customer's question) its
+    answer and similar questions, put into the other language; each text checked as a
+    translated answer is (language, figures, no rules quoted), None when the question or
+    the answer fails. One turn of the agent's LLM
+    queue per entry, so customers' questions go between two entries."""
+
+    def __init__(self, agent: Agent) -> None:
+        if agent.chat_model is None:
+            raise KefuError("translating FAQ entries needs the LLM; set llm.backend")
+        self.agent = agent
+
+    def __call__(self, entry: Entry, lang: Lang, partner: Entry | None) -> Translation | None:
+        turn = self.agent.queue.turn()
+        try:
+            for _ahead in turn.acquire():
+                pass
+            question = self.agent.translated(lang, entry.question, question=True)
+            if not question:
+                log.info("no checked translation of %s's question into %s", entry.id, lang)
+                return None
+            if partner is not None and self._covers(partner, question):
+                return Translation(question, covered_by=partner.id)
+            answer = self.agent.translated(lang, entry.answer)
+            alternatives = [self.agent.translated(lang, alt, question=True)
+                            for alt in entry.alt_questions]
+        finally:
+            turn.release()
+        if not answer:
+            log.info("no checked translation of %s's answer into %s", entry.id, lang)
+            return None
+        return Translation(question, answer, tuple(a for a in alternatives if a))
+
+    def _covers(self, partner: Entry, question: str) -> bool:
+        """The shop's own entry answers the translated question: asked it as a customer's
+        question, among the entries in its language it retrieves, the LLM chooses that
+        entry and is sure (ladder.choose_threshold)."""
+        hits = [h for h in self.agent.retriever.search(question)
+                if h.entry.kind == "faq" and h.entry.lang == partner.lang
+                and not h.entry.translated_from][: self.agent.cfg.choose_among]
+        entries = [h.entry for h in hits]
+        if partner not in entries:
+            return False
+        picked = self.agent.choice(question, entries)
+        return (entries[picked.best] == partner
+                and picked.lead >= self.agent.cfg.choose_threshold)
+
+
+@dataclass
+class Progress:
+    """What the admin page shows: done of total in the current round, and what it does."""
+
+    done: int = 0
+    total: int = 0
+    failed: int = 0
+    state: str = "idle"  # idle | translating | waiting (the LLM was busy or failed)
+
+
+class TwinMaker:
+    """Makes the pending twins of a knowledge base in a daemon thread: at start (what an
+    earlier run left), then after every write to the knowledge base (an import, an edit,
+    through any process: its generation mark changes)."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.kb = agent.retriever.kb
+        self._translate = EntryTranslator(agent)
+        self._stop = threading.Event()
+        self.progress = Progress()
+        self._thread = threading.Thread(target=self._run, name="kefu-twins", daemon=True)
+
+    def start(self) -> TwinMaker:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        seen = ""
+        while not self._stop.is_set():
+            generation = self.kb.generation()
+            if generation == seen:
+                self._stop.wait(POLL_S)
+                continue
+            try:
+                self._round()
+                seen = generation
+            except KefuError as exc:
+                log.warning("translating FAQ entries paused: %s", exc)
+                self.progress.state = "waiting"
+                self._stop.wait(RETRY_S)
+
+    def _round(self) -> None:
+        def step(report: twins.FillReport) -> None:
+            self.progress = Progress(report.done, report.total, report.failed,
+                                     "translating" if report.total else "idle")
+
+        twins.fill(self.kb, self._translate, stop=self._stop.is_set, step=step)
+        self.progress.state = "idle"

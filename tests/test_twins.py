@@ -1,0 +1,271 @@
+"""Machine-translated twins: FAQ entries written in one language only, made bilingual."""
+
+import re
+import sqlite3
+import time
+
+import pytest
+
+from kefu.agent.guard import strip_preamble
+from kefu.agent.ladder import Agent
+from kefu.agent.llm_queue import GenerationQueue
+from kefu.agent.translation import EntryTranslator, TwinMaker
+from kefu.config import LadderSettings, RetrievalSettings
+from kefu.knowledge_base import twins
+from kefu.knowledge_base.store import open_knowledge_base
+from kefu.knowledge_base.twins import Translation
+from kefu.retrieval.hybrid import Retriever
+from kefu.types import Entry
+
+ZH_ONLY = Entry("zh-return-fee", "退货运费谁承担？",
+                "质量问题的退货运费由我们承担；其他原因退货，运费由顾客承担。", "zh",
+                alt_questions=("退货邮费谁出",))
+EN_ONLY = Entry("en-canada", "Do you ship to Canada?",
+                "Yes. Parcels to Canada take 6-9 working days; shipping is free over US$80.", "en")
+PAIR = (Entry("en-password", "How do I reset my password?",
+              "Click 'Forgot password' on the sign-in page and follow the email we send you.",
+              "en"),
+        Entry("zh-password", "怎么重置密码？",
+              "在登录页点击“忘记密码”，然后按照我们发给您的邮件操作。", "zh"))
+TRANSLATIONS = {
+    "zh-return-fee": Translation("Who pays the shipping for a return?",
+                                 "We pay the return shipping for quality problems; for other "
+                                 "reasons the customer pays it.",
+                                 ("Who covers return postage?",)),
+    "en-canada": Translation("你们发货到加拿大吗？",
+                             "是的。寄往加拿大的包裹需要6-9个工作日；满US$80包邮。"),
+}
+
+
+@pytest.fixture
+def mixed_kb(settings, e5):
+    kb = open_knowledge_base(settings, "mixed", embedder=e5)
+    kb.ingest([ZH_ONLY, EN_ONLY, *PAIR])
+    yield kb
+    kb.close()
+
+
+class Linguist:
+    """The LLM's translations, scripted: an entry whose id differs from its partner's only
+    by the language is covered by it; asked records the entries translated."""
+
+    def __init__(self):
+        self.asked = []
+
+    def __call__(self, entry, lang, partner):
+        self.asked.append(entry.id)
+        if partner is not None and _topic(partner) == _topic(entry):
+            return Translation(f"({entry.question})", covered_by=partner.id)
+        return TRANSLATIONS.get(entry.id)
+
+
+def _topic(entry):
+    return re.sub(r"\b(zh|en)-", "", entry.id)
+
+
+LINGUIST = Linguist()
+
+
+def test_entries_written_in_both_languages_get_no_twin(mixed_kb):
+    assert twins.partners(mixed_kb)["zh-password"] == PAIR[0]
+    assert len(twins.pending(mixed_kb)) == 4
+    linguist = Linguist()
+    report = twins.fill(mixed_kb, linguist)
+    assert (report.made, report.covered, report.failed) == (2, 2, 0)
+    assert {t.source.id: t.status for t in twins.twins(mixed_kb)} == {
+        "zh-return-fee": "machine", "en-canada": "machine", "en-password": "covered",
+        "zh-password": "covered"}
+    assert mixed_kb.get("zh-password~en") is None and mixed_kb.get("en-password~zh") is None
+    assert twins.pending(mixed_kb) == []
+    twins.fill(mixed_kb, linguist)
+    assert len(linguist.asked) == 4  # made once, kept with the knowledge base
+
+
+def test_close_entries_that_say_different_things_both_get_twins(tiny_kb):
+    # t-en-pay (Visa, PayPal) and t-zh-pay (Alipay, WeChat Pay): one topic, not one entry
+    assert twins.partners(tiny_kb)["t-zh-pay"].id == "t-en-pay"
+    twins.fill(tiny_kb, lambda entry, lang, partner: (
+        Translation("?", covered_by=partner.id) if "pay" not in entry.id
+        else Translation(f"{entry.question}?", f"{entry.answer}!")))
+    assert {t.source.id: t.status for t in twins.twins(tiny_kb)
+            if t.status == "machine"} == {"t-zh-pay": "machine", "t-en-pay": "machine"}
+
+
+def test_a_twin_answers_a_question_in_the_other_language_marked_translated(mixed_kb):
+    report = twins.fill(mixed_kb, LINGUIST)
+    assert (report.made, report.failed, twins.pending(mixed_kb)) == (2, 0, [])
+    agent = Agent(Retriever(mixed_kb, RetrievalSettings()), None, LadderSettings(), "Shop")
+    answer = agent.ask("who covers return postage")  # the twin's similar question
+    assert (answer.route, answer.lang, answer.answer) == (
+        "faq", "en", TRANSLATIONS["zh-return-fee"].answer)
+    assert [(s.id, s.translated) for s in answer.sources] == [("zh-return-fee", True)]
+    answer = agent.ask("退货邮费谁出？")  # the shop's own words in its own language
+    assert (answer.answer, answer.sources[0].translated) == (ZH_ONLY.answer, False)
+
+
+def test_an_entry_and_its_twin_are_retrieved_once_in_the_customers_language(mixed_kb):
+    twins.fill(mixed_kb, LINGUIST)
+    retriever = Retriever(mixed_kb, RetrievalSettings())
+    hits = retriever.search("加拿大 运费")
+    origins = [h.entry.origin for h in hits]
+    assert len(origins) == len(set(origins))
+    shown = retriever.in_language(hits, "zh")
+    canada = next(h.entry for h in shown if h.entry.origin == "en-canada")
+    assert (canada.id, canada.lang, canada.translated_from) == ("en-canada~zh", "zh", "en-canada")
+    back = retriever.in_language(shown, "en")
+    assert next(h.entry for h in back if h.entry.origin == "en-canada") == EN_ONLY
+
+
+def test_a_rejected_twin_stays_away_until_its_source_changes(mixed_kb):
+    twins.fill(mixed_kb, LINGUIST)
+    twins.reject(mixed_kb, "en-canada")
+    assert mixed_kb.get("en-canada~zh") is None
+    assert twins.pending(mixed_kb) == []
+    assert {t.source.id: t.status for t in twins.twins(mixed_kb)} == {
+        "zh-return-fee": "machine", "en-canada": "rejected", "en-password": "covered",
+        "zh-password": "covered"}
+    changed = Entry(EN_ONLY.id, EN_ONLY.question, EN_ONLY.answer + " Duties are included.", "en")
+    mixed_kb.ingest([changed])
+    assert [e.id for e in twins.pending(mixed_kb)] == ["en-canada"]
+
+
+def test_a_corrected_twin_is_kept_as_checked(mixed_kb):
+    twins.fill(mixed_kb, LINGUIST)
+    fixed = Translation("你们寄到加拿大吗？", "寄。加拿大6-9个工作日送达，满US$80包邮。")
+    twins.put_twin(mixed_kb, EN_ONLY, fixed, status="checked")
+    twin = mixed_kb.get("en-canada~zh")
+    assert (twin.question, twin.answer) == (fixed.question, fixed.answer)
+    assert {t.source.id: t.status for t in twins.twins(mixed_kb)}["en-canada"] == "checked"
+
+
+def test_deleting_a_source_deletes_its_twin_and_its_state(mixed_kb):
+    twins.fill(mixed_kb, LINGUIST)
+    assert mixed_kb.delete(["zh-return-fee"]) == 1
+    assert mixed_kb.get("zh-return-fee~en") is None
+    assert "zh-return-fee" not in mixed_kb.twin_states()
+    assert Retriever(mixed_kb, RetrievalSettings()).search("who pays return shipping")[0] \
+        .entry.origin != "zh-return-fee"
+
+
+def test_a_twin_of_an_entry_written_later_in_both_languages_goes(mixed_kb):
+    twins.fill(mixed_kb, LINGUIST)
+    assert mixed_kb.get("zh-return-fee~en") is not None
+    mixed_kb.ingest([Entry("en-return-fee", "Who pays for return shipping?",
+                           "We pay the return shipping for quality problems; otherwise the "
+                           "customer pays it.", "en")])
+    report = twins.fill(mixed_kb, LINGUIST)
+    assert report.covered == 1
+    assert mixed_kb.get("zh-return-fee~en") is None
+    assert {t.source.id: t.status for t in twins.twins(mixed_kb)}["zh-return-fee"] == "covered"
+    mixed_kb.delete(["en-return-fee"])  # the counterpart goes: the twin is made again
+    assert [e.id for e in twins.pending(mixed_kb)] == ["zh-return-fee"]
+
+
+def test_a_translation_that_fails_its_checks_is_not_stored(mixed_kb, scripted):
+    agent = Agent(Retriever(mixed_kb, RetrievalSettings()), scripted, LadderSettings(), "Shop")
+    translate = EntryTranslator(agent)
+    scripted.enqueue("你们发货到加拿大吗？")
+    scripted.enqueue("是的。寄往加拿大需要6-9个工作日；满US$50包邮。")  # a figure it did not say
+    assert translate(EN_ONLY, "zh", None) is None
+    scripted.enqueue("你们发货到加拿大吗？")
+    scripted.enqueue("是的。寄往加拿大需要6-9个工作日；满US$80包邮。")
+    assert translate(EN_ONLY, "zh", None) == Translation(
+        "你们发货到加拿大吗？", "是的。寄往加拿大需要6-9个工作日；满US$80包邮。")
+    asked = [p[-1].content for p in scripted.prompts]
+    assert EN_ONLY.question in asked[0] and EN_ONLY.answer in asked[1]
+
+
+def test_an_entry_the_llm_finds_its_partner_answers_is_covered(mixed_kb, scripted):
+    agent = Agent(Retriever(mixed_kb, RetrievalSettings()), scripted, LadderSettings(), "Shop")
+    scripted.enqueue("How do I reset my password?")
+    scripted.enqueue("[1]")  # asked as a customer's question, the LLM chooses en-password
+    assert EntryTranslator(agent)(PAIR[1], "en", PAIR[0]) == Translation(
+        "How do I reset my password?", covered_by="en-password")
+    assert "[1] How do I reset my password? — Click" in scripted.prompts[-1][-1].content
+    scripted.enqueue("How do I reset my password?")
+    scripted.enqueue("[0.6, 0.4, 0.0]")  # unsure: "none of them" is as likely
+    scripted.enqueue("Click 'Forgot password' on the sign-in page.")
+    assert EntryTranslator(agent)(PAIR[1], "en", PAIR[0]).answer == (
+        "Click 'Forgot password' on the sign-in page.")
+
+
+class DictionaryModel:
+    """An LLM at the process boundary that translates from a dictionary."""
+
+    def __init__(self, words):
+        self.words = words
+
+    def stream(self, messages):
+        prompt = messages[-1].content
+        yield next(out for text, out in self.words.items() if text in prompt)
+
+    def label_probs(self, messages, labels):
+        """Chooses the entry on passwords for a question on passwords, else none."""
+        options, question = messages[-1].content.rsplit("Customer question: ", 1)
+        words = ("password", "密码")
+        probs = [float(any(w in question for w in words) and any(w in line for w in words))
+                 for line in options.splitlines()[1:len(labels)]]  # [1] .. [n]
+        return [float(not any(probs)), *probs]
+
+
+def test_the_server_translates_in_the_background_after_each_write(mixed_kb):
+    words = {ZH_ONLY.question: "Who pays the shipping for a return?",
+             ZH_ONLY.answer: "We pay for quality problems.",
+             ZH_ONLY.alt_questions[0]: "Who covers return postage?",
+             EN_ONLY.question: "你们发货到加拿大吗？",
+             EN_ONLY.answer: "是的，6-9个工作日，满US$80包邮。",
+             "有礼品卡吗？": "Do you sell gift cards?", "有，US$10起。": "Yes, from US$10.",
+             PAIR[0].question: PAIR[1].question, PAIR[1].question: PAIR[0].question}
+    agent = Agent(Retriever(mixed_kb, RetrievalSettings()), DictionaryModel(words),
+                  LadderSettings(), "Shop", queue=GenerationQueue())
+    maker = TwinMaker(agent).start()
+    try:
+        _until(lambda: not twins.pending(mixed_kb))
+        assert mixed_kb.get("en-canada~zh").answer == "是的，6-9个工作日，满US$80包邮。"
+        assert mixed_kb.get("en-password~zh") is None
+        mixed_kb.ingest([Entry("zh-gift", "有礼品卡吗？", "有，US$10起。", "zh")])
+        _until(lambda: mixed_kb.get("zh-gift~en") is not None)
+        assert mixed_kb.get("zh-gift~en").question == "Do you sell gift cards?"
+    finally:
+        maker.stop()
+    assert maker.progress.state == "idle"
+
+
+def _until(condition, seconds=20.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_a_knowledge_base_made_before_twins_opens_with_its_entries(settings, e5):
+    kb = open_knowledge_base(settings, "old", embedder=e5)
+    kb.ingest([EN_ONLY])
+    kb.close()
+    db = sqlite3.connect(settings.kb_dir / "old" / "kb.sqlite")
+    db.execute("ALTER TABLE entries DROP COLUMN translated_from")
+    db.commit()
+    db.close()
+    kb = open_knowledge_base(settings, "old", embedder=e5)
+    assert kb.get("en-canada") == EN_ONLY
+    assert [e.id for e in twins.pending(kb)] == ["en-canada"]
+    kb.close()
+
+
+@pytest.mark.parametrize("reply,shown", [
+    ("Here is the translation of the source into English:\n\nShipping is free.",
+     "Shipping is free."),
+    ("以下是译文：\n满99元包邮。", "满99元包邮。"),
+    ("客服助手：您好！满99元包邮。", "您好！满99元包邮。"),
+    ("Translation matters: we keep every figure.", "Translation matters: we keep every figure."),
+])
+def test_a_small_models_preamble_is_not_part_of_the_translation(reply, shown):
+    assert strip_preamble(reply) == shown
+
+
+def test_a_translated_question_that_answers_instead_is_refused(mixed_kb, scripted):
+    agent = Agent(Retriever(mixed_kb, RetrievalSettings()), scripted, LadderSettings(), "Shop")
+    scripted.enqueue("Yes, we ship to Canada.")
+    assert agent.translated("en", "你们发货到加拿大吗？", question=True) == ""
+    scripted.enqueue("Sure! Here is the translation:\nDo you ship to Canada?")
+    assert agent.translated("en", "你们发货到加拿大吗？", question=True) == "Do you ship to Canada?"

@@ -187,6 +187,11 @@ def test_an_entry_the_llm_finds_its_partner_answers_is_covered(mixed_kb, scripte
     scripted.enqueue("Click 'Forgot password' on the sign-in page.")
     assert EntryTranslator(agent)(PAIR[1], "en", PAIR[0]).answer == (
         "Click 'Forgot password' on the sign-in page.")
+    asked = len(scripted.prompts)
+    scripted.enqueue("How do I reset my password?")  # en-canada is no curated match for it:
+    scripted.enqueue("Click 'Forgot password'.")  # translated without asking the LLM to choose
+    assert EntryTranslator(agent)(PAIR[1], "en", EN_ONLY).answer == "Click 'Forgot password'."
+    assert len(scripted.prompts) == asked + 2
 
 
 class DictionaryModel:
@@ -258,6 +263,8 @@ def test_a_knowledge_base_made_before_twins_opens_with_its_entries(settings, e5)
     ("以下是译文：\n满99元包邮。", "满99元包邮。"),
     ("客服助手：您好！满99元包邮。", "您好！满99元包邮。"),
     ("Translation matters: we keep every figure.", "Translation matters: we keep every figure."),
+    ('"Your order number is enough."\n\nThis translation maintains the meaning.',
+     '"Your order number is enough."'),
 ])
 def test_a_small_models_preamble_is_not_part_of_the_translation(reply, shown):
     assert strip_preamble(reply) == shown

@@ -119,13 +119,16 @@ def strip_citation_marks(text: str) -> str:
 
 
 _PREAMBLE = re.compile(r"^[^\n]*(translat|译文|翻译)[^\n]*[:：]\s*\n", re.IGNORECASE)
+_POSTSCRIPT = re.compile(r"\n\s*\n[^\n]*(translat|译文|翻译)[\s\S]*$", re.IGNORECASE)
 _SPEAKER = re.compile(r"^(客服助手|customer[- ]service assistant|assistant)\s*[:：]\s*", re.I)
 
 
 def strip_preamble(text: str) -> str:
-    """A small model's 'Here is the translation into English:' line, or a speaker label
-    ('客服助手：') before the text itself."""
-    return _SPEAKER.sub("", _PREAMBLE.sub("", text.strip(), count=1)).strip()
+    """The text without a small model's 'Here is the translation into English:' line, a
+    speaker label ('客服助手：') before it, or a last paragraph about the translation
+    ('This translation keeps ...') after it."""
+    text = _POSTSCRIPT.sub("", _PREAMBLE.sub("", text.strip(), count=1))
+    return _SPEAKER.sub("", text.strip()).strip()
 
 
 def unsupported_numbers(answer: str, sources: Iterable[str]) -> list[str]:

@@ -55,15 +55,17 @@ class EntryTranslator:
         return Translation(question, answer, tuple(a for a in alternatives if a))
 
     def _covers(self, partner: Entry, question: str) -> bool:
-        """The shop's own entry answers the translated question: asked it as a customer's
-        question, among the entries in its language it retrieves, the LLM chooses that
-        entry and is sure (ladder.choose_threshold)."""
+        """The shop's own entry answers the translated question, as the ladder would serve
+        a customer asking it: a sure curated match (its question match reaches
+        ladder.faq_threshold) that the LLM, choosing among the entries retrieved in that
+        language, also surely chooses (ladder.choose_threshold)."""
         hits = [h for h in self.agent.retriever.search(question)
                 if h.entry.kind == "faq" and h.entry.lang == partner.lang
                 and not h.entry.translated_from][: self.agent.cfg.choose_among]
-        entries = [h.entry for h in hits]
-        if partner not in entries:
+        if not any(h.entry == partner and h.question >= self.agent.cfg.faq_threshold
+                   for h in hits):
             return False
+        entries = [h.entry for h in hits]
         picked = self.agent.choice(question, entries)
         return (entries[picked.best] == partner
                 and picked.lead >= self.agent.cfg.choose_threshold)

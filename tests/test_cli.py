@@ -51,3 +51,16 @@ def test_missing_inputs_give_one_line_errors(capsys):
         "error: no knowledge base 'nothing'; import one with `kefu ingest PATH --kb nothing`\n")
     assert main(["ingest", "/no/such/file.csv", "--kb", "shop"]) == 1
     assert "error: /no/such/file.csv: no such file or directory" in capsys.readouterr().err
+
+
+def test_ingest_without_the_llm_keeps_the_entries_and_says_they_wait_for_translation(
+        tmp_path, capsys):
+    faq = tmp_path / "faq.csv"
+    faq.write_text("id,question,answer\nzh-gift,有礼品卡吗？,有，100元起。\n"
+                   "en-hours,What are your hours?,9:00 to 21:00 every day.\n", "utf-8")
+    assert main(["ingest", str(faq), "--kb", "shop", "--no-translate"]) == 0
+    assert "translated" not in capsys.readouterr().err
+    assert main(["ingest", str(faq), "--kb", "shop"]) == 0  # no model installed here
+    out, err = capsys.readouterr()
+    assert "warning: 2 FAQ entries written in one language only were not translated" in err
+    assert "knowledge base 'shop': 2 entries" in out

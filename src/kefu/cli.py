@@ -65,11 +65,16 @@ def _ingest(settings: Settings, kb_name: str, paths: Sequence[Path], prune: bool
     kb = open_knowledge_base(settings, kb_name)
     try:
         report = sync(kb, paths, prune=prune)
+        _print_ingest_report(report, prune)
         if translate and settings.llm.translate_entries:
-            _make_twins(settings, kb)
-        total = len(kb)
+            _make_twins(settings, kb)  # the entries answer already; the twins come after
+        print(f"knowledge base {kb_name!r}: {len(kb)} entries")
     finally:
         kb.close()
+    return 1 if report.failed else 0
+
+
+def _print_ingest_report(report, prune: bool) -> None:  # type: ignore[no-untyped-def]
     for problem in report.problems:
         print(f"warning: {problem}", file=sys.stderr)
     for failed in (f for f in report.files if f.error):
@@ -81,8 +86,6 @@ def _ingest(settings: Settings, kb_name: str, paths: Sequence[Path], prune: bool
               "run again with --prune to remove them")
     elif report.removed:
         print(f"removed {report.removed} entries that are no longer in their files")
-    print(f"knowledge base {kb_name!r}: {total} entries")
-    return 1 if report.failed else 0
 
 
 def _make_twins(settings: Settings, kb: KnowledgeBase) -> None:

@@ -276,3 +276,16 @@ def test_a_translated_question_that_answers_instead_is_refused(mixed_kb, scripte
     assert agent.translated("en", "你们发货到加拿大吗？", question=True) == ""
     scripted.enqueue("Sure! Here is the translation:\nDo you ship to Canada?")
     assert agent.translated("en", "你们发货到加拿大吗？", question=True) == "Do you ship to Canada?"
+
+
+@pytest.mark.parametrize("question", ["who pays for returning an item?", "return postage cost"])
+def test_per_language_centring_finds_an_entry_written_only_in_the_other_language(mixed_kb,
+                                                                                 question):
+    """Without twins (no LLM): one knowledge-base mean leaves the language offset and an
+    English question finds some English entry; each language centred on its own mean finds
+    the Chinese-only entry that answers it."""
+    def top(center_languages):
+        cfg = RetrievalSettings(center_languages=center_languages)
+        return Retriever(mixed_kb, cfg).search(question)[0].entry.id
+
+    assert (top(False), top(True)) == ("en-canada", "zh-return-fee")

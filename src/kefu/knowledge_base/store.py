@@ -163,8 +163,7 @@ class KnowledgeBase:
                 self.bm25.delete(entry_id)
             removed = sum(
                 self._db.execute("DELETE FROM entries WHERE id = ?", (i,)).rowcount for i in ids)
-            for entry_id in twins:
-                self._db.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
+            self._db.executemany("DELETE FROM entries WHERE id = ?", [(i,) for i in twins])
             self._db.executemany("DELETE FROM twins WHERE source_id = ?", [(i,) for i in ids])
             self._committed()
         return removed

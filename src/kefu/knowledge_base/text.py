@@ -50,6 +50,11 @@ def detect_lang(text: str) -> Lang:
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])\s*|(?<=[.])\s+(?=[A-Z0-9\u3400-\u9fff])|\s*\n\s*")
 
 
+def nonempty_lines(text: str) -> tuple[str, ...]:
+    """The text's lines, stripped, blank ones dropped (a form's one-per-line field)."""
+    return tuple(line.strip() for line in (text or "").splitlines() if line.strip())
+
+
 def sentences(text: str) -> list[str]:
     """The text's sentences as written, end punctuation kept: 'US$9.90' and 'e.g. a tent'
     stay whole, and so does a clause after a semicolon (it may hold the condition)."""

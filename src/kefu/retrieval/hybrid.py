@@ -128,9 +128,13 @@ class Retriever:
 
     def _hit(self, entry: Entry, vectors: list[tuple[str, np.ndarray]], q: np.ndarray,
              means: dict[str, np.ndarray], bm25: float, named: bool = False) -> Hit:
-        """means: what is subtracted from a vector of a text in each language ('' unknown)."""
-        similarity = {field: float(q @ _unit(v - means[self.kb.vector_lang(entry.id, field)]))
-                      for field, v in vectors}
+        """means: what is subtracted from a vector of a text in each language ('' unknown);
+        a vector's language is looked up only when each language has its own mean."""
+        per_language = self.cfg.center and self.cfg.center_languages
+        similarity = {
+            field: float(q @ _unit(v - means[self.kb.vector_lang(entry.id, field)
+                                             if per_language else ""]))
+            for field, v in vectors}
         question = max(s for field, s in similarity.items() if field != "answer")
         answer = similarity.get("answer", question)
         weight = self.cfg.answer_weight

@@ -24,6 +24,7 @@ from kefu.agent.tickets import TicketError
 from kefu.errors import KefuError
 from kefu.evals.check import go_live_check
 from kefu.knowledge_base.editor import LocalEditor, edited, new_entry
+from kefu.knowledge_base.text import nonempty_lines
 from kefu.types import ChatModel
 from kefu.ui.admin_translations import translations_tab
 
@@ -38,10 +39,6 @@ def check_login(token: str) -> Callable[[str, str], bool]:
     def login(username: str, password: str) -> bool:
         return secrets.compare_digest(password.encode(), token.encode())
     return login
-
-
-def _lines(text: str) -> tuple[str, ...]:
-    return tuple(line.strip() for line in (text or "").splitlines() if line.strip())
 
 
 def dashboard_figure(days: list[dict[str, Any]]) -> Figure:
@@ -108,10 +105,12 @@ def build_admin_page(desk: SupportDesk, title: str, llm_id: str = "",
         try:
             current = kb.get(entry_id.strip()) if entry_id.strip() else None
             if current is None:
-                entry = new_entry(question, answer, lang, "", _lines(alts), entry_id.strip())
+                entry = new_entry(question, answer, lang, "", nonempty_lines(alts),
+                                  entry_id.strip())
             else:
                 entry = edited(current, {"question": question, "answer": answer,
-                                         "lang": lang or None, "alt_questions": _lines(alts)})
+                                         "lang": lang or None,
+                                         "alt_questions": nonempty_lines(alts)})
             status = editor.put(entry)
         except KefuError as exc:
             return f"**Problem:** {exc}", search(query), entry_id

@@ -10,16 +10,13 @@ import gradio as gr
 from kefu.agent.desk import SupportDesk
 from kefu.errors import KefuError
 from kefu.knowledge_base import twins
+from kefu.knowledge_base.text import nonempty_lines
 from kefu.knowledge_base.twins import Translation
 
 COLUMNS = ["source", "status", "written by the shop", "machine translation"]
 STATUS_WORDS = {"machine": "to review", "checked": "kept", "rejected": "rejected",
                 "failed": "failed its checks (write it yourself, or leave it)",
                 "covered": "you wrote it in the other language too"}
-
-
-def _lines(text: str) -> tuple[str, ...]:
-    return tuple(line.strip() for line in (text or "").splitlines() if line.strip())
 
 
 def _short(text: str, width: int = 120) -> str:
@@ -76,7 +73,7 @@ def translations_tab(desk: SupportDesk, tab: gr.Tab) -> None:
                 *refresh()
         try:
             twins.put_twin(kb, source, Translation(question.strip(), answer.strip(),
-                                                   _lines(alts)), status="checked")
+                                                   nonempty_lines(alts)), status="checked")
         except KefuError as exc:
             return f"**Problem:** {exc}", *refresh()
         return f"**Kept** the translation of `{source_id}`; it answers the next question.", \

@@ -1,7 +1,8 @@
 """Raw dense, centred dense, BM25 alone, one mean, a mean per language, kefu: hit@1 and @5.
 
     python benchmarks/fusion.py [--data ../shared/datasets] [--limit 600] [--cmrc-docs 400]
-                                [--sets PREFIX ...] [--out benchmarks/results/fusion.json]
+                                [--sets PREFIX ...] [--tune [--llm small] [--fit-entries 60]]
+                                [--out benchmarks/results/fusion.json]
 
 Each knowledge base is imported once into a throw-away KEFU_HOME (real Chroma, real BM25,
 the configured embedder) and every column asks the same questions of it:
@@ -12,7 +13,11 @@ the configured embedder) and every column asks the same questions of it:
 - one_mean:  the retrieval settings with center_languages off (one knowledge-base mean);
 - per_lang:  the retrieval settings with center_languages on (each language centred on its
              own mean);
-- kefu:      the retrieval settings as configured (today one of the two above).
+- kefu:      the retrieval settings as configured (today one of the two above);
+- tuned:     (--tune) the weights and centring `kefu tune` fits to this knowledge base from
+             the LLM's questions about a spread of its entries (evals/fit_retrieval.py; no
+             question of the set is seen); the LLM's replies are cached in
+             benchmarks/results/probes.json by entry, so a second run writes none.
 
 Rows, each a seeded sample of at most --limit questions unless said otherwise:
 
@@ -36,7 +41,8 @@ Rows, each a seeded sample of at most --limit questions unless said otherwise:
 --sets runs the rows whose names start with one of the given prefixes (`--sets pinecone
 xsid`); a knowledge base is imported only when one of its rows runs. Texts are embedded once
 per run (the columns share the question's vector; sets share passages). Prints a hit@1 and a
-hit@5 table and writes JSON (per row: hit@1 per column, "hit@5", "queries", "entries").
+hit@5 table and writes JSON (per row: hit@1 per column, "hit@5", "queries", "entries", and
+with --tune "fitted": the weights fitted to its knowledge base).
 """
 
 from __future__ import annotations
@@ -55,16 +61,20 @@ import numpy as np
 from common import write_results
 from opencc import OpenCC
 
-from kefu.config import load_settings
+from kefu.agent.factory import RETRIEVAL_TUNABLE
+from kefu.config import RetrievalSettings, load_settings
 from kefu.evals.datasets import Dataset, Query, learn_phrasings, load_dataset
+from kefu.evals.fit_retrieval import PROBES as PROBES_SETTING
+from kefu.evals.fit_retrieval import describe, fit
 from kefu.knowledge_base.embedders import build_embedder
-from kefu.knowledge_base.store import open_knowledge_base
+from kefu.knowledge_base.store import KnowledgeBase, open_knowledge_base
 from kefu.knowledge_base.text import to_simplified, tokenize
 from kefu.retrieval.hybrid import Retriever
-from kefu.types import Embedder, Entry
+from kefu.types import ChatModel, Embedder, Entry
 
 SEED = 20240531
-COLUMNS = ("dense_raw", "dense", "bm25", "one_mean", "per_lang", "kefu")
+COLUMNS = ("dense_raw", "dense", "bm25", "one_mean", "per_lang", "kefu", "tuned")
+PROBES = Path(__file__).parent / "results" / "probes.json"  # the LLM's cached questions
 K = 5  # hit@K beside hit@1
 PINECONE = Path(__file__).parents[1] / "evalsets" / "pinecone"
 
@@ -72,6 +82,25 @@ Rows = dict[str, list[Query]]
 # A knowledge base to import: its row names (known before anything is read) and how to build
 # its entries and each row's questions.
 Bench = tuple[tuple[str, ...], Callable[[], tuple[list[Entry], Rows]]]
+
+
+class Tuner:
+    """Fits the weights of a benchmark's knowledge base as `kefu tune` would, with the LLM's
+    replies cached in one file for all knowledge bases (they are thrown away; the cache is
+    keyed by entry id and checked against the entry's text, as kefu tune's is)."""
+
+    def __init__(self, model: ChatModel, model_id: str, entries: int) -> None:
+        self.model, self.model_id, self.entries = model, model_id, entries
+
+    def __call__(self, kb: KnowledgeBase, base: RetrievalSettings) -> RetrievalSettings:
+        cached = json.loads(PROBES.read_text("utf-8")) if PROBES.exists() else {}
+        kb.set_setting(PROBES_SETTING, cached)
+        result = fit(Retriever(kb, base), self.model, self.model_id, self.entries)
+        PROBES.parent.mkdir(parents=True, exist_ok=True)
+        PROBES.write_text(json.dumps(cached | kb.setting(PROBES_SETTING), ensure_ascii=False),
+                          "utf-8")
+        describe(result, lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+        return result.chosen.weights.applied(base)
 
 
 class RememberingEmbedder:
@@ -229,9 +258,10 @@ def benches(data: Path, limit: int, cmrc_docs: int, scratch: Path) -> list[Bench
     ]
 
 
-def evaluate(entries: list[Entry], rows: Rows,
-             embedder: RememberingEmbedder) -> dict[str, dict]:  # type: ignore[type-arg]
-    """Import the entries once; hit@1 and hit@K of every column on every row."""
+def evaluate(entries: list[Entry], rows: Rows, embedder: RememberingEmbedder,
+             tuner: Tuner | None = None) -> dict[str, dict]:  # type: ignore[type-arg]
+    """Import the entries once; hit@1 and hit@K of every column on every row (tuned: the
+    kefu column again without a tuner)."""
     with tempfile.TemporaryDirectory(prefix="kefu-fusion-") as home:
         settings = load_settings(environ={"KEFU_HOME": home})
         kb = open_knowledge_base(settings, "bench", embedder)
@@ -248,6 +278,9 @@ def evaluate(entries: list[Entry], rows: Rows,
             "per_lang": Retriever(kb, base.model_copy(update={"center_languages": True})),
             "kefu": Retriever(kb, base),
         }
+        tuned = tuner(kb, base) if tuner else base
+        retrievers["tuned"] = Retriever(kb, tuned)
+        fitted = {k: getattr(tuned, k) for k in RETRIEVAL_TUNABLE}
         # The retriever embeds the question folded to simplified characters.
         embedder.embed_ahead([to_simplified(q.text) for qs in rows.values() for q in qs])
         ranked: dict[str, dict[str, list[str]]] = {}  # question -> column -> top K ids
@@ -269,7 +302,8 @@ def evaluate(entries: list[Entry], rows: Rows,
             n = max(len(queries), 1)
             results[row] = {c: round(hit1[c] / n, 4) for c in COLUMNS} | {
                 f"hit@{K}": {c: round(hitk[c] / n, 4) for c in COLUMNS},
-                "queries": len(queries), "entries": len(entries)}
+                "queries": len(queries), "entries": len(entries)} | (
+                {"fitted": fitted} if tuner else {})
             print(f"  {row}: {len(queries)} questions in {time.perf_counter() - start:.0f} s",
                   file=sys.stderr, flush=True)
         kb.close()
@@ -295,8 +329,23 @@ def main() -> int:
                         help="cmrc2018 documents imported (seeded; 0: all 848)")
     parser.add_argument("--sets", nargs="+", default=[], metavar="PREFIX",
                         help="run only the rows whose names start with one of these")
+    parser.add_argument("--tune", action="store_true",
+                        help="fit the weights per knowledge base with the LLM (column tuned)")
+    parser.add_argument("--llm", default="default", help="the LLM that writes the probes: "
+                        "small, default, or a .gguf path")
+    parser.add_argument("--fit-entries", type=int, default=60,
+                        help="FAQ entries (an even spread) the LLM writes questions for")
     parser.add_argument("--out", default="benchmarks/results/fusion.json")
     args = parser.parse_args()
+    tuner = None
+    if args.tune:
+        from kefu.agent.chat_models import build_chat_model
+        from kefu.evals.tune import rewording_llm
+
+        settings = load_settings()
+        llm = settings.llm.model_copy(update={"model": args.llm})
+        tuner = Tuner(build_chat_model(rewording_llm(llm), settings.models_dir),
+                      f"{llm.backend}:{llm.model}", args.fit_entries)
     with tempfile.TemporaryDirectory(prefix="kefu-fusion-") as scratch:
         every = benches(Path(args.data), args.limit, args.cmrc_docs, Path(scratch))
         chosen = [(names, build) for names, build in every
@@ -312,8 +361,12 @@ def main() -> int:
             entries, rows = build()
             wanted = {n: q for n, q in rows.items()
                       if not args.sets or n.startswith(tuple(args.sets))}
-            results |= evaluate(entries, wanted, embedder)
+            results |= evaluate(entries, wanted, embedder, tuner)
     print(f"hit@1\n{table(results, None)}\n\nhit@{K}\n{table(results, f'hit@{K}')}")
+    if tuner:
+        print("\nfitted (bm25 weight, name weight, a mean per language):")
+        for name, row in results.items():
+            print(f"{name:<22} " + ", ".join(f"{v:g}" for v in row["fitted"].values()))
     cmrc = [row for name, row in results.items() if name.startswith("cmrc2018")]
     if cmrc:
         print(f"\ncmrc2018: {cmrc[0]['entries']} of its 848 documents (--cmrc-docs) and "

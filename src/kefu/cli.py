@@ -428,14 +428,37 @@ def _customer_questions(args: argparse.Namespace, settings: Settings,
     return [Asked(t, detect_lang(t)) for t in texts if t], "the conversation log"
 
 
+def _tune_retrieval(args: argparse.Namespace, agent, model, model_id: str) -> None:  # type: ignore[no-untyped-def]
+    """The first step of kefu tune: fit the fusion weights, write them, use them for the
+    thresholds."""
+    from kefu.agent.factory import TUNED_RETRIEVAL
+    from kefu.evals.fit_retrieval import describe, fit
+
+    retriever = agent.retriever
+    result = fit(retriever, model, model_id, args.limit)
+    print("\nretrieval: the share of probes whose entry comes first")
+    describe(result)
+    if not result.changed:
+        print("no weighting ranks surely more probes first: the retrieval weights stay")
+        return
+    retriever.cfg = result.chosen.weights.applied(retriever.cfg)
+    if args.dry_run:
+        return
+    retriever.kb.set_setting(TUNED_RETRIEVAL, result.to_setting())
+    print(f"written to knowledge base {retriever.kb.name!r} (retrieval.use_tuned)")
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     from kefu.agent.factory import TUNED
     from kefu.evals.tune import curve, tune
 
     settings = _settings(args)
     agent = _tuning_agent(args, settings)
-    asked, where = _customer_questions(args, settings, agent.retriever.kb.name)
     model, model_id = _rewording_model(args, settings)
+    _tune_retrieval(args, agent, model, model_id)
+    if args.retrieval:
+        return 0
+    asked, where = _customer_questions(args, settings, agent.retriever.kb.name)
     result = tune(agent, model, model_id, args.target, args.per_entry, args.limit,
                   asked=asked)
     chosen, current = result.chosen, result.current
@@ -624,8 +647,8 @@ def build_parser() -> argparse.ArgumentParser:
                       ).add_argument("name", help="the file's name, e.g. policy.pdf")
     kb.set_defaults(func=cmd_kb)
 
-    tune_cmd = sub.add_parser("tune", help="choose the ladder's thresholds for a knowledge "
-                              "base from its own content")
+    tune_cmd = sub.add_parser("tune", help="fit retrieval's weights and choose the ladder's "
+                              "thresholds for a knowledge base from its own content")
     check = sub.add_parser("check", help="before going live: what kefu answers well, what "
                            "it hands off, which entries repeat or contradict each other")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -648,6 +671,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="most confidently wrong answers allowed (default 0.02 = 2%%)")
     tune_cmd.add_argument("--questions", metavar="FILE", help="customers' questions, a line "
                           "each or JSONL with \"query\" (default: the conversation log)")
+    tune_cmd.add_argument("--retrieval", action="store_true", help="the first step only: "
+                          "fit the retrieval weights, keep the thresholds")
     tune_cmd.add_argument("--plot", help="write the trade-off curve as a PNG here")
     tune_cmd.add_argument("--dry-run", action="store_true", help="show, do not write")
     tune_cmd.set_defaults(func=cmd_tune)

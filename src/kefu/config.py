@@ -119,6 +119,10 @@ class RetrievalSettings(_Frozen):
         "(cross-language hit@1 on the Pinecone shop 0.12 -> 0.38; but same-language hit@1 "
         "on the bilingual demo shop 0.91 -> 0.83)."
     )
+    use_tuned: bool = Field(
+        True, description="Use the weights and centring `kefu tune` fitted to the knowledge "
+        "base being served, when it fitted some; false: always the values above."
+    )
     reranker: str = Field(
         "", description="A sentence-transformers CrossEncoder (name or local path) that "
         "reorders the top entries when the best two are close; empty = off. Needs kefu[st]."

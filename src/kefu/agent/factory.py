@@ -12,7 +12,7 @@ from kefu.agent.desk import SupportDesk
 from kefu.agent.ladder import Agent
 from kefu.agent.llm_queue import GenerationQueue
 from kefu.agent.tickets import TicketStore, WebhookNotifier
-from kefu.config import LadderSettings, Settings
+from kefu.config import LadderSettings, RetrievalSettings, Settings
 from kefu.demo import DEMO_KB, SHOP_NAME
 from kefu.knowledge_base.store import KnowledgeBase, open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
@@ -26,7 +26,7 @@ def build_agent(settings: Settings, kb: KnowledgeBase | None = None,
     model = chat_model or build_chat_model(settings.llm, settings.models_dir)
     shop = settings.shop_name or (
         f"{SHOP_NAME['en']} ({SHOP_NAME['zh']})" if kb.name == DEMO_KB else "our shop")
-    retriever = Retriever(kb, settings.retrieval, build_reranker(settings.retrieval))
+    retriever = Retriever(kb, retrieval_for(settings, kb), build_reranker(settings.retrieval))
     queue = GenerationQueue(settings.llm.parallel, settings.llm.queue_wait_s)
     return Agent(retriever, model, ladder_for(settings, kb), shop=shop, queue=queue,
                  rewrite_with_llm=settings.llm.rewrite_follow_ups,
@@ -45,6 +45,20 @@ def ladder_for(settings: Settings, kb: KnowledgeBase) -> LadderSettings:
         return settings.ladder
     return settings.ladder.model_copy(update={k: float(tuned[k]) for k in
                                               TUNABLE if k in tuned})
+
+
+TUNED_RETRIEVAL = "retrieval.tuned"  # the knowledge base setting `kefu tune` writes first
+RETRIEVAL_TUNABLE = ("bm25_weight", "name_weight", "center_languages")
+
+
+def retrieval_for(settings: Settings, kb: KnowledgeBase) -> RetrievalSettings:
+    """The retrieval settings for kb: the weights and centring `kefu tune` fitted to it,
+    when it did and retrieval.use_tuned is on; else the configured ones."""
+    tuned = kb.setting(TUNED_RETRIEVAL) if settings.retrieval.use_tuned else None
+    if not tuned:
+        return settings.retrieval
+    return settings.retrieval.model_copy(update={k: tuned[k] for k in RETRIEVAL_TUNABLE
+                                                 if k in tuned})
 
 
 def conversations_path(settings: Settings) -> Path:

@@ -98,9 +98,11 @@ class Point:
         return self.confidently_wrong + self.asked_contested
 
 
-def _key(entry: Entry, model_id: str, n: int) -> str:
-    text = json.dumps([PROMPT_VERSION, entry.question, entry.answer, model_id, n],
-                      ensure_ascii=False)
+def _key(entry: Entry, model_id: str, n: int, faq_prompt: str) -> str:
+    parts = [PROMPT_VERSION, entry.question, entry.answer, model_id, n]
+    if entry.kind == "faq" and faq_prompt != "paraphrase":
+        parts.append(faq_prompt)  # (the first prompt's replies were cached without it)
+    text = json.dumps(parts, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -126,10 +128,13 @@ def read_questions(path: Path) -> tuple[list[Asked], list[str]]:
     return asked, problems
 
 
-def paraphrase_prompt(entry: Entry, n: int) -> str:
-    """Rewordings of an FAQ question, or questions a document chunk answers."""
+def paraphrase_prompt(entry: Entry, n: int, faq_prompt: str = "paraphrase") -> str:
+    """Rewordings of an FAQ question (faq_prompt: "paraphrase"; "customer_questions": what
+    other customers who need its answer would ask), or questions a document chunk
+    answers."""
     if entry.kind == "faq":
-        return render(entry.lang, "paraphrase", PROMPTS, question=entry.question, n=n)
+        return render(entry.lang, faq_prompt, PROMPTS, question=entry.question,
+                      answer=entry.answer[:600], n=n)
     return render(entry.lang, "passage_questions", PROMPTS, n=n,
                   passage=f"{entry.question}\n{entry.answer[:600]}")
 
@@ -143,6 +148,7 @@ def parse_paraphrases(reply: str, entry: Entry, n: int) -> list[str]:
     out = []
     for line in reply.splitlines():
         text = re.sub(r"^\s*(?:[-*•·]|\d+[.)、．]|[（(]?\d+[)）])\s*", "", line)
+        text = re.sub(r"^(?:Q|问)\s*[:：]\s*", "", text)  # a label the model copies
         text = re.sub(r"\s*[（(][^）)]*[）)]\s*$", "", text).strip(" \"'“”「」")  # a remark
         norm = normalize(text)
         folded = norm.rstrip("?？.。!！")
@@ -175,34 +181,37 @@ def per_entry_for(entries: int) -> int:
 
 def rewordings(entries: Sequence[Entry], kb_setting, save_setting,  # type: ignore[no-untyped-def]
                model: ChatModel, model_id: str, n: int | None = None,
-               progress: bool = True) -> dict[str, list[str]]:
-    """n rewordings per entry from the LLM (default: per_entry_for); its replies are cached
-    by entry content and model (and parsed on every run, so a better parser needs no new
+               progress: bool = True, faq_prompt: str = "paraphrase",
+               setting: str = PARAPHRASES) -> dict[str, list[str]]:
+    """n rewordings per entry from the LLM (default: per_entry_for; faq_prompt: see
+    paraphrase_prompt); its replies are cached in the knowledge base setting by entry
+    content, model and prompt (and parsed on every run, so a better parser needs no new
     replies)."""
     n = n or per_entry_for(len(entries))
-    cache: dict[str, dict[str, str]] = dict(kb_setting(PARAPHRASES) or {})
+    cache: dict[str, dict[str, str]] = dict(kb_setting(setting) or {})
     out: dict[str, list[str]] = {}
     fresh = 0
     for entry in tqdm(entries, desc="rewording the knowledge base's questions", unit="entry",
                       disable=not progress):
-        key = _key(entry, model_id, n)
+        key = _key(entry, model_id, n, faq_prompt)
         hit = cache.get(entry.id)
         if not (hit and hit.get("key") == key):
-            hit = cache[entry.id] = {"key": key, "reply": _reworded(model, entry, n)}
+            hit = cache[entry.id] = {"key": key,
+                                     "reply": _reworded(model, entry, n, faq_prompt)}
             fresh += 1
             if fresh % SAVE_EVERY == 0:  # an interrupted run keeps what it wrote
-                save_setting(PARAPHRASES, cache)
+                save_setting(setting, cache)
         out[entry.id] = parse_paraphrases(hit["reply"], entry, n)
     if fresh:
-        save_setting(PARAPHRASES, cache)
+        save_setting(setting, cache)
     return out
 
 
-def _reworded(model: ChatModel, entry: Entry, n: int) -> str:
+def _reworded(model: ChatModel, entry: Entry, n: int, faq_prompt: str) -> str:
     """The model's reply, cut off once its finished lines hold n usable rewordings (a
     sampling model goes on writing more, which would only be dropped)."""
     reply = ""
-    for chunk in model.stream([Message("user", paraphrase_prompt(entry, n))]):
+    for chunk in model.stream([Message("user", paraphrase_prompt(entry, n, faq_prompt))]):
         reply += chunk
         if "\n" in chunk and len(parse_paraphrases(reply.rsplit("\n", 1)[0], entry, n)) >= n:
             break  # the generator, released here, stops the model

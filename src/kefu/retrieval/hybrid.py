@@ -58,6 +58,17 @@ class Retriever:
         averaged: the customer's words keep their weight, the context fills in the topic.
         """
         k = k or self.cfg.top_k
+        hits = self.scored(query, also)
+        hits.sort(key=lambda h: (-h.score, h.entry.id))
+        hits = _one_per_origin(hits)
+        if self.reranker is not None:
+            hits = self.reranker(query, hits)
+        return hits[:k]
+
+    def scored(self, query: str, also: Sequence[str] = ()) -> list[Hit]:
+        """Every candidate entry (dense or BM25 neighbour of a reading, or named in one)
+        with its fused and component scores, unsorted, an entry and its twin apart: what
+        search ranks, and what `kefu tune` re-weighs (evals/fit_retrieval.py)."""
         self.kb.refresh()  # another process (kefu kb, kefu ingest) may have changed it
         texts = [query, *also]
         vectors = self.kb.embedder.embed_queries([to_simplified(t) for t in texts])
@@ -86,11 +97,7 @@ class Retriever:
                                entry_id in named)
                      for q, bm25 in zip(queries, keyword, strict=True)]
             hits.append(parts[0] if len(parts) == 1 else _average(parts))
-        hits.sort(key=lambda h: (-h.score, h.entry.id))
-        hits = _one_per_origin(hits)
-        if self.reranker is not None:
-            hits = self.reranker(query, hits)
-        return hits[:k]
+        return hits
 
     def in_language(self, hits: Sequence[Hit], lang: Lang) -> list[Hit]:
         """Each FAQ hit as its entry in lang, where the shop's entry or its machine-translated

@@ -1,0 +1,241 @@
+"""`kefu tune`, first step: the fusion weights fitted to one knowledge base, without labels.
+
+Probes come from the knowledge base's own content: the LLM's customer-style questions for
+a sample of its FAQ entries and document chunks (tune.rewordings, cached with the knowledge
+base), each labelled with the entry it was written from; and, where the LLM has made
+twins, each twin's question asked as if that twin were missing (a question in the other
+language than its entry: what centring each language on its own mean is for). Each probe
+is retrieved once per centring; every candidate keeps its components (question match,
+answer match, BM25, named), so each weighting on the grid re-ranks the same candidates in
+numpy (hybrid.py has the formula). The weighting with the most probes ranked first (then
+the best mean reciprocal rank) among those that rank more probes first than the current
+weights by more than chance (KEEP_Z x sqrt(the probes the two rank differently)) is kept;
+else the current weights stay.
+
+Fitted: the BM25 weight, the name weight, one mean or a mean per language. Not the answer
+weight: questions the LLM writes from an FAQ entry keep its question's details (the same
+restaurant, city, hour), so they favour the question over the answer, which customers'
+questions do not (clinc150: probes ranked first 0.630 of the time at answer weight 0 and
+0.574 at 1; its real questions 0.590 and 0.707).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from kefu.agent.factory import RETRIEVAL_TUNABLE as FITTED
+from kefu.config import RetrievalSettings
+from kefu.errors import KefuError
+from kefu.evals.tune import per_entry_for, rewordings, spread
+from kefu.retrieval.hybrid import Retriever
+from kefu.types import ChatModel, Hit
+
+PROBES = "tune.retrieval_probes"  # knowledge base setting: the LLM's cached questions
+BM25_GRID = (0.0, 0.02, 0.05, 0.08, 0.12, 0.2, 0.3, 0.5, 0.75, 1.0)
+NAME_GRID = (0.0, 0.1, 0.2, 0.4)
+CHUNKS = 60  # document chunks sampled for probes (a collection has thousands)
+PER_CHUNK = 2  # questions the LLM writes per sampled chunk
+KEEP_Z = 2.0  # the best of a few hundred weightings beats the current one by chance often:
+# two standard deviations of a gain that is only chance (each differently ranked probe a coin)
+GROUPS = ("faq", "document", "other language")
+
+
+@dataclass(frozen=True)
+class Weights:
+    answer_weight: float
+    bm25_weight: float
+    name_weight: float
+    center_languages: bool
+
+    @classmethod
+    def of(cls, cfg: RetrievalSettings) -> Weights:
+        return cls(cfg.answer_weight, cfg.bm25_weight, cfg.name_weight, cfg.center_languages)
+
+    def applied(self, cfg: RetrievalSettings) -> RetrievalSettings:
+        return cfg.model_copy(update={k: getattr(self, k) for k in FITTED})
+
+
+@dataclass(frozen=True)
+class RetrievalProbe:
+    text: str
+    gold: str  # the origin id of the entry it was written from
+    group: str  # one of GROUPS
+    hide: str = ""  # an entry left out of its candidates (the twin it was taken from)
+
+
+@dataclass(frozen=True)
+class Score:
+    """One weighting on the probes: how many ranked first, per group and overall."""
+
+    weights: Weights
+    first: dict[str, int]  # group -> probes whose entry ranked first
+    reciprocal_rank: float  # mean over all probes
+    firsts: np.ndarray  # per probe: ranked first (bool), for comparing two weightings
+
+    @property
+    def hits(self) -> int:
+        return sum(self.first.values())
+
+
+@dataclass(frozen=True)
+class RetrievalFit:
+    chosen: Score  # the current score again when no weighting is surely better
+    current: Score
+    probes: dict[str, int]  # group -> probes
+    scores: list[Score]
+
+    @property
+    def changed(self) -> bool:
+        return self.chosen.weights != self.current.weights
+
+    def hit_rate(self, score: Score, group: str) -> float:
+        return score.first[group] / max(self.probes[group], 1)
+
+    def to_setting(self) -> dict[str, object]:
+        weights = self.chosen.weights
+        return {k: getattr(weights, k) for k in FITTED} | {
+            "probes": self.probes, "hit1": round(self.chosen.hits / max(
+                sum(self.probes.values()), 1), 4)}
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    """One probe's candidates under one centring, sorted by origin."""
+
+    question: np.ndarray
+    answer: np.ndarray
+    bm25: np.ndarray
+    named: np.ndarray
+    starts: np.ndarray  # where each origin's candidates start
+    gold: int  # the gold origin's position among the origins; -1: not a candidate
+
+    @classmethod
+    def of(cls, hits: Sequence[Hit], gold: str) -> _Candidates:
+        hits = sorted(hits, key=lambda h: h.entry.origin)
+        origins = [h.entry.origin for h in hits]
+        starts = [i for i, o in enumerate(origins) if i == 0 or o != origins[i - 1]]
+        unique = [origins[i] for i in starts]
+        return cls(np.array([h.question for h in hits]), np.array([h.answer for h in hits]),
+                   np.array([h.bm25 for h in hits]), np.array([float(h.named) for h in hits]),
+                   np.array(starts, dtype=int), unique.index(gold) if gold in unique else -1)
+
+    def ranks(self, answer_w: np.ndarray, bm25_w: np.ndarray,
+              name_w: np.ndarray) -> np.ndarray:
+        """The gold origin's rank under each weighting (inf when it is not a candidate)."""
+        if self.gold < 0:
+            return np.full(len(answer_w), np.inf)
+        dense = (self.question[None] + answer_w[:, None] * self.answer[None]) \
+            / (1 + answer_w[:, None])
+        score = dense + bm25_w[:, None] * self.bm25[None] + name_w[:, None] * self.named[None]
+        best = np.maximum.reduceat(score, self.starts, axis=1)  # an entry and its twin: one
+        gold = best[:, self.gold]
+        return 1.0 + (best > gold[:, None] + 1e-12).sum(axis=1)
+
+
+def probes_for(retriever: Retriever, model: ChatModel, model_id: str,
+               limit: int | None = None, progress: bool = True) -> list[RetrievalProbe]:
+    """The LLM's questions for a spread of the FAQ entries the shop wrote (limit: at most
+    that many) and of CHUNKS document chunks, cached; and every twin's question."""
+    kb = retriever.kb
+    entries = list(kb.entries().values())
+    faqs = spread([e for e in entries if e.kind == "faq" and not e.translated_from], limit)
+    chunks = spread([e for e in entries if e.kind != "faq"], CHUNKS)
+    texts: dict[str, list[str]] = {}
+    for sample, n in ((faqs, per_entry_for(len(faqs))), (chunks, PER_CHUNK)):
+        if sample:
+            texts |= rewordings(sample, kb.setting, kb.set_setting, model, model_id, n,
+                                progress, faq_prompt="customer_questions", setting=PROBES)
+    probes = [RetrievalProbe(t, e.id, "faq" if e.kind == "faq" else "document")
+              for e in (*faqs, *chunks) for t in texts.get(e.id, ())]
+    probes += [RetrievalProbe(e.question, e.origin, "other language", hide=e.id)
+               for e in entries if e.translated_from]
+    return probes
+
+
+def _weights_grid(answer_weight: float, center_languages: bool) -> list[Weights]:
+    return [Weights(answer_weight, b, n, center_languages)
+            for b, n in itertools.product(BM25_GRID, NAME_GRID)]
+
+
+def score_grid(retriever: Retriever, probes: Sequence[RetrievalProbe],
+               extra: Sequence[Weights] = (), progress: bool = True) -> list[Score]:
+    """Every weighting on the grid (and extra ones, e.g. the current) on every probe."""
+    scores = []
+    for center_languages in (False, True):
+        cfg = retriever.cfg.model_copy(update={"center_languages": center_languages})
+        centred = Retriever(retriever.kb, cfg)
+        grid = list(dict.fromkeys(
+            _weights_grid(retriever.cfg.answer_weight, center_languages)
+            + [w for w in extra if w.center_languages == center_languages]))
+        answer_w, bm25_w, name_w = (np.array([getattr(w, k) for w in grid])
+                                    for k in ("answer_weight", "bm25_weight", "name_weight"))
+        ranks = np.empty((len(probes), len(grid)))
+        for i, probe in enumerate(tqdm(probes, desc="re-ranking the probes", unit="q",
+                                       disable=not progress)):
+            hits = [h for h in centred.scored(probe.text) if h.entry.id != probe.hide]
+            ranks[i] = _Candidates.of(hits, probe.gold).ranks(answer_w, bm25_w, name_w)
+        groups = np.array([p.group for p in probes])
+        for j, weights in enumerate(grid):
+            first = ranks[:, j] == 1
+            scores.append(Score(weights, {g: int(first[groups == g].sum()) for g in GROUPS},
+                                float(np.mean(1 / ranks[:, j])) if len(probes) else 0.0,
+                                first))
+    return scores
+
+
+def choose(scores: Sequence[Score], current: Score) -> Score:
+    """The weighting that ranks the most probes first (then the best reciprocal rank, then
+    the nearest to the current) among those that beat the current one by more than chance;
+    the current one when none does."""
+    def surely_better(score: Score) -> bool:
+        swaps = int((score.firsts != current.firsts).sum())
+        return score.hits - current.hits > KEEP_Z * math.sqrt(swaps)
+
+    def nearness(score: Score) -> float:
+        a, b = score.weights, current.weights
+        return abs(a.bm25_weight - b.bm25_weight) + abs(a.name_weight - b.name_weight) \
+            + (a.center_languages != b.center_languages)
+
+    better = [s for s in scores if surely_better(s)]
+    return min(better, key=lambda s: (-s.hits, -round(s.reciprocal_rank, 6), nearness(s)),
+               default=current)
+
+
+def fit(retriever: Retriever, model: ChatModel | None, model_id: str,
+        limit: int | None = None, progress: bool = True,
+        probes: Sequence[RetrievalProbe] | None = None) -> RetrievalFit:
+    """The fusion weights for retriever's knowledge base (see the module's docstring);
+    probes: given, or written by model."""
+    if probes is None:
+        if model is None:
+            raise KefuError("kefu tune needs the LLM to write questions about the knowledge "
+                            "base; set llm.backend (or use --llm small)")
+        probes = probes_for(retriever, model, model_id, limit, progress)
+    if not probes:
+        raise KefuError("the LLM wrote no usable questions about the knowledge base; try "
+                        "another --llm")
+    now = Weights.of(retriever.cfg)
+    scores = score_grid(retriever, probes, [now], progress)
+    current = next(s for s in scores if s.weights == now)
+    counts = {g: sum(p.group == g for p in probes) for g in GROUPS}
+    return RetrievalFit(choose(scores, current), current, counts, scores)
+
+
+def describe(fit_: RetrievalFit, line: Callable[[str], None] = print) -> None:
+    """The fit as a few lines: the probes, then hit@1 per group now and fitted."""
+    line(f"{'':>6} {'bm25 w.':>8} {'name w.':>8} {'per-lang':>8} "
+         + " ".join(f"{g + ' hit@1':>20}" for g in GROUPS if fit_.probes[g]))
+    for name, score in (("now", fit_.current), ("fitted", fit_.chosen)):
+        w = score.weights
+        line(f"{name:>6} {w.bm25_weight:8g} {w.name_weight:8g} "
+             f"{'yes' if w.center_languages else 'no':>8} "
+             + " ".join(f"{fit_.hit_rate(score, g):20.3f}" for g in GROUPS if fit_.probes[g]))
+    line("probes: " + ", ".join(f"{n} {g}" for g, n in fit_.probes.items() if n)
+         + " (the LLM's questions about sampled entries; other language: each twin's "
+         "question, asked as if the twin were missing)")

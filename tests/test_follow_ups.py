@@ -28,6 +28,14 @@ from .conftest import ScriptedChatModel
     ("我应该怎么申请退货？", "zh", False),
     ("退货运费谁承担？", "zh", False),
     ("支持哪些付款方式？", "zh", False),
+    ("睡袋呢，一天多少？", "zh", True),  # a bare "…呢" before the question
+    ("这件的保修期是多久？", "zh", True),  # "this one" by its measure word
+    ("我是在新加坡下的单，也一样吗", "zh", True),
+    ("我人在美国，运费也是你们出吗", "zh", True),
+    ("which number do I call from the UK then?", "en", True),
+    ("我也想问一下退货地址在哪里", "zh", False),
+    ("Then how do I reset my password?", "en", True),
+    ("When is the store open?", "en", False),
 ])
 def test_follow_ups_are_told_from_standalone_questions(text, lang, expected):
     assert looks_like_follow_up(text, lang) is expected
@@ -52,6 +60,21 @@ def test_the_rule_context_walks_back_over_follow_ups_to_the_topic():
 ])
 def test_an_llm_rewrite_is_used_only_when_it_is_a_plausible_question(raw, expected):
     assert usable_rewrite(raw, "and for express?", "en") == expected
+
+
+@pytest.mark.parametrize("raw,question,expected", [
+    ("顾客的新消息：买礼品卡也能用花呗分期吗", "买礼品卡也能这样分吗", "买礼品卡也能用花呗分期吗"),
+    ("这个要多久能取？", "这个要多久能取？", ""),  # unchanged: nothing gained
+    ("它补绒呢？", "那羽绒睡袋补绒呢？", ""),  # still leans on the conversation
+    ("把“它”“这个”“那里”等词换成它们指代的内容。", "还的时候要先洗干净吗", ""),  # the prompt
+    ("When do they open?", "what time are they open?", ""),
+    ("Customer: How do I spend my Pinecone Club points?", "and how do I spend them?",
+     "How do I spend my Pinecone Club points?"),
+])
+def test_a_rewrite_that_still_needs_the_conversation_is_left_to_the_rule(raw, question,
+                                                                         expected):
+    lang = "en" if question.isascii() else "zh"
+    assert usable_rewrite(raw, question, lang) == expected
 
 
 def _dialogue(agent, turns):

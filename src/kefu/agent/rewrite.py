@@ -21,9 +21,11 @@ _PRONOUN_EN = re.compile(r"\b(it|its|that|this|those|these|they|them|one|ones|th
                          re.IGNORECASE)
 _LEAD_ZH = re.compile(r"^(那么?|那如果|还有|另外|如果是|要是|那要是|也|同样|其他的?|别的|"
                       r"这样的话|那样的话)[，,\s]*")
-_PRONOUN_ZH = re.compile(r"它|这个|那个|这款|那款|这些|那些|这家|那家|这里|那里|上面|刚才|前面|"
+_PRONOUN_ZH = re.compile(r"它|(这|那)[个款件双台把顶辆张条套只种些家里]|上面|刚才|前面|"
                          r"这样|同样|(?<!应)该(?=[\u4e00-\u9fff])")
-_TRAILING_NE = re.compile(r"呢\s*[？?]?\s*$")
+_ALSO_ZH = re.compile(r"一样|也(是|能|可以|行|要|算)")
+_TRAILING_NE = re.compile(r"呢\s*[？?，,]?\s*$|呢[，,]")
+_TRAILING_THEN = re.compile(r"\bthen\s*[?.!]*\s*$", re.IGNORECASE)
 _CJK = re.compile(r"[\u3400-\u9fff]")
 SHORT_EN_WORDS = 3
 SHORT_ZH_CHARS = 5
@@ -31,14 +33,24 @@ PREVIOUS_QUESTIONS = 2  # earlier user turns the rule puts in front of a follow-
 
 
 def looks_like_follow_up(text: str, lang: Lang) -> bool:
-    """True when the message leans on the conversation: a lead-in ('and', '那'), a pronoun,
-    a bare '…呢？', or very few words."""
+    """True when the message leans on the conversation: a lead-in ('and', '那'), a pronoun
+    (这件, 这双: "this one" by its measure word), 'also' / 'the same' (也是, 一样), a bare
+    '…呢' (睡袋呢，一天多少？), a closing 'then?', or very few words."""
     if lang == "zh":
-        return bool(_LEAD_ZH.match(text) or _PRONOUN_ZH.search(text)
+        return bool(points_back(text, lang) or _ALSO_ZH.search(text)
                     or _TRAILING_NE.search(text) or len(_CJK.findall(text)) <= SHORT_ZH_CHARS)
     words = re.findall(r"[\w']+", text)
-    return bool(_LEAD_EN.match(text) or len(words) <= SHORT_EN_WORDS
-                or (_PRONOUN_EN.search(text) and len(words) <= 10))
+    return bool(points_back(text, lang) or len(words) <= SHORT_EN_WORDS
+                or _TRAILING_THEN.search(text))
+
+
+def points_back(text: str, lang: Lang) -> bool:
+    """A lead-in ('and', '那') or a word that points at something said before (it, 这件):
+    what a standalone question must not have."""
+    if lang == "zh":
+        return bool(_LEAD_ZH.match(text) or _PRONOUN_ZH.search(text))
+    return bool(_LEAD_EN.match(text) or (_PRONOUN_EN.search(text)
+                                         and len(re.findall(r"[\w']+", text)) <= 10))
 
 
 def follow_up_context(history: Sequence[Message]) -> str:
@@ -71,17 +83,26 @@ def transcript(history: Sequence[Message], lang: Lang, turns: int = 3,
     return "\n".join(lines)
 
 
+_LABEL = re.compile(r"^(standalone question|rewritten question|question|customer'?s new "
+                    r"message|customer|独立问题|问题|顾客的新消息|新消息|顾客)\s*[:：]\s*",
+                    re.IGNORECASE)
+
+
 def usable_rewrite(rewrite: str, question: str, lang: Lang) -> str:
-    """The model's rewrite cleaned up, or '' when it is not a plausible standalone question
-    (empty, an answer instead of a question, the wrong language, far too long)."""
+    """The model's rewrite cleaned up (a label copied from the prompt dropped), or '' when
+    it is not a plausible standalone question: empty, an answer instead of a question, the
+    wrong language, far too long, the customer's message unchanged, or still leaning on the
+    conversation (a pronoun left, "When do they open?"; the prompt's own instruction
+    copied). Then the rule reads the message with the questions before it."""
     lines = [line for line in rewrite.strip().splitlines() if line.strip()]
     if not lines:
         return ""
-    text = re.sub(r"^(standalone question|rewritten question|question|独立问题|问题)\s*[:：]\s*",
-                  "", lines[0].strip(), flags=re.IGNORECASE).strip(" \"'“”「」")
+    text = _LABEL.sub("", lines[0].strip()).strip(" \"'“”「」")
     cjk_share = len(_CJK.findall(text)) / max(len(re.findall(r"\w", text)), 1)
     wrong_language = (cjk_share < 0.3) if lang == "zh" else (cjk_share >= 0.3)
     too_long = len(text) > max(4 * len(question), 60) + 120
-    if not text or wrong_language or too_long or "[0]" in text:
+    unchanged = re.sub(r"\W", "", text.lower()) == re.sub(r"\W", "", question.lower())
+    if (not text or wrong_language or too_long or "[0]" in text or unchanged
+            or points_back(text, lang)):
         return ""
     return text

@@ -69,7 +69,7 @@ class RetrievalProbe:
     hide: str = ""  # an entry left out of its candidates (the twin it was taken from)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # (an array field: compared by identity)
 class Score:
     """One weighting on the probes: how many ranked first, per group and overall."""
 
@@ -88,7 +88,6 @@ class RetrievalFit:
     chosen: Score  # the current score again when no weighting is surely better
     current: Score
     probes: dict[str, int]  # group -> probes
-    scores: list[Score]
 
     @property
     def changed(self) -> bool:
@@ -224,7 +223,7 @@ def fit(retriever: Retriever, model: ChatModel | None, model_id: str,
     scores = score_grid(retriever, probes, [now], progress)
     current = next(s for s in scores if s.weights == now)
     counts = {g: sum(p.group == g for p in probes) for g in GROUPS}
-    return RetrievalFit(choose(scores, current), current, counts, scores)
+    return RetrievalFit(choose(scores, current), current, counts)
 
 
 def describe(fit_: RetrievalFit, line: Callable[[str], None] = print) -> None:

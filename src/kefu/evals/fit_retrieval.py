@@ -37,6 +37,7 @@ from kefu.retrieval.hybrid import Retriever
 from kefu.types import ChatModel, Hit
 
 PROBES = "tune.retrieval_probes"  # knowledge base setting: the LLM's cached questions
+PROMPTS = ("customer_questions", "passage_facts")  # for FAQ entries, document chunks
 BM25_GRID = (0.0, 0.02, 0.05, 0.08, 0.12, 0.2, 0.3, 0.5, 0.75, 1.0)
 NAME_GRID = (0.0, 0.1, 0.2, 0.4)
 CHUNKS = 60  # document chunks sampled for probes (a collection has thousands)
@@ -149,7 +150,7 @@ def probes_for(retriever: Retriever, model: ChatModel, model_id: str,
     for sample, n in ((faqs, per_entry_for(len(faqs))), (chunks, PER_CHUNK)):
         if sample:
             texts |= rewordings(sample, kb.setting, kb.set_setting, model, model_id, n,
-                                progress, faq_prompt="customer_questions", setting=PROBES)
+                                progress, PROMPTS, PROBES)
     probes = [RetrievalProbe(t, e.id, "faq" if e.kind == "faq" else "document")
               for e in (*faqs, *chunks) for t in texts.get(e.id, ())]
     probes += [RetrievalProbe(e.question, e.origin, "other language", hide=e.id)

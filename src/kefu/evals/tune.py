@@ -39,6 +39,7 @@ from kefu.types import ChatModel, Entry, Hit, Lang, Message
 
 PROMPTS = "kefu.evals.prompts"
 PARAPHRASES = "tune.paraphrases"  # knowledge base setting: the cached rewordings
+DEFAULT_PROMPTS = ("paraphrase", "passage_questions")  # for FAQ entries, document chunks
 FAQ_GRID = tuple(round(0.50 + 0.025 * i, 3) for i in range(13))  # 0.50 .. 0.80
 RAG_GRID = tuple(round(0.20 + 0.02 * i, 3) for i in range(31))  # 0.20 .. 0.80
 MARGIN_GRID = (0.0, 0.5, 1.0, 2.0, 4.0)
@@ -98,10 +99,11 @@ class Point:
         return self.confidently_wrong + self.asked_contested
 
 
-def _key(entry: Entry, model_id: str, n: int, faq_prompt: str) -> str:
+def _key(entry: Entry, model_id: str, n: int, prompts: tuple[str, str]) -> str:
     parts = [PROMPT_VERSION, entry.question, entry.answer, model_id, n]
-    if entry.kind == "faq" and faq_prompt != "paraphrase":
-        parts.append(faq_prompt)  # (the first prompt's replies were cached without it)
+    prompt = prompts[entry.kind != "faq"]
+    if prompt not in DEFAULT_PROMPTS:
+        parts.append(prompt)  # (the first prompts' replies were cached without it)
     text = json.dumps(parts, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -128,14 +130,15 @@ def read_questions(path: Path) -> tuple[list[Asked], list[str]]:
     return asked, problems
 
 
-def paraphrase_prompt(entry: Entry, n: int, faq_prompt: str = "paraphrase") -> str:
-    """Rewordings of an FAQ question (faq_prompt: "paraphrase"; "customer_questions": what
-    other customers who need its answer would ask), or questions a document chunk
-    answers."""
+def paraphrase_prompt(entry: Entry, n: int, prompts: tuple[str, str] = DEFAULT_PROMPTS) -> str:
+    """The prompt for n questions about an entry: prompts[0] for an FAQ entry
+    ("paraphrase": rewordings of its question; "customer_questions": what other customers
+    who need its answer would ask), prompts[1] for a document chunk ("passage_questions":
+    questions it answers; "passage_facts": one of its facts each)."""
     if entry.kind == "faq":
-        return render(entry.lang, faq_prompt, PROMPTS, question=entry.question,
+        return render(entry.lang, prompts[0], PROMPTS, question=entry.question,
                       answer=entry.answer[:600], n=n)
-    return render(entry.lang, "passage_questions", PROMPTS, n=n,
+    return render(entry.lang, prompts[1], PROMPTS, n=n,
                   passage=f"{entry.question}\n{entry.answer[:600]}")
 
 
@@ -181,9 +184,9 @@ def per_entry_for(entries: int) -> int:
 
 def rewordings(entries: Sequence[Entry], kb_setting, save_setting,  # type: ignore[no-untyped-def]
                model: ChatModel, model_id: str, n: int | None = None,
-               progress: bool = True, faq_prompt: str = "paraphrase",
+               progress: bool = True, prompts: tuple[str, str] = DEFAULT_PROMPTS,
                setting: str = PARAPHRASES) -> dict[str, list[str]]:
-    """n rewordings per entry from the LLM (default: per_entry_for; faq_prompt: see
+    """n rewordings per entry from the LLM (default: per_entry_for; prompts: see
     paraphrase_prompt); its replies are cached in the knowledge base setting by entry
     content, model and prompt (and parsed on every run, so a better parser needs no new
     replies)."""
@@ -193,11 +196,11 @@ def rewordings(entries: Sequence[Entry], kb_setting, save_setting,  # type: igno
     fresh = 0
     for entry in tqdm(entries, desc="rewording the knowledge base's questions", unit="entry",
                       disable=not progress):
-        key = _key(entry, model_id, n, faq_prompt)
+        key = _key(entry, model_id, n, prompts)
         hit = cache.get(entry.id)
         if not (hit and hit.get("key") == key):
             hit = cache[entry.id] = {"key": key,
-                                     "reply": _reworded(model, entry, n, faq_prompt)}
+                                     "reply": _reworded(model, entry, n, prompts)}
             fresh += 1
             if fresh % SAVE_EVERY == 0:  # an interrupted run keeps what it wrote
                 save_setting(setting, cache)
@@ -207,11 +210,11 @@ def rewordings(entries: Sequence[Entry], kb_setting, save_setting,  # type: igno
     return out
 
 
-def _reworded(model: ChatModel, entry: Entry, n: int, faq_prompt: str) -> str:
+def _reworded(model: ChatModel, entry: Entry, n: int, prompts: tuple[str, str]) -> str:
     """The model's reply, cut off once its finished lines hold n usable rewordings (a
     sampling model goes on writing more, which would only be dropped)."""
     reply = ""
-    for chunk in model.stream([Message("user", paraphrase_prompt(entry, n, faq_prompt))]):
+    for chunk in model.stream([Message("user", paraphrase_prompt(entry, n, prompts))]):
         reply += chunk
         if "\n" in chunk and len(parse_paraphrases(reply.rsplit("\n", 1)[0], entry, n)) >= n:
             break  # the generator, released here, stops the model

@@ -7,10 +7,10 @@ twins, each twin's question asked as if that twin were missing (a question in th
 language than its entry: what centring each language on its own mean is for). Each probe
 is retrieved once per centring; every candidate keeps its components (question match,
 answer match, BM25, named), so each weighting on the grid re-ranks the same candidates in
-numpy (hybrid.py has the formula). The weighting with the most probes ranked first (then
-the best mean reciprocal rank) among those that rank more probes first than the current
-weights by more than chance (KEEP_Z x sqrt(the probes the two rank differently)) is kept;
-else the current weights stay.
+numpy with retrieval's own formula (hybrid.fuse). The weighting with the most probes
+ranked first (then the best mean reciprocal rank) among those that rank more probes first
+than the current weights by more than chance (KEEP_Z x sqrt(the probes the two rank
+differently)) is kept; else the current weights stay.
 
 Fitted: the BM25 weight, the name weight, one mean or a mean per language. Not the answer
 weight: questions the LLM writes from an FAQ entry keep its question's details (the same
@@ -33,7 +33,7 @@ from kefu.agent.factory import RETRIEVAL_TUNABLE as FITTED
 from kefu.config import RetrievalSettings
 from kefu.errors import KefuError
 from kefu.evals.tune import per_entry_for, rewordings, spread
-from kefu.retrieval.hybrid import Retriever
+from kefu.retrieval.hybrid import Retriever, fuse
 from kefu.types import ChatModel, Hit
 
 PROBES = "tune.retrieval_probes"  # knowledge base setting: the LLM's cached questions
@@ -130,9 +130,8 @@ class _Candidates:
         """The gold origin's rank under each weighting (inf when it is not a candidate)."""
         if self.gold < 0:
             return np.full(len(answer_w), np.inf)
-        dense = (self.question[None] + answer_w[:, None] * self.answer[None]) \
-            / (1 + answer_w[:, None])
-        score = dense + bm25_w[:, None] * self.bm25[None] + name_w[:, None] * self.named[None]
+        _, score = fuse(self.question[None], self.answer[None], self.bm25[None],
+                        self.named[None], answer_w[:, None], bm25_w[:, None], name_w[:, None])
         best = np.maximum.reduceat(score, self.starts, axis=1)  # an entry and its twin: one
         gold = best[:, self.gold]
         return 1.0 + (best > gold[:, None] + 1e-12).sum(axis=1)

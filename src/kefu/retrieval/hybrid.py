@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -144,11 +145,18 @@ class Retriever:
             for field, v in vectors}
         question = max(s for field, s in similarity.items() if field != "answer")
         answer = similarity.get("answer", question)
-        weight = self.cfg.answer_weight
-        dense = (question + weight * answer) / (1 + weight)
-        score = dense + self.cfg.bm25_weight * bm25 + self.cfg.name_weight * named
+        dense, score = fuse(question, answer, bm25, float(named), self.cfg.answer_weight,
+                            self.cfg.bm25_weight, self.cfg.name_weight)
         return Hit(entry=entry, score=score, dense=dense, bm25=bm25, question=question,
                    answer=answer, named=named)
+
+
+def fuse(question: Any, answer: Any, bm25: Any, named: Any, answer_weight: Any,
+         bm25_weight: Any, name_weight: Any) -> tuple[Any, Any]:
+    """(dense, score) of the formula above, for one candidate (floats) or for many
+    candidates under many weightings at once (numpy arrays that broadcast; `kefu tune`)."""
+    dense = (question + answer_weight * answer) / (1 + answer_weight)
+    return dense, dense + bm25_weight * bm25 + name_weight * named
 
 
 def _one_per_origin(hits: list[Hit]) -> list[Hit]:

@@ -2,6 +2,7 @@
 
     python benchmarks/fusion.py [--data ../shared/datasets] [--limit 600] [--cmrc-docs 400]
                                 [--sets PREFIX ...] [--tune [--llm small] [--fit-entries 60]]
+                                [--twins]
                                 [--out benchmarks/results/fusion.json]
 
 Each knowledge base is imported once into a throw-away KEFU_HOME (real Chroma, real BM25,
@@ -36,7 +37,11 @@ Rows, each a seeded sample of at most --limit questions unless said otherwise:
   (OpenCC s2t);
 - pinecone: kefu's second shop (evalsets/pinecone: 30 Chinese-only and 30 English-only FAQ
   entries, 15 policy sections), all 300 questions; cross-lang: the question's language is
-  not that of its first gold entry.
+  not that of its first gold entry;
+- "+twins" (--twins): xsid mixed and pinecone again, after the LLM (--llm) made the twins
+  kefu makes after an import (agent/translation.py: every FAQ entry written in one language
+  only, and the policy sections of a shop written in both); a twin found counts as its
+  source. The translations are cached in benchmarks/results/twins.json by entry content.
 
 --sets runs the rows whose names start with one of the given prefixes (`--sets pinecone
 xsid`); a knowledge base is imported only when one of its rows runs. Texts are embedded once
@@ -61,27 +66,34 @@ import numpy as np
 from common import write_results
 from opencc import OpenCC
 
+from kefu.agent.chat_models import build_chat_model
 from kefu.agent.factory import RETRIEVAL_TUNABLE
-from kefu.config import RetrievalSettings, load_settings
+from kefu.agent.ladder import Agent
+from kefu.agent.translation import EntryTranslator
+from kefu.config import LadderSettings, RetrievalSettings, load_settings
 from kefu.evals.datasets import Dataset, Query, learn_phrasings, load_dataset
 from kefu.evals.fit_retrieval import PROBES as PROBES_SETTING
 from kefu.evals.fit_retrieval import describe, fit
+from kefu.evals.tune import rewording_llm
+from kefu.knowledge_base import twins
 from kefu.knowledge_base.embedders import build_embedder
-from kefu.knowledge_base.store import KnowledgeBase, open_knowledge_base
+from kefu.knowledge_base.store import KnowledgeBase, content_hash, open_knowledge_base
 from kefu.knowledge_base.text import to_simplified, tokenize
+from kefu.knowledge_base.twins import Translation
 from kefu.retrieval.hybrid import Retriever
-from kefu.types import ChatModel, Embedder, Entry
+from kefu.types import ChatModel, Embedder, Entry, Lang
 
 SEED = 20240531
 COLUMNS = ("dense_raw", "dense", "bm25", "one_mean", "per_lang", "kefu", "tuned")
 PROBES = Path(__file__).parent / "results" / "probes.json"  # the LLM's cached questions
+TWINS = Path(__file__).parent / "results" / "twins.json"  # the LLM's cached translations
 K = 5  # hit@K beside hit@1
 PINECONE = Path(__file__).parents[1] / "evalsets" / "pinecone"
 
 Rows = dict[str, list[Query]]
-# A knowledge base to import: its row names (known before anything is read) and how to build
-# its entries and each row's questions.
-Bench = tuple[tuple[str, ...], Callable[[], tuple[list[Entry], Rows]]]
+# A knowledge base to import: its row names (known before anything is read), how to build
+# its entries and each row's questions, and whether it gets twins before it is asked.
+Bench = tuple[tuple[str, ...], Callable[[], tuple[list[Entry], Rows]], bool]
 
 
 class Tuner:
@@ -101,6 +113,34 @@ class Tuner:
                           "utf-8")
         describe(result, lambda line: print(f"  {line}", file=sys.stderr, flush=True))
         return result.chosen.weights.applied(base)
+
+
+class CachedLinguist:
+    """The LLM's translations of entries as kefu makes them (EntryTranslator), remembered
+    across runs by entry content and language."""
+
+    def __init__(self, model: ChatModel) -> None:
+        self.model = model
+        self.cached = json.loads(TWINS.read_text("utf-8")) if TWINS.exists() else {}
+
+    def make_twins(self, kb: KnowledgeBase, base: RetrievalSettings) -> None:
+        agent = Agent(Retriever(kb, base), self.model, LadderSettings(), "our shop")
+        translate = EntryTranslator(agent)
+
+        def linguist(entry: Entry, lang: Lang, partner: Entry | None) -> Translation | None:
+            key = content_hash(entry) + lang
+            if key not in self.cached:
+                made = translate(entry, lang, partner)
+                self.cached[key] = made and [made.question, made.answer,
+                                             list(made.alt_questions), made.covered_by]
+                TWINS.parent.mkdir(parents=True, exist_ok=True)
+                TWINS.write_text(json.dumps(self.cached, ensure_ascii=False), "utf-8")
+            known = self.cached[key]
+            return known and Translation(known[0], known[1], tuple(known[2]), known[3])
+
+        report = twins.fill(kb, linguist, progress=True, documents=True)
+        print(f"  twins: {report.made} made, {report.covered} covered, {report.failed} failed",
+              file=sys.stderr, flush=True)
 
 
 class RememberingEmbedder:
@@ -209,7 +249,8 @@ def split_by_gold_lang(name: str, dataset: Dataset) -> tuple[list[Entry], Rows]:
     }
 
 
-def benches(data: Path, limit: int, cmrc_docs: int, scratch: Path) -> list[Bench]:
+def benches(data: Path, limit: int, cmrc_docs: int, scratch: Path,
+            with_twins: bool) -> list[Bench]:
     """Every knowledge base of the run, in table order; each reads its files when built."""
 
     def plain(name: str) -> Bench:
@@ -221,19 +262,19 @@ def benches(data: Path, limit: int, cmrc_docs: int, scratch: Path) -> list[Bench
                     rows[f"xsid {lang}"] = sample(
                         [q for q in asked(dataset) if q.lang == lang], limit)
             return dataset.entries, rows
-        return (name, "xsid zh", "xsid en") if name == "xsid" else (name,), build
+        return ((name, "xsid zh", "xsid en") if name == "xsid" else (name,)), build, False
 
     def learned(name: str) -> Bench:
         def build() -> tuple[list[Entry], Rows]:
             dataset = learn_phrasings(load_dataset(data / name), 0.3)
             return dataset.entries, {f"{name} +30%": sample(asked(dataset), limit)}
-        return (f"{name} +30%",), build
+        return (f"{name} +30%",), build, False
 
     def crossed(query_lang: str, kb_lang: str) -> Bench:
         def build() -> tuple[list[Entry], Rows]:
             entries, queries = cross_lingual(load_dataset(data / "xsid"), query_lang, kb_lang)
             return entries, {f"xsid {query_lang}->{kb_lang}": sample(queries, limit)}
-        return (f"xsid {query_lang}->{kb_lang}",), build
+        return (f"xsid {query_lang}->{kb_lang}",), build, False
 
     def cmrc(trad: bool) -> Bench:
         name = "cmrc2018 trad" if trad else "cmrc2018"
@@ -243,25 +284,33 @@ def benches(data: Path, limit: int, cmrc_docs: int, scratch: Path) -> list[Bench
             dataset = some_documents(load_dataset(
                 traditional(folder, scratch / "cmrc2018-trad") if trad else folder), cmrc_docs)
             return dataset.entries, {name: sample(asked(dataset), limit)}
-        return (name,), build
+        return (name,), build, False
 
-    mixed_rows = ("xsid mixed all", "xsid mixed same-lang", "xsid mixed cross-lang")
-    pinecone_rows = ("pinecone all", "pinecone same-lang", "pinecone cross-lang")
+    def shop(name: str, load: Callable[[], Dataset], translated: bool) -> Bench:
+        label = f"{name} +twins" if translated else name
+        return (tuple(f"{label} {part}" for part in ("all", "same-lang", "cross-lang")),
+                lambda: split_by_gold_lang(label, load()), translated)
+
+    def mixed() -> Dataset:
+        return xsid_mixed(load_dataset(data / "xsid"))
+
     return [
         plain("xsid"), plain("clinc150"), plain("banking77"),
         learned("xsid"), learned("clinc150"), learned("banking77"),
         crossed("en", "zh"), crossed("zh", "en"),
-        (mixed_rows, lambda: split_by_gold_lang("xsid mixed",
-                                                 xsid_mixed(load_dataset(data / "xsid")))),
+        shop("xsid mixed", mixed, False),
         cmrc(trad=False), cmrc(trad=True),
-        (pinecone_rows, lambda: split_by_gold_lang("pinecone", load_dataset(PINECONE))),
+        shop("pinecone", lambda: load_dataset(PINECONE), False),
+        *([shop("xsid mixed", mixed, True), shop("pinecone", lambda: load_dataset(PINECONE),
+                                                  True)] if with_twins else []),
     ]
 
 
 def evaluate(entries: list[Entry], rows: Rows, embedder: RememberingEmbedder,
-             tuner: Tuner | None = None) -> dict[str, dict]:  # type: ignore[type-arg]
-    """Import the entries once; hit@1 and hit@K of every column on every row (tuned: the
-    kefu column again without a tuner)."""
+             tuner: Tuner | None = None,
+             linguist: CachedLinguist | None = None) -> dict[str, dict]:  # type: ignore[type-arg]
+    """Import the entries once (and make their twins, given a linguist); hit@1 and hit@K
+    of every column on every row (tuned: the kefu column again without a tuner)."""
     with tempfile.TemporaryDirectory(prefix="kefu-fusion-") as home:
         settings = load_settings(environ={"KEFU_HOME": home})
         kb = open_knowledge_base(settings, "bench", embedder)
@@ -270,6 +319,8 @@ def evaluate(entries: list[Entry], rows: Rows, embedder: RememberingEmbedder,
         print(f"  imported {len(entries)} entries in {time.perf_counter() - start:.0f} s",
               file=sys.stderr, flush=True)
         base = settings.retrieval
+        if linguist is not None:
+            linguist.make_twins(kb, base)
         retrievers = {
             "dense_raw": Retriever(kb, base.model_copy(update={"bm25_weight": 0.0,
                                                                 "center": False})),
@@ -292,9 +343,9 @@ def evaluate(entries: list[Entry], rows: Rows, embedder: RememberingEmbedder,
             for query in queries:
                 if query.text not in ranked:
                     ranked[query.text] = {
-                        name: [h.entry.id for h in retriever.search(query.text, K)]
+                        name: [h.entry.origin for h in retriever.search(query.text, K)]
                         for name, retriever in retrievers.items()
-                    } | {"bm25": [i for i, _ in kb.bm25.search(tokenize(query.text), K)]}
+                    } | {"bm25": _origins(kb, kb.bm25.search(tokenize(query.text), 3 * K))}
                 gold = set(query.gold)
                 for column, ids in ranked[query.text].items():
                     hit1[column] += bool(ids) and ids[0] in gold
@@ -308,6 +359,13 @@ def evaluate(entries: list[Entry], rows: Rows, embedder: RememberingEmbedder,
                   file=sys.stderr, flush=True)
         kb.close()
     return results
+
+
+def _origins(kb: KnowledgeBase, found: list[tuple[str, float]]) -> list[str]:
+    """The first K entries the shop wrote that BM25 found (a twin found stands for its
+    source)."""
+    entries = kb.entries()
+    return list(dict.fromkeys(entries[i].origin for i, _ in found if i in entries))[:K]
 
 
 def table(results: dict[str, dict], key: str | None) -> str:  # type: ignore[type-arg]
@@ -335,33 +393,36 @@ def main() -> int:
                         "small, default, or a .gguf path")
     parser.add_argument("--fit-entries", type=int, default=60,
                         help="FAQ entries (an even spread) the LLM writes questions for")
+    parser.add_argument("--twins", action="store_true", help="also the two mixed-language "
+                        "knowledge bases with the twins the LLM (--llm) makes (+twins rows)")
     parser.add_argument("--out", default="benchmarks/results/fusion.json")
     args = parser.parse_args()
-    tuner = None
-    if args.tune:
-        from kefu.agent.chat_models import build_chat_model
-        from kefu.evals.tune import rewording_llm
-
+    tuner = linguist = None
+    if args.tune or args.twins:
         settings = load_settings()
         llm = settings.llm.model_copy(update={"model": args.llm})
-        tuner = Tuner(build_chat_model(rewording_llm(llm), settings.models_dir),
-                      f"{llm.backend}:{llm.model}", args.fit_entries)
+        if args.tune:
+            tuner = Tuner(build_chat_model(rewording_llm(llm), settings.models_dir),
+                          f"{llm.backend}:{llm.model}", args.fit_entries)
+        if args.twins:
+            linguist = CachedLinguist(build_chat_model(llm, settings.models_dir))
     with tempfile.TemporaryDirectory(prefix="kefu-fusion-") as scratch:
-        every = benches(Path(args.data), args.limit, args.cmrc_docs, Path(scratch))
-        chosen = [(names, build) for names, build in every
+        every = benches(Path(args.data), args.limit, args.cmrc_docs, Path(scratch), args.twins)
+        chosen = [(names, build, translated) for names, build, translated in every
                   if not args.sets or any(n.startswith(tuple(args.sets)) for n in names)]
         if not chosen:
             parser.error(f"no row starts with {' or '.join(args.sets)}; the rows: "
-                         + ", ".join(n for names, _ in every for n in names))
+                         + ", ".join(n for names, _, _ in every for n in names))
         settings = load_settings(environ={"KEFU_HOME": scratch})
         embedder = RememberingEmbedder(build_embedder(settings.embedder))
         results = {}
-        for names, build in chosen:
+        for names, build, translated in chosen:
             print(f"{names[0]} ...", file=sys.stderr, flush=True)
             entries, rows = build()
             wanted = {n: q for n, q in rows.items()
                       if not args.sets or n.startswith(tuple(args.sets))}
-            results |= evaluate(entries, wanted, embedder, tuner)
+            results |= evaluate(entries, wanted, embedder, tuner,
+                                linguist if translated else None)
     print(f"hit@1\n{table(results, None)}\n\nhit@{K}\n{table(results, f'hit@{K}')}")
     if tuner:
         print("\nfitted (bm25 weight, name weight, a mean per language):")

@@ -62,5 +62,5 @@ def test_ingest_without_the_llm_keeps_the_entries_and_says_they_wait_for_transla
     assert "translated" not in capsys.readouterr().err
     assert main(["ingest", str(faq), "--kb", "shop"]) == 0  # no model installed here
     out, err = capsys.readouterr()
-    assert "warning: 2 FAQ entries written in one language only were not translated" in err
+    assert "warning: 2 entries written in one language only were not translated" in err
     assert "knowledge base 'shop': 2 entries" in out

@@ -59,7 +59,9 @@ class QuestionWriter:
         self.calls += 1
         prompt = messages[-1].content
         code = re.search(r"KX-\d+", prompt)
-        if code:
+        if code and "音箱" in prompt:  # a speaker page's Chinese twin
+            yield f"{code[0]} 的电池能用多久\n{code[0]} 能连我的手机吗"
+        elif code:
             yield f"how long does the {code[0]} battery last\ndoes the {code[0]} pair with my phone"
         else:
             yield next((v for k, v in REWORDINGS.items() if k in prompt), "")
@@ -81,8 +83,11 @@ def test_the_grid_ranks_every_probe_as_retrieval_with_those_weights_would(settin
 
 def test_probes_are_the_llms_questions_about_entries_and_chunks_and_each_twins_question(
         settings, tiny_kb):
+    page = _speakers()[0]
     tiny_kb.ingest([Entry(id="t-en-ship~zh", question="运输需要多长时间？", answer="3-5 天。",
-                          lang="zh", translated_from="t-en-ship")])
+                          lang="zh", translated_from="t-en-ship"), page,
+                    Entry(id=f"{page.id}~zh", question="音箱", answer=page.answer, lang="zh",
+                          kind="doc", translated_from=page.id)])
     model = QuestionWriter()
     probes = probes_for(Retriever(tiny_kb, settings.retrieval), model, "scripted",
                         progress=False)
@@ -90,7 +95,8 @@ def test_probes_are_the_llms_questions_about_entries_and_chunks_and_each_twins_q
     assert {p.gold for p in faqs} == {"t-en-ship", "t-en-return", "t-en-pay", "t-zh-ship",
                                       "t-zh-return", "t-zh-pay"}
     assert "when will my parcel arrive" in {p.text for p in faqs}
-    assert [p.group for p in probes].count("document") == 0  # the scripted LLM asks none
+    # the LLM asks about the chunks the shop wrote, not about their twins
+    assert {p.gold for p in probes if p.group == "document"} == {page.id}
     assert RetrievalProbe("运输需要多长时间？", "t-en-ship", "other language",
                           hide="t-en-ship~zh") in probes
     calls = model.calls

@@ -9,7 +9,7 @@ import pytest
 from kefu.agent.guard import strip_preamble
 from kefu.agent.ladder import Agent
 from kefu.agent.llm_queue import GenerationQueue
-from kefu.agent.translation import EntryTranslator, TwinMaker
+from kefu.agent.translation import PIECE_CHARS, EntryTranslator, TwinMaker, pieces
 from kefu.config import LadderSettings, RetrievalSettings
 from kefu.knowledge_base import twins
 from kefu.knowledge_base.store import open_knowledge_base
@@ -273,9 +273,10 @@ def test_a_small_models_preamble_is_not_part_of_the_translation(reply, shown):
 def test_a_translated_question_that_answers_instead_is_refused(mixed_kb, scripted):
     agent = Agent(Retriever(mixed_kb, RetrievalSettings()), scripted, LadderSettings(), "Shop")
     scripted.enqueue("Yes, we ship to Canada.")
-    assert agent.translated("en", "你们发货到加拿大吗？", question=True) == ""
+    assert agent.translated("en", "你们发货到加拿大吗？", kind="question") == ""
     scripted.enqueue("Sure! Here is the translation:\nDo you ship to Canada?")
-    assert agent.translated("en", "你们发货到加拿大吗？", question=True) == "Do you ship to Canada?"
+    assert agent.translated("en", "你们发货到加拿大吗？",
+                            kind="question") == "Do you ship to Canada?"
 
 
 @pytest.mark.parametrize("question", ["who pays for returning an item?", "return postage cost"])
@@ -289,3 +290,48 @@ def test_per_language_centring_finds_an_entry_written_only_in_the_other_language
         return Retriever(mixed_kb, cfg).search(question)[0].entry.id
 
     assert (top(False), top(True)) == ("en-canada", "zh-return-fee")
+
+
+POLICY = Entry("warranty.md#2", "Warranty — Periods by product",
+               "Tents carry a 5-year warranty. Sleeping bags carry a 2-year warranty. Stoves "
+               "and cookware carry a 1-year warranty, and gift cards carry none.", "en",
+               kind="doc", source="warranty.md")
+POLICY_ZH = Translation("保修 — 各类产品的保修期",
+                        "帐篷保修5年。睡袋保修2年。炉具和炊具保修1年，礼品卡不保修。")
+
+
+def test_document_sections_get_twins_only_in_a_shop_written_in_both_languages(settings, e5):
+    kb = open_knowledge_base(settings, "policies", embedder=e5)
+    kb.ingest([EN_ONLY, POLICY])  # one language: the FAQ entry is translated, not the policy
+    assert [e.id for e in twins.pending(kb, documents=True)] == ["en-canada"]
+    kb.ingest([ZH_ONLY])
+    assert [e.id for e in twins.pending(kb)] == ["en-canada", "zh-return-fee"]
+    assert [e.id for e in twins.pending(kb, documents=True)] == [
+        "en-canada", "warranty.md#2", "zh-return-fee"]
+    twins.fill(kb, lambda entry, lang, partner: POLICY_ZH if entry.kind == "doc"
+               else TRANSLATIONS[entry.id], documents=True)
+    twin = kb.get("warranty.md#2~zh")
+    assert (twin.kind, twin.source, twin.question, twin.translated_from) == (
+        "doc", "warranty.md", POLICY_ZH.question, "warranty.md#2")
+    hit = Retriever(kb, RetrievalSettings()).search("睡袋的保修期是多久？")[0]
+    assert (hit.entry.id, hit.entry.origin) == ("warranty.md#2~zh", "warranty.md#2")
+    kb.close()
+
+
+def test_a_section_is_translated_a_few_sentences_at_a_time_each_checked(mixed_kb, scripted):
+    assert pieces(POLICY.answer) == [POLICY.answer]  # short enough for one reply
+    for text, joiner in ((" ".join(f"Sentence {i} is about tents." for i in range(20)), " "),
+                         ("".join(f"第{i}句讲的是帐篷的保修期限。" for i in range(30)), "")):
+        parts = pieces(text)
+        assert len(parts) > 1 and all(len(p) <= PIECE_CHARS for p in parts)
+        assert joiner.join(parts) == text  # whole sentences, none lost
+    agent = Agent(Retriever(mixed_kb, RetrievalSettings()), scripted, LadderSettings(), "Shop")
+    translate = EntryTranslator(agent)
+    scripted.enqueue(POLICY_ZH.question)
+    scripted.enqueue(POLICY_ZH.answer)
+    assert translate(POLICY, "zh", None) == POLICY_ZH
+    asked = [p[-1].content for p in scripted.prompts]
+    assert POLICY.question in asked[0] and "标题" in asked[0] and POLICY.answer in asked[1]
+    scripted.enqueue(POLICY_ZH.question)
+    scripted.enqueue("帐篷保修3年。睡袋保修2年。")  # a figure the section does not state
+    assert translate(POLICY, "zh", None) is None

@@ -89,27 +89,30 @@ def _print_ingest_report(report, prune: bool) -> None:  # type: ignore[no-untype
 
 
 def _make_twins(settings: Settings, kb: KnowledgeBase) -> None:
-    """Translate the FAQ entries written in one language only, with a progress bar; they
-    answer already, so an interruption or a missing LLM only leaves the rest for later."""
+    """Translate the FAQ entries written in one language only (and the documents' sections
+    of a knowledge base written in both), with a progress bar; they answer already, so an
+    interruption or a missing LLM only leaves the rest for later."""
     from kefu.agent.factory import build_agent
     from kefu.agent.translation import EntryTranslator
     from kefu.knowledge_base import twins
 
-    todo = twins.pending(kb)
+    documents = settings.llm.translate_documents
+    todo = twins.pending(kb, documents)
     if not todo or settings.llm.backend == "none":
         return
     try:
-        report = twins.fill(kb, EntryTranslator(build_agent(settings, kb=kb)), progress=True)
+        report = twins.fill(kb, EntryTranslator(build_agent(settings, kb=kb)), progress=True,
+                            documents=documents)
     except KeyboardInterrupt:
         print("translation interrupted; `kefu serve` (or the next `kefu ingest`) goes on "
               "where it stopped", file=sys.stderr)
         return
     except KefuError as exc:
-        print(f"warning: {len(todo)} FAQ entries written in one language only were not "
+        print(f"warning: {len(todo)} entries written in one language only were not "
               f"translated ({exc}); `kefu serve` translates them once the LLM works",
               file=sys.stderr)
         return
-    print(f"translated {report.made} FAQ entries into the other language; {report.covered} "
+    print(f"translated {report.made} entries into the other language; {report.covered} "
           f"were written in both languages already; {report.failed} failed their checks. "
           "Review them on the admin page (Translations)")
 
@@ -502,13 +505,42 @@ def cmd_tune(args: argparse.Namespace) -> int:
                   else "; the current thresholds stay.") +
               " Add the rewordings kefu check lists as similar questions of their entries, "
               "merge the near-duplicates it lists, or allow more with --target.")
-    if args.dry_run or not result.changed:
+    choosing = _tune_choice(args, settings, agent, result, model, model_id)
+    if args.dry_run or not (result.changed or (choosing and choosing.changed)):
         print("dry run: nothing written" if args.dry_run else "nothing to change")
         return 0 if result.met else 1
-    agent.retriever.kb.set_setting(TUNED, result.to_setting(args.target))
+    agent.retriever.kb.set_setting(TUNED, result.to_setting(args.target) | (
+        {"choose_threshold": choosing.chosen.threshold} if choosing else {}))
     print(f"written to knowledge base {agent.retriever.kb.name!r}: kefu serve, ask, chat and "
           "eval use these thresholds (ladder.use_tuned); restart a running kefu serve")
     return 0 if result.met else 1
+
+
+def _tune_choice(args: argparse.Namespace, settings: Settings, agent, tuning,  # type: ignore[no-untyped-def]
+                 model, model_id: str):
+    """The last step of kefu tune: how sure the serving LLM's choice must be
+    (ladder.choose_threshold), from its choices on the first step's questions (cached)
+    under the thresholds just chosen. None without an LLM."""
+    from kefu.agent.chat_models import build_chat_model
+    from kefu.agent.ladder import Agent
+    from kefu.evals import fit_choice
+    from kefu.evals.fit_retrieval import probes_for
+
+    if settings.llm.backend == "none":
+        print("no LLM (llm.backend none): the choose threshold stays")
+        return None
+    chooser = build_chat_model(settings.llm, settings.models_dir) if args.llm else model
+    point = tuning.chosen
+    cfg = agent.cfg.model_copy(update={"faq_threshold": point.faq_threshold,
+                                       "rag_threshold": point.rag_threshold,
+                                       "margin_weight": point.margin_weight})
+    probes = probes_for(agent.retriever, model, model_id, args.limit, progress=False)
+    result = fit_choice.fit(Agent(agent.retriever, chooser, cfg, agent.shop), probes)
+    print("\nthe LLM's choice: how the probes it chooses for end at each choose threshold")
+    fit_choice.describe(result)
+    if not result.changed:
+        print("no choose threshold is surely better: it stays")
+    return result
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -647,8 +679,9 @@ def build_parser() -> argparse.ArgumentParser:
                       ).add_argument("name", help="the file's name, e.g. policy.pdf")
     kb.set_defaults(func=cmd_kb)
 
-    tune_cmd = sub.add_parser("tune", help="fit retrieval's weights and choose the ladder's "
-                              "thresholds for a knowledge base from its own content")
+    tune_cmd = sub.add_parser("tune", help="fit retrieval's weights, then the ladder's "
+                              "thresholds, then how sure the LLM's choice must be, for a "
+                              "knowledge base from its own content")
     check = sub.add_parser("check", help="before going live: what kefu answers well, what "
                            "it hands off, which entries repeat or contradict each other")
     check.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -67,6 +67,12 @@ class LLMSettings(_Frozen):
         "made after an import: in the background by `kefu serve`, with a progress bar by "
         "`kefu ingest`; the owner reviews them on the admin page."
     )
+    translate_documents: bool = Field(
+        True, description="With translate_entries, when the knowledge base has entries or "
+        "documents in both languages: give each document section a machine-translated twin "
+        "too (title and text, a few sentences at a time; about as long as a few FAQ entries "
+        "each). A knowledge base written in one language keeps its documents as they are."
+    )
     hub_file: str = Field("", description="GGUF file name inside the hub repo named by model.")
     n_ctx: int = Field(4096, ge=512, description="Context window in tokens.")
     n_threads: int = Field(2, ge=1, description="CPU threads for generation.")

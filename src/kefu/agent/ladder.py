@@ -24,6 +24,7 @@ import logging
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from kefu.agent.guard import (
     clean,
@@ -55,6 +56,7 @@ LANG_PROBE_CHARS = 16  # characters generated before the language of the reply i
 EXCERPT_CHARS = 100  # of each candidate's answer, shown to the LLM when it chooses
 MAX_SENTENCES = 9  # one-digit labels: a longer document offers its first nine
 CHOOSE_PROMPT_LANG: Lang = "en"  # one cached prompt for choosing, whatever the customer's
+TextKind = Literal["answer", "question", "title"]  # what Agent.translated puts into a language
 
 
 def in_language(text: str, lang: Lang) -> bool:
@@ -380,16 +382,18 @@ class Agent:
         return Choice(order, lead, chances, f"{summary}; none {none:.2f}; lead {lead:.2f}")
 
     def translated(self, lang: Lang, text: str, hits: Sequence[Hit] = (),
-                   question: bool = False) -> str:
-        """The shop's text (in the other language; question: an FAQ question, to stay one)
-        in lang, by the LLM, checked: '' when it drifts out of lang, states a figure the text
-        does not, quotes the rules, or (a question that ends as one) does not end as a
-        question. The caller holds the LLM (a turn of self.queue)."""
-        key = "translate_question" if question else "translate"
+                   kind: TextKind = "answer") -> str:
+        """The shop's text (in the other language; a curated answer or a document's text, an
+        FAQ question, to stay one, or a document section's title) in lang, by the LLM,
+        checked: '' when it drifts out of lang, states a figure the text does not, quotes the
+        rules, or (a question that ends as one) does not end as a question. The caller holds
+        the LLM (a turn of self.queue)."""
+        key = {"answer": "translate", "question": "translate_question",
+               "title": "translate_title"}[kind]
         messages = [self._system(lang), Message("user", render(lang, key, answer=text))]
         result = strip_preamble(self._written_in(lang, messages))
         asks = text.rstrip().endswith(("?", "？"))
-        if question and asks and not result.endswith(("?", "？")):
+        if kind == "question" and asks and not result.endswith(("?", "？")):
             return ""
         return result if result and self._safe(result, [text], hits) else ""
 

@@ -1,7 +1,7 @@
-"""Twins made with the LLM: an FAQ entry's question, similar questions and curated answer
-put into the other language (knowledge_base/twins.py decides which and stores them), in
-the foreground with a progress bar (`kefu ingest`) or in a background thread of the server
-(TwinMaker)."""
+"""Twins made with the LLM: an FAQ entry's question, similar questions and curated answer,
+or a document section's title and text, put into the other language (knowledge_base/twins.py
+decides which and stores them), in the foreground with a progress bar (`kefu ingest`) or in
+a background thread of the server (TwinMaker)."""
 
 from __future__ import annotations
 
@@ -12,25 +12,29 @@ from dataclasses import dataclass
 from kefu.agent.ladder import Agent
 from kefu.errors import KefuError
 from kefu.knowledge_base import twins
+from kefu.knowledge_base.text import sentences
 from kefu.knowledge_base.twins import Translation
 from kefu.types import Entry, Lang
 
 log = logging.getLogger("kefu")
+PIECE_CHARS = 200  # of a document's text, translated at once (whole sentences)
 RETRY_S = 30.0  # after the LLM was too busy (customers first) or failed
 POLL_S = 2.0  # how often the knowledge base is checked for writes
 
 
 class EntryTranslator:
-    """The twins.Linguist of an agent: an entry's question, then (unless the shop's entry in
-    the other language answers that question, as the LLM judges a customer's question) its
-    answer and similar questions, put into the other language; each text checked as a
-    translated answer is (language, figures, no rules quoted), None when the question or
-    the answer fails. One turn of the agent's LLM
-    queue per entry, so customers' questions go between two entries."""
+    """The twins.Linguist of an agent. An FAQ entry: its question, then (unless the shop's
+    entry in the other language answers that question, as the LLM judges a customer's
+    question) its answer and similar questions, put into the other language. A document
+    section: its title, then its text a few sentences at a time (a whole section would
+    not fit the reply's token budget). Each text checked as a translated answer is
+    (language, figures, no rules quoted); None when the question, the answer or any part
+    of the text fails. One turn of the agent's LLM queue per entry, so customers'
+    questions go between two entries."""
 
     def __init__(self, agent: Agent) -> None:
         if agent.chat_model is None:
-            raise KefuError("translating FAQ entries needs the LLM; set llm.backend")
+            raise KefuError("translating entries needs the LLM; set llm.backend")
         self.agent = agent
 
     def __call__(self, entry: Entry, lang: Lang, partner: Entry | None) -> Translation | None:
@@ -38,21 +42,39 @@ class EntryTranslator:
         try:
             for _ahead in turn.acquire():
                 pass
-            question = self.agent.translated(lang, entry.question, question=True)
-            if not question:
-                log.info("no checked translation of %s's question into %s", entry.id, lang)
-                return None
-            if partner is not None and self._covers(partner, question):
-                return Translation(question, covered_by=partner.id)
-            answer = self.agent.translated(lang, entry.answer)
-            alternatives = [self.agent.translated(lang, alt, question=True)
-                            for alt in entry.alt_questions]
+            if entry.kind == "doc":
+                return self._section(entry, lang)
+            return self._faq_entry(entry, lang, partner)
         finally:
             turn.release()
+
+    def _faq_entry(self, entry: Entry, lang: Lang, partner: Entry | None) -> Translation | None:
+        question = self.agent.translated(lang, entry.question, kind="question")
+        if not question:
+            log.info("no checked translation of %s's question into %s", entry.id, lang)
+            return None
+        if partner is not None and self._covers(partner, question):
+            return Translation(question, covered_by=partner.id)
+        answer = self.agent.translated(lang, entry.answer)
         if not answer:
             log.info("no checked translation of %s's answer into %s", entry.id, lang)
             return None
+        alternatives = [self.agent.translated(lang, alt, kind="question")
+                        for alt in entry.alt_questions]
         return Translation(question, answer, tuple(a for a in alternatives if a))
+
+    def _section(self, entry: Entry, lang: Lang) -> Translation | None:
+        title = self.agent.translated(lang, entry.question, kind="title") if entry.question else ""
+        parts = []
+        for part in pieces(entry.answer):
+            parts.append(self.agent.translated(lang, part))
+            if not parts[-1]:
+                log.info("no checked translation of part of %s into %s", entry.id, lang)
+                return None
+        if entry.question and not title:
+            log.info("no checked translation of %s's title into %s", entry.id, lang)
+            return None
+        return Translation(title, ("" if lang == "zh" else " ").join(parts))
 
     def _covers(self, partner: Entry, question: str) -> bool:
         """The shop's own entry answers the translated question, as the ladder would serve
@@ -81,13 +103,25 @@ class Progress:
     state: str = "idle"  # idle | translating | waiting (the LLM was busy or failed)
 
 
+def pieces(text: str) -> list[str]:
+    """The text's sentences, in runs of at most PIECE_CHARS (a longer sentence alone)."""
+    out: list[str] = []
+    for sentence in sentences(text):
+        if out and len(out[-1]) + len(sentence) < PIECE_CHARS:
+            out[-1] += (" " if out[-1][-1].isascii() else "") + sentence
+        else:
+            out.append(sentence)
+    return out
+
+
 class TwinMaker:
     """Makes the pending twins of a knowledge base in a daemon thread: at start (what an
     earlier run left), then after every write to the knowledge base (an import, an edit,
     through any process: its generation mark changes)."""
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: Agent, documents: bool = False) -> None:
         self.kb = agent.retriever.kb
+        self.documents = documents  # document sections too (llm.translate_documents)
         self._translate = EntryTranslator(agent)
         self._stop = threading.Event()
         self.progress = Progress()
@@ -112,7 +146,7 @@ class TwinMaker:
                 self._round()
                 seen = generation
             except KefuError as exc:
-                log.warning("translating FAQ entries paused: %s", exc)
+                log.warning("translating entries paused: %s", exc)
                 self.progress.state = "waiting"
                 self._stop.wait(RETRY_S)
 
@@ -121,5 +155,6 @@ class TwinMaker:
             self.progress = Progress(report.done, report.total, report.failed,
                                      "translating" if report.total else "idle")
 
-        twins.fill(self.kb, self._translate, stop=self._stop.is_set, step=step)
+        twins.fill(self.kb, self._translate, stop=self._stop.is_set, step=step,
+                   documents=self.documents)
         self.progress.state = "idle"

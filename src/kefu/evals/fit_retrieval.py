@@ -143,8 +143,9 @@ def probes_for(retriever: Retriever, model: ChatModel, model_id: str,
     that many) and of CHUNKS document chunks, cached; and every twin's question."""
     kb = retriever.kb
     entries = list(kb.entries().values())
-    faqs = spread([e for e in entries if e.kind == "faq" and not e.translated_from], limit)
-    chunks = spread([e for e in entries if e.kind != "faq"], CHUNKS)
+    written = [e for e in entries if not e.translated_from]
+    faqs = spread([e for e in written if e.kind == "faq"], limit)
+    chunks = spread([e for e in written if e.kind != "faq"], CHUNKS)
     texts: dict[str, list[str]] = {}
     for sample, n in ((faqs, per_entry_for(len(faqs))), (chunks, PER_CHUNK)):
         if sample:

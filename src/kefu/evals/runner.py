@@ -48,7 +48,8 @@ def build_eval_agent(dataset: Dataset, settings: Settings, retrieval_only: bool,
         chat_model = build_chat_model(settings.llm, settings.models_dir)
     agent = build_agent(kb_settings, kb=kb, chat_model=chat_model)
     if not retrieval_only and settings.llm.translate_entries:
-        fill(kb, EntryTranslator(agent), progress=progress)  # as the server would (cached)
+        fill(kb, EntryTranslator(agent), progress=progress,  # as the server would (cached)
+             documents=settings.llm.translate_documents)
     return agent
 
 

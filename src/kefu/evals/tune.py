@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 from tqdm import tqdm
 
@@ -37,6 +38,7 @@ from kefu.evals.metrics import ANSWERED
 from kefu.knowledge_base.text import detect_lang, normalize
 from kefu.types import ChatModel, Entry, Hit, Lang, Message
 
+T = TypeVar("T")
 PROMPTS = "kefu.evals.prompts"
 PARAPHRASES = "tune.paraphrases"  # knowledge base setting: the cached rewordings
 DEFAULT_PROMPTS = ("paraphrase", "passage_questions")  # for FAQ entries, document chunks
@@ -165,11 +167,12 @@ def parse_paraphrases(reply: str, entry: Entry, n: int) -> list[str]:
     return out[:n]
 
 
-def spread(entries: Sequence[Entry], limit: int | None) -> list[Entry]:
-    """Up to limit entries, evenly spread over the knowledge base (all when None)."""
+def spread(items: Sequence[T], limit: int | None) -> list[T]:
+    """Up to limit of the items (entries, probes), evenly spread over them (all when
+    None)."""
     if limit is None:
-        return list(entries)
-    return list(entries[:: max(1, len(entries) // limit)][:limit])
+        return list(items)
+    return list(items[:: max(1, len(items) // limit)][:limit])
 
 
 def rewording_llm(llm: LLMSettings) -> LLMSettings:

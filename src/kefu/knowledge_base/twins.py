@@ -8,6 +8,11 @@ the background. A twin is an entry like any other (id `<source id>~<lang>`, mark
 translated_from), so a question in either language meets the entry in its own language,
 and the customer reads the translated curated answer, marked as such.
 
+A shop that writes in both languages (some entries or documents in each) also gets twins of
+its documents' sections, title and text (llm.translate_documents): its customers ask about a
+policy in either language, and a question meets a section in its own language far more
+often than one in the other. A collection of documents in one language is left as it is.
+
 Where the shop wrote an entry in both languages, no twin is made. Vectors cannot tell a
 translation from two entries on one topic that say different things (on the demo shop,
 translated pairs score 0.30-0.65; in a shop with no translations, unrelated pairs reach
@@ -114,20 +119,30 @@ def partners(kb: KnowledgeBase) -> dict[str, Entry]:
     return out
 
 
-def pending(kb: KnowledgeBase) -> list[Entry]:
-    """FAQ entries the shop wrote whose twin is missing or was made from an older version
-    of them (and not rejected since), or that were covered by an entry now gone; in import
+def pending(kb: KnowledgeBase, documents: bool = False) -> list[Entry]:
+    """FAQ entries the shop wrote (and, documents: the sections of its documents, when it
+    wrote in both languages) whose twin is missing or was made from an older version of
+    them (and not rejected since), or that were covered by an entry now gone; in import
     order."""
     entries = kb.entries()
     states = kb.twin_states()
+    written = [e for e in entries.values() if not e.translated_from]
+    kinds = {"faq", "doc"} if documents and bilingual(written) else {"faq"}
     out = []
-    for entry in entries.values():
-        if entry.kind != "faq" or entry.translated_from:
+    for entry in written:
+        if entry.kind not in kinds:
             continue
         digest, status, covered_by = states.get(entry.id, ("", "", ""))
         if digest != content_hash(entry) or (status == "covered" and covered_by not in entries):
             out.append(entry)
     return out
+
+
+def bilingual(written: list[Entry]) -> bool:
+    """The shop wrote entries (FAQ or documents) in both languages: it serves customers in
+    both, and a document's sections are worth translating (one section takes about as
+    long as a few FAQ entries; a one-language collection of documents is left as it is)."""
+    return len({e.lang for e in written}) == 2
 
 
 def twins(kb: KnowledgeBase) -> list[Twin]:
@@ -143,8 +158,9 @@ def put_twin(kb: KnowledgeBase, source: Entry, translation: Translation,
              status: Status = "machine") -> Entry:
     lang = other_language(source.lang)
     twin = Entry(id=twin_id(source.id, lang), question=translation.question,
-                 answer=translation.answer, lang=lang, category=source.category,
-                 alt_questions=translation.alt_questions, translated_from=source.id)
+                 answer=translation.answer, lang=lang, kind=source.kind,
+                 category=source.category, alt_questions=translation.alt_questions,
+                 source=source.source, translated_from=source.id)
     kb.ingest([twin])
     kb.set_twin_state(source.id, content_hash(source), status)
     return twin
@@ -185,15 +201,16 @@ class FillReport:
 
 def fill(kb: KnowledgeBase, linguist: Linguist, progress: bool = False,
          stop: Callable[[], bool] = lambda: False,
-         step: Callable[[FillReport], None] = lambda report: None) -> FillReport:
-    """Make the pending twins one by one; each is stored as soon as it is made, so an
-    interruption loses at most the one in hand. stop() ends early; step(report) is called
-    before the first and after each."""
-    entries = pending(kb)
+         step: Callable[[FillReport], None] = lambda report: None,
+         documents: bool = False) -> FillReport:
+    """Make the pending twins (documents: of document sections too) one by one; each is
+    stored as soon as it is made, so an interruption loses at most the one in hand. stop()
+    ends early; step(report) is called before the first and after each."""
+    entries = pending(kb, documents)
     closest = partners(kb) if entries else {}
     report = FillReport(total=len(entries))
     step(report)
-    with tqdm(entries, desc=f"translating FAQ entries of {kb.name}", unit="entry",
+    with tqdm(entries, desc=f"translating entries of {kb.name}", unit="entry",
               disable=not progress or not entries) as bar:
         for entry in bar:
             if stop():

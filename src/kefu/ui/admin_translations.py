@@ -1,5 +1,6 @@
 """The admin page's Translations tab: the machine-translated twins of FAQ entries written in
-one language only (knowledge_base/twins.py), to read, correct and keep, or reject."""
+one language only and of document sections (knowledge_base/twins.py), to read, correct and
+keep, or reject."""
 
 from __future__ import annotations
 
@@ -39,12 +40,12 @@ def translations_tab(desk: SupportDesk, tab: gr.Tab) -> None:
     def progress() -> str:
         made = twins.twins(kb)
         counts = {s: sum(t.status == s for t in made) for s in STATUS_WORDS}
-        waiting = len(twins.pending(kb))
+        maker = desk.twins
+        waiting = len(twins.pending(kb, maker is not None and maker.documents))
         line = (f"**{counts['machine']}** to review · {counts['checked']} kept · "
                 f"{counts['rejected']} rejected · {counts['failed']} failed · "
                 f"{counts['covered']} written in both languages · "
                 f"**{waiting}** waiting for the LLM")
-        maker = desk.twins
         if maker is not None and maker.progress.state == "translating":
             line += f" — translating now: {maker.progress.done} of {maker.progress.total}"
         elif maker is None and waiting:
@@ -68,7 +69,8 @@ def translations_tab(desk: SupportDesk, tab: gr.Tab) -> None:
     def keep(source_id: str, question: str, answer: str,
              alts: str) -> tuple[str, str, list[list[str]]]:
         source = kb.get(source_id)
-        if source is None or not question.strip() or not answer.strip():
+        untitled = source is not None and source.kind == "doc" and not source.question
+        if source is None or not (question.strip() or untitled) or not answer.strip():
             return "**Problem:** pick a translation, with a question and an answer.", \
                 *refresh()
         try:
@@ -88,9 +90,9 @@ def translations_tab(desk: SupportDesk, tab: gr.Tab) -> None:
 
     gr.Markdown("FAQ entries you wrote in one language only get a machine translation in the "
                 "other, so customers find them in either language (their answers are marked "
-                "'translated'). Read them here: correct and keep, or reject. Entries you "
-                "wrote in both languages are not translated; a changed entry is translated "
-                "again.")
+                "'translated'); so do your documents' sections when you write in both "
+                "languages. Read them here: correct and keep, or reject. Entries you wrote "
+                "in both languages are not translated; a changed entry is translated again.")
     counts = gr.Markdown(elem_id="admin-translations-progress")
     table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, max_height=320,
                          elem_id="admin-translations",

@@ -60,7 +60,7 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
     if warm:
         _resend_undelivered(desk)
     if warm and agent.chat_model is not None and settings.llm.translate_entries:
-        desk.twins = TwinMaker(agent).start()
+        desk.twins = TwinMaker(agent, settings.llm.translate_documents).start()
     title = f"{agent.shop} · kefu"
     if server.admin_token:
         reworder = build_chat_model(rewording_llm(settings.llm), settings.models_dir) \

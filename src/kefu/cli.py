@@ -506,6 +506,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
               " Add the rewordings kefu check lists as similar questions of their entries, "
               "merge the near-duplicates it lists, or allow more with --target.")
     choosing = _tune_choice(args, settings, agent, result, model, model_id)
+    if not args.choice:
+        choosing = None  # shown, not written (--choice)
     if args.dry_run or not (result.changed or (choosing and choosing.changed)):
         print("dry run: nothing written" if args.dry_run else "nothing to change")
         return 0 if result.met else 1
@@ -540,6 +542,9 @@ def _tune_choice(args: argparse.Namespace, settings: Settings, agent, tuning,  #
     fit_choice.describe(result)
     if not result.changed:
         print("no choose threshold is surely better: it stays")
+    elif not args.choice:
+        print(f"the LLM's choices favour choose threshold {result.chosen.threshold:.2f}; "
+              "written only with --choice")
     return result
 
 
@@ -707,6 +712,10 @@ def build_parser() -> argparse.ArgumentParser:
     tune_cmd.add_argument("--retrieval", action="store_true", help="the first step only: "
                           "fit the retrieval weights, keep the thresholds")
     tune_cmd.add_argument("--plot", help="write the trade-off curve as a PNG here")
+    tune_cmd.add_argument("--choice", action="store_true", help="also write the choose "
+                          "threshold the LLM's choices favour (without it the last step only "
+                          "shows them: on the Pinecone shop the fitted one was stricter than "
+                          "its real questions wanted)")
     tune_cmd.add_argument("--dry-run", action="store_true", help="show, do not write")
     tune_cmd.set_defaults(func=cmd_tune)
 

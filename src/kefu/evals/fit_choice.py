@@ -20,7 +20,10 @@ with a sure curated match or declines before the LLM is left out, as it would ne
 the choice. The LLM chooses once per probe; every threshold on CHOOSE_GRID is scored on the
 same choices. A threshold replaces the current one only when it is surely better: it
 answers more probes rightly minus WRONG_COST per wrong answer, by more than KEEP_Z x
-sqrt(probes whose outcome changes).
+sqrt(probes whose outcome changes). `kefu tune` shows the result and writes it only with
+--choice: with one probe left without its entry for every probe with it, near out-of-scope
+questions are as common at the choice as answerable ones, far more than among a shop's
+real questions (docs/evaluation.md), so the fitted threshold comes out too strict.
 """
 
 from __future__ import annotations

@@ -1,12 +1,19 @@
 """kefu tune's choice step: the choose threshold fitted from the LLM's own choices."""
 
+import re
+
 from kefu.agent.factory import TUNED, ladder_for
 from kefu.agent.ladder import Agent
-from kefu.config import LadderSettings, RetrievalSettings
+from kefu.cli import main
+from kefu.config import LadderSettings, RetrievalSettings, load_settings
 from kefu.evals import fit_choice
 from kefu.evals.fit_choice import Chosen, choices, choose
 from kefu.evals.tune import Probe
+from kefu.knowledge_base.store import open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
+
+from .conftest import DATA
+from .test_tune import REWORDINGS
 
 
 def _chosen(n, lead, right=True):
@@ -77,3 +84,27 @@ def test_the_fitted_choose_threshold_is_what_the_ladder_uses(settings, tiny_kb):
     assert ladder_for(settings, tiny_kb).choose_threshold == 0.75
     tiny_kb.set_setting(TUNED, {"faq_threshold": 0.7})  # a tune from before this step
     assert ladder_for(settings, tiny_kb).choose_threshold == settings.ladder.choose_threshold
+
+
+class WriterAndChooser(Chooser):
+    """The LLM at the process boundary for a whole `kefu tune`: writes the rewordings and
+    customer-style questions (test_tune.REWORDINGS) and chooses by keyword."""
+
+    def stream(self, messages):
+        prompt = messages[-1].content
+        yield next((v for k, v in REWORDINGS.items() if k in prompt), "")
+
+
+def test_kefu_tune_without_a_log_lets_the_llms_questions_stand_in_and_shows_the_choice(
+        tmp_path, monkeypatch, capsys):
+    assert main(["ingest", str(DATA / "faq.csv"), "--kb", "shop", "--no-translate"]) == 0
+    monkeypatch.setattr("kefu.agent.chat_models.build_chat_model",
+                        lambda *args, **kwargs: WriterAndChooser())
+    main(["tune", "--kb", "shop"])
+    out = capsys.readouterr().out
+    stood_in = re.search(r"(\d+) customers' questions from the LLM's customer-style", out)
+    assert stood_in and int(stood_in[1]) > 0
+    assert "choose thr." in out  # the choice step's table
+    kb = open_knowledge_base(load_settings(), "shop")
+    assert "choose_threshold" not in (kb.setting(TUNED) or {})  # shown, written with --choice
+    kb.close()

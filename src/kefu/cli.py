@@ -431,6 +431,20 @@ def _customer_questions(args: argparse.Namespace, settings: Settings,
     return [Asked(t, detect_lang(t)) for t in texts if t], "the conversation log"
 
 
+def _stand_in_questions(agent, model, model_id: str,  # type: ignore[no-untyped-def]
+                        limit: int | None) -> tuple[list, str]:  # type: ignore[type-arg]
+    """For a knowledge base with no customers' questions yet: the questions the LLM wrote
+    as other customers for the first step (cached; twins' own questions aside)."""
+    from kefu.evals.fit_retrieval import probes_for
+    from kefu.evals.tune import Asked
+    from kefu.knowledge_base.text import detect_lang
+
+    probes = probes_for(agent.retriever, model, model_id, limit, progress=False)
+    return ([Asked(p.text, detect_lang(p.text)) for p in probes
+             if p.group != "other language"],
+            "the LLM's customer-style questions (none from customers yet)")
+
+
 def _tune_retrieval(args: argparse.Namespace, agent, model, model_id: str) -> None:  # type: ignore[no-untyped-def]
     """The first step of kefu tune: fit the fusion weights, write them, use them for the
     thresholds."""
@@ -462,16 +476,20 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.retrieval:
         return 0
     asked, where = _customer_questions(args, settings, agent.retriever.kb.name)
+    stand_in = not asked
+    if stand_in:
+        asked, where = _stand_in_questions(agent, model, model_id, args.limit)
     result = tune(agent, model, model_id, args.target, args.per_entry, args.limit,
                   asked=asked)
     chosen, current = result.chosen, result.current
     print(f"\n{result.probes} rewordings of the knowledge base's questions, "
           f"{result.generic} generic questions to decline (rewordings by {model_id}), "
           f"{result.asked} customers' questions from {where}")
-    if not result.asked:
-        print("no customers' questions yet: how much kefu answers is judged on the "
-              "rewordings, which are closer to the FAQ's words than customers are; tune "
-              "again once the log holds a few hundred questions")
+    if stand_in:
+        print("no customers' questions yet: the LLM's customer-style questions (the first "
+              "step's) stand in for them, being further from the FAQ's words than the "
+              "rewordings (thresholds fitted on the rewordings alone declined too many real "
+              "questions); tune again once the log holds a few hundred questions")
     print(f"trade-off at faq threshold {chosen.faq_threshold:.3f}, margin weight "
           f"{chosen.margin_weight:g}:")
     print(f"{'rag thr.':>8} {'rewordings answered':>19} {'correct':>8} {'conf. wrong':>11} "

@@ -431,28 +431,26 @@ def _customer_questions(args: argparse.Namespace, settings: Settings,
     return [Asked(t, detect_lang(t)) for t in texts if t], "the conversation log"
 
 
-def _stand_in_questions(agent, model, model_id: str,  # type: ignore[no-untyped-def]
-                        limit: int | None) -> tuple[list, str]:  # type: ignore[type-arg]
+def _stand_in_questions(probes) -> tuple[list, str]:  # type: ignore[no-untyped-def,type-arg]
     """For a knowledge base with no customers' questions yet: the questions the LLM wrote
-    as other customers for the first step (cached; twins' own questions aside)."""
-    from kefu.evals.fit_retrieval import probes_for
+    as other customers for the first step (twins' own questions aside)."""
     from kefu.evals.tune import Asked
     from kefu.knowledge_base.text import detect_lang
 
-    probes = probes_for(agent.retriever, model, model_id, limit, progress=False)
     return ([Asked(p.text, detect_lang(p.text)) for p in probes
              if p.group != "other language"],
             "the LLM's customer-style questions (none from customers yet)")
 
 
-def _tune_retrieval(args: argparse.Namespace, agent, model, model_id: str) -> None:  # type: ignore[no-untyped-def]
-    """The first step of kefu tune: fit the fusion weights, write them, use them for the
-    thresholds."""
+def _tune_retrieval(args: argparse.Namespace, agent, model, model_id: str,  # type: ignore[no-untyped-def]
+                    probes) -> None:
+    """The first step of kefu tune: fit the fusion weights to the LLM's questions (probes),
+    write them, use them for the thresholds."""
     from kefu.agent.factory import TUNED_RETRIEVAL
     from kefu.evals.fit_retrieval import describe, fit
 
     retriever = agent.retriever
-    result = fit(retriever, model, model_id, args.limit)
+    result = fit(retriever, model, model_id, args.limit, probes=probes)
     print("\nretrieval: the share of probes whose entry comes first")
     describe(result)
     if not result.changed:
@@ -467,18 +465,21 @@ def _tune_retrieval(args: argparse.Namespace, agent, model, model_id: str) -> No
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from kefu.agent.factory import TUNED
+    from kefu.evals.fit_retrieval import probes_for
     from kefu.evals.tune import curve, tune
 
     settings = _settings(args)
     agent = _tuning_agent(args, settings)
     model, model_id = _rewording_model(args, settings)
-    _tune_retrieval(args, agent, model, model_id)
+    # The LLM's questions about the knowledge base (cached with it): every step uses them.
+    probes = probes_for(agent.retriever, model, model_id, args.limit)
+    _tune_retrieval(args, agent, model, model_id, probes)
     if args.retrieval:
         return 0
     asked, where = _customer_questions(args, settings, agent.retriever.kb.name)
     stand_in = not asked
     if stand_in:
-        asked, where = _stand_in_questions(agent, model, model_id, args.limit)
+        asked, where = _stand_in_questions(probes)
     result = tune(agent, model, model_id, args.target, args.per_entry, args.limit,
                   asked=asked)
     chosen, current = result.chosen, result.current
@@ -523,7 +524,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                   else "; the current thresholds stay.") +
               " Add the rewordings kefu check lists as similar questions of their entries, "
               "merge the near-duplicates it lists, or allow more with --target.")
-    choosing = _tune_choice(args, settings, agent, result, model, model_id)
+    choosing = _tune_choice(args, settings, agent, result, model, probes)
     if not args.choice:
         choosing = None  # shown, not written (--choice)
     if args.dry_run or not (result.changed or (choosing and choosing.changed)):
@@ -537,14 +538,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _tune_choice(args: argparse.Namespace, settings: Settings, agent, tuning,  # type: ignore[no-untyped-def]
-                 model, model_id: str):
+                 model, probes):
     """The last step of kefu tune: how sure the serving LLM's choice must be
-    (ladder.choose_threshold), from its choices on the first step's questions (cached)
+    (ladder.choose_threshold), from its choices on the first step's questions (probes)
     under the thresholds just chosen. None without an LLM."""
     from kefu.agent.chat_models import build_chat_model
     from kefu.agent.ladder import Agent
     from kefu.evals import fit_choice
-    from kefu.evals.fit_retrieval import probes_for
 
     if settings.llm.backend == "none":
         print("no LLM (llm.backend none): the choose threshold stays")
@@ -554,7 +554,6 @@ def _tune_choice(args: argparse.Namespace, settings: Settings, agent, tuning,  #
     cfg = agent.cfg.model_copy(update={"faq_threshold": point.faq_threshold,
                                        "rag_threshold": point.rag_threshold,
                                        "margin_weight": point.margin_weight})
-    probes = probes_for(agent.retriever, model, model_id, args.limit, progress=False)
     result = fit_choice.fit(Agent(agent.retriever, chooser, cfg, agent.shop), probes)
     print("\nthe LLM's choice: how the probes it chooses for end at each choose threshold")
     fit_choice.describe(result)

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 from kefu.errors import KefuError
 
@@ -33,6 +34,18 @@ class GenerationQueue:
 
     def turn(self) -> Turn:
         return Turn(self)
+
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """The LLM for one piece of background work (a twin, a tuning probe): its turn
+        waited for without showing a place, and given back after it."""
+        turn = self.turn()
+        try:
+            for _ahead in turn.acquire():
+                pass
+            yield
+        finally:
+            turn.release()
 
     @property
     def waiting(self) -> int:

@@ -38,15 +38,10 @@ class EntryTranslator:
         self.agent = agent
 
     def __call__(self, entry: Entry, lang: Lang, partner: Entry | None) -> Translation | None:
-        turn = self.agent.queue.turn()
-        try:
-            for _ahead in turn.acquire():
-                pass
+        with self.agent.queue.holding():
             if entry.kind == "doc":
                 return self._section(entry, lang)
             return self._faq_entry(entry, lang, partner)
-        finally:
-            turn.release()
 
     def _faq_entry(self, entry: Entry, lang: Lang, partner: Entry | None) -> Translation | None:
         question = self.agent.translated(lang, entry.question, kind="question")

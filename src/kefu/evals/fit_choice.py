@@ -100,13 +100,8 @@ def choices(agent: Agent, probes: Sequence[Probe], progress: bool = True) -> lis
             if agent.decide(probe.lang, candidates).route != "rag":
                 continue  # answered from a curated match, or declined, before the LLM
             shown = candidates[: agent.cfg.choose_among]
-            turn = agent.queue.turn()
-            try:
-                for _ahead in turn.acquire():
-                    pass
+            with agent.queue.holding():
                 picked = agent.choice(probe.text, [h.entry for h in shown])
-            finally:
-                turn.release()
             out.append(Chosen(shown[picked.best].entry.origin, picked.lead, gold))
     return out
 

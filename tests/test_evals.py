@@ -167,5 +167,29 @@ def test_answer_facts_are_read_as_a_list_or_one_string_and_bad_ones_name_their_l
     assert [(q.id, q.facts) for q in dataset.queries] == [("q1", ("US$5", "3")),
                                                            ("q2", ("3 days",))]
     [problem] = dataset.problems
-    assert problem.startswith(f"{tmp_path / 'queries.jsonl'}:3: unreadable question")
-    assert "answer_facts must be a list of strings, not dict" in problem
+    assert problem.startswith(f"{tmp_path / 'queries.jsonl'}:3: ")
+    assert '"answer_facts" must be a list of strings' in problem
+
+
+def test_a_dialogue_gold_may_be_a_list_of_ids_as_in_queries(tmp_path):
+    """The form queries.jsonl uses, in dialogues.jsonl: read, not an AttributeError."""
+    from kefu.evals.datasets import load_dataset
+
+    (tmp_path / "faq.jsonl").write_text(
+        '{"id": "a", "question": "Shipping?", "answer": "US$5, 3 days.", "lang": "en"}\n')
+    turns = ('[{"role": "user", "text": "do you ship to Canada?"}, '
+             '{"role": "assistant", "text": "Yes."}, {"role": "user", "text": "how much?"}]')
+    (tmp_path / "dialogues.jsonl").write_text(
+        f'{{"id": "d1", "turns": {turns}, "gold": ["a"]}}\n'
+        f'{{"id": "d2", "turns": {turns}, "gold": "a"}}\n'
+        f'{{"id": "d3", "turns": {turns}, "gold": {{"ids": ["a"], "values": ["US$5"]}}}}\n'
+        '{"id": "d4", "turns": [{"role": "assistant", "text": "Hi"}], "gold": ["a"]}\n'
+        '["not", "a", "row"]\n')
+    dataset = load_dataset(tmp_path)
+    assert [(q.id, q.text, q.gold, len(q.history)) for q in dataset.queries] == [
+        (d, "how much?", ("a",), 2) for d in ("d1", "d2", "d3")]
+    assert dataset.queries[2].answers == ("US$5",)
+    assert [p.split(": ", 1)[1] for p in dataset.problems] == [
+        '"turns" has no turn with role "user"; skipped',
+        "a JSON object per line, not list; skipped"]
+    assert dataset.problems[0].startswith(f"{tmp_path / 'dialogues.jsonl'}:4:")

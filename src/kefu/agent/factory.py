@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
+from pydantic import ValidationError
 
 from kefu.agent.chat_models import build_chat_model
 from kefu.agent.conversations import ConversationStore
@@ -18,6 +21,9 @@ from kefu.knowledge_base.store import KnowledgeBase, open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
 from kefu.retrieval.rerank import build_reranker
 from kefu.types import ChatModel
+
+log = logging.getLogger(__name__)
+Tuned = TypeVar("Tuned", LadderSettings, RetrievalSettings)
 
 
 def build_agent(settings: Settings, kb: KnowledgeBase | None = None,
@@ -42,10 +48,7 @@ def ladder_for(settings: Settings, kb: KnowledgeBase) -> LadderSettings:
     for it, when it did and ladder.use_tuned is on; else the configured ones (each one it
     did not choose: an older tune chose no choose_threshold)."""
     tuned = kb.setting(TUNED) if settings.ladder.use_tuned else None
-    if not tuned:
-        return settings.ladder
-    return settings.ladder.model_copy(update={k: float(tuned[k]) for k in
-                                              TUNABLE if k in tuned})
+    return _with_tuned(settings.ladder, tuned, TUNABLE, f"{kb.name}'s {TUNED}")
 
 
 TUNED_RETRIEVAL = "retrieval.tuned"  # the knowledge base setting `kefu tune` writes first
@@ -56,10 +59,26 @@ def retrieval_for(settings: Settings, kb: KnowledgeBase) -> RetrievalSettings:
     """The retrieval settings for kb: the weights and centring `kefu tune` fitted to it,
     when it did and retrieval.use_tuned is on; else the configured ones."""
     tuned = kb.setting(TUNED_RETRIEVAL) if settings.retrieval.use_tuned else None
+    return _with_tuned(settings.retrieval, tuned, RETRIEVAL_TUNABLE,
+                       f"{kb.name}'s {TUNED_RETRIEVAL}")
+
+
+def _with_tuned(configured: Tuned, tuned: object, keys: tuple[str, ...], where: str) -> Tuned:
+    """The configured settings with the tuned values of keys, validated as the configured
+    ones are; a stored value that is not valid (a hand-edited or damaged database) is
+    logged and the configured settings kept."""
     if not tuned:
-        return settings.retrieval
-    return settings.retrieval.model_copy(update={k: tuned[k] for k in RETRIEVAL_TUNABLE
-                                                 if k in tuned})
+        return configured
+    if not isinstance(tuned, dict):
+        log.warning("ignored %s: not a table of settings (%r)", where, tuned)
+        return configured
+    picked = {k: tuned[k] for k in keys if k in tuned}
+    try:
+        return type(configured).model_validate(configured.model_dump() | picked)
+    except ValidationError as exc:
+        log.warning("ignored %s, which is not valid: %s", where,
+                    "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors()))
+        return configured
 
 
 def conversations_path(settings: Settings) -> Path:

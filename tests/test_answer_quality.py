@@ -7,6 +7,7 @@ from kefu.evals.compare import compare, format_comparison
 from kefu.evals.grounding import agreement, groundedness, sentences, supported
 from kefu.evals.judge import Judge
 from kefu.evals.metrics import Record, answer_metrics, outcome
+from tests.conftest import FakeModel
 
 
 def _r(id, kind, route, sources=(), gold=("g",), answer="", grounded=-1.0, agrees=-1.0,  # noqa: A002
@@ -101,7 +102,7 @@ def test_compare_says_what_got_better_and_which_questions_changed():
     assert "1 questions got worse:\n  2 [en] correct -> suggested: q 2" in text
 
 
-class JudgeModel:
+class JudgeModel(FakeModel):
     """The judge at the process boundary: replies from a queue, keeps the prompts."""
 
     def __init__(self, *replies):

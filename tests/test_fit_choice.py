@@ -11,6 +11,7 @@ from kefu.evals.fit_choice import Chosen, choices, choose
 from kefu.evals.tune import Probe
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
+from tests.conftest import FakeModel
 
 from .conftest import DATA
 from .test_tune import REWORDINGS
@@ -39,7 +40,7 @@ def test_a_threshold_is_kept_unless_another_is_surely_better():
     assert (best.threshold, best.right) == (0.55, 50)  # the nearest that answers them all
 
 
-class Chooser:
+class Chooser(FakeModel):
     """The LLM at the process boundary: chooses the candidate that shares a keyword with
     the question, else "none of these"; counts its calls."""
 

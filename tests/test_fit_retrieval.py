@@ -24,6 +24,7 @@ from kefu.evals.fit_retrieval import (
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Entry, Message
+from tests.conftest import FakeModel
 
 from .test_tune import REWORDINGS
 
@@ -48,7 +49,7 @@ def _speakers(n: int = 30) -> list[Entry]:
             for i in range(n)]
 
 
-class QuestionWriter:
+class QuestionWriter(FakeModel):
     """The LLM at the process boundary: rewords an FAQ question (REWORDINGS), or asks about
     a speaker page the way customers do, by its model code."""
 

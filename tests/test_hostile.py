@@ -15,6 +15,7 @@ from kefu.agent.prompts import prompts, render
 from kefu.config import LadderSettings, RetrievalSettings
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Message
+from tests.conftest import FakeModel
 
 DATA = Path(__file__).parent / "data"
 HOSTILE = [json.loads(line) for line in (DATA / "hostile.jsonl").open(encoding="utf-8")]
@@ -22,7 +23,7 @@ SHOP = "Lumi Home (露米家居)"
 POLITE_KEYS = ("abstain", "abstain_again", "busy", "refuse", "private", "offer_human", "angry")
 
 
-class LeakingChatModel:
+class LeakingChatModel(FakeModel):
     """A model that obeys every injection: it chooses entry 1, and asked to write, recites
     its rules and the ids it can think of."""
 

@@ -13,6 +13,7 @@ from kefu.agent.prompts import prompts
 from kefu.config import LadderSettings, RetrievalSettings
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Message
+from tests.conftest import FakeModel
 
 FORCE_RAG = LadderSettings(faq_threshold=9.0, rag_threshold=0.0)
 
@@ -80,7 +81,7 @@ def test_two_slots_run_two_generations_at_once():
     assert a.held and b.held
 
 
-class BlockingChatModel:
+class BlockingChatModel(FakeModel):
     """Holds the LLM until released: a long generation in another request."""
 
     def __init__(self) -> None:

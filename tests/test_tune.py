@@ -22,6 +22,7 @@ from kefu.evals.tune import (
     tune,
 )
 from kefu.types import Entry, Hit, Message
+from tests.conftest import FakeModel
 
 REWORDINGS = {
     "How long does shipping take?": "when will my parcel arrive\nhow many days for delivery",
@@ -33,7 +34,7 @@ REWORDINGS = {
 }
 
 
-class RewordingModel:
+class RewordingModel(FakeModel):
     """The LLM at the process boundary: rewords the question named in the prompt."""
 
     def __init__(self) -> None:
@@ -61,7 +62,7 @@ def test_a_rewording_reply_is_cleaned_to_plausible_questions():
 def test_rewording_stops_reading_the_model_once_it_has_enough_lines_and_caches_the_reply():
     read = []
 
-    class Chatty:  # a sampling model that would go on writing
+    class Chatty(FakeModel):  # a sampling model that would go on writing
         def stream(self, messages: Sequence[Message]) -> Iterator[str]:
             for line in ("how much is delivery\n", "How much is delivery?\n",
                          "delivery price\n", "shipping fee?\n", "cost to ship?\n"):

@@ -6,16 +6,18 @@ import time
 
 import pytest
 
+from kefu.agent.budget import PIECE_CHARS, pieces
 from kefu.agent.guard import strip_preamble
 from kefu.agent.ladder import Agent
 from kefu.agent.llm_queue import GenerationQueue
-from kefu.agent.translation import PIECE_CHARS, EntryTranslator, TwinMaker, pieces
+from kefu.agent.translation import EntryTranslator, TwinMaker
 from kefu.config import LadderSettings, RetrievalSettings
 from kefu.knowledge_base import twins
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.knowledge_base.twins import Translation
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Entry
+from tests.conftest import FakeModel
 
 ZH_ONLY = Entry("zh-return-fee", "退货运费谁承担？",
                 "质量问题的退货运费由我们承担；其他原因退货，运费由顾客承担。", "zh",
@@ -45,7 +47,7 @@ def mixed_kb(settings, e5):
     kb.close()
 
 
-class Linguist:
+class Linguist(FakeModel):
     """The LLM's translations, scripted: an entry whose id differs from its partner's only
     by the language is covered by it; asked records the entries translated."""
 
@@ -194,7 +196,7 @@ def test_an_entry_the_llm_finds_its_partner_answers_is_covered(mixed_kb, scripte
     assert len(scripted.prompts) == asked + 2
 
 
-class DictionaryModel:
+class DictionaryModel(FakeModel):
     """An LLM at the process boundary that translates from a dictionary."""
 
     def __init__(self, words):
@@ -325,6 +327,10 @@ def test_a_section_is_translated_a_few_sentences_at_a_time_each_checked(mixed_kb
         parts = pieces(text)
         assert len(parts) > 1 and all(len(p) <= PIECE_CHARS for p in parts)
         assert joiner.join(parts) == text  # whole sentences, none lost
+    unbroken = "保修条款" * 300 + "，" + "warranty terms " * 40  # no sentence end at all
+    parts = pieces(unbroken)
+    assert all(len(p) <= PIECE_CHARS for p in parts)
+    assert "".join(parts).replace(" ", "") == unbroken.replace(" ", "")  # nothing lost
     agent = Agent(Retriever(mixed_kb, RetrievalSettings()), scripted, LadderSettings(), "Shop")
     translate = EntryTranslator(agent)
     scripted.enqueue(POLICY_ZH.question)

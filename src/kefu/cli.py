@@ -1,5 +1,5 @@
-"""`kefu models|ingest|kb|ask|chat|eval|tune|check|tickets|serve`: loads Settings, builds
-objects, prints results."""
+"""`kefu models|ingest|kb|ask|chat|eval|tune|check|tickets|forget|serve`: loads Settings,
+builds objects, prints results."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from kefu.config import Settings, check_serving, load_settings
 from kefu.errors import KefuError
+from kefu.privacy import MaskingFormatter
 
 if TYPE_CHECKING:
     from kefu.knowledge_base.editor import EntryEditor
@@ -154,23 +155,18 @@ def _serving_settings(args: argparse.Namespace) -> Settings | None:
 
 
 def _print_reply(events, debug: bool) -> Answer:  # type: ignore[no-untyped-def]
-    """Stream tokens to the terminal; then the final answer where it differs, suggestions,
-    sources, and with debug the rewrite and the route."""
-    streamed, final = "", None
+    """The answer, its suggestions and sources, and with debug the rewrite and the route;
+    where the LLM is queued, the place in the queue while waiting."""
+    final = None
     for event in events:
-        if event.kind == "token":
-            streamed += event.text
-            print(event.text, end="", flush=True)
-        elif event.kind == "rewrite" and debug:
+        if event.kind == "rewrite" and debug:
             print(f"  (understood as: {event.text})")
         elif event.kind == "queue":
             print(f"  (waiting for the LLM: {event.position} ahead)")
         elif event.kind == "answer":
             final = event.answer
     assert final is not None
-    if streamed.strip() != final.answer:
-        print(("\n" if streamed else "") + final.answer, end="")
-    print()
+    print(final.answer)
     for number, question in enumerate(final.suggestions, start=1):
         print(f"  {number}. {question}")
     for source in final.sources:
@@ -614,6 +610,30 @@ def cmd_tickets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    from kefu.agent.conversations import ConversationStore
+    from kefu.agent.desk import forget_session
+    from kefu.agent.factory import conversations_path
+    from kefu.agent.tickets import TicketError, TicketStore
+
+    path = conversations_path(_settings(args))
+    conversations, tickets = ConversationStore(path), TicketStore(path)
+    missing = 0
+    for given in args.ids:
+        try:
+            session_id = tickets.get(given).session_id if given.startswith("T") else given
+        except TicketError:
+            session_id = given
+        if not conversations.exists(session_id) and tickets.open_for(session_id) is None:
+            print(f"{given}: no such conversation or ticket", file=sys.stderr)
+            missing += 1
+            continue
+        messages, erased = forget_session(conversations, tickets, session_id)
+        print(f"{given}: erased conversation {session_id} ({messages} messages, "
+              f"{erased} tickets)")
+    return 1 if missing else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kefu", description=__doc__)
     parser.add_argument("--config", help="path to kefu.toml (default: $KEFU_CONFIG)")
@@ -748,6 +768,13 @@ def build_parser() -> argparse.ArgumentParser:
     tickets_sub.add_parser("retry", help="send undelivered tickets to the webhook again")
     tickets.set_defaults(func=cmd_tickets)
 
+    forget = sub.add_parser("forget", help="erase a customer's conversation and its tickets "
+                            "(an erasure request)")
+    forget.add_argument("ids", nargs="+", metavar="SESSION_OR_TICKET",
+                        help="a conversation's session id (the admin page's Conversations "
+                        "tab, the widget's kefu.session in the browser) or a ticket id (T...)")
+    forget.set_defaults(func=cmd_forget)
+
     serve = sub.add_parser("serve", help="start the chat page and the HTTP API")
     serve.add_argument("--kb", help="knowledge base to serve")
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
@@ -758,10 +785,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_to_stderr(args: argparse.Namespace) -> None:
+    """Log lines on stderr, private data masked unless conversations.mask_logs is off (a
+    config that does not load is reported by the command; masking stays on)."""
+    try:
+        masked = _settings(args).conversations.mask_logs
+    except KefuError:
+        masked = True
+    handler = logging.StreamHandler()
+    handler.setFormatter((MaskingFormatter if masked else logging.Formatter)(
+        "%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        handlers=[handler])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    _log_to_stderr(args)
     try:
         return int(args.func(args))
     except KefuError as exc:

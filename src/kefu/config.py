@@ -210,6 +210,22 @@ class HandoffSettings(_Frozen):
     )
 
 
+class ConversationSettings(_Frozen):
+    retention_days: int = Field(
+        0, ge=0, description="Conversations (their messages and thumbs) not continued for this "
+        "many days are deleted, with their closed tickets, by a daily sweep of kefu serve; 0 "
+        "keeps them. `kefu forget SESSION` erases one customer's at once."
+    )
+    mask_logs: bool = Field(
+        True, description="Mask e-mail addresses, phone numbers, ID card and bank card numbers "
+        "in log lines ('[phone]', ...)."
+    )
+    mask_stored: bool = Field(
+        False, description="Mask them in stored conversations too (and so in tickets' "
+        "transcripts): staff then cannot read a number a customer typed to them."
+    )
+
+
 class ServerSettings(_Frozen):
     host: str = Field("127.0.0.1", description="Address to bind; 127.0.0.1 keeps kefu local.")
     port: int = Field(7860, description="Port for the chat page and the HTTP API.")
@@ -260,6 +276,7 @@ class Settings(_Frozen):
     ladder: LadderSettings = LadderSettings()
     server: ServerSettings = ServerSettings()
     handoff: HandoffSettings = HandoffSettings()
+    conversations: ConversationSettings = ConversationSettings()
 
     @property
     def models_dir(self) -> Path:

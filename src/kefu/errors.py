@@ -4,8 +4,9 @@
     ├── ConfigError            bad kefu.toml / KEFU_* value, unknown choice
     ├── BackendUnavailable     optional package missing; says the pip command
     ├── IngestError            a file cannot be imported at all
-    ├── KnowledgeBaseError     unknown knowledge base, store failure
+    ├── KnowledgeBaseError     unknown knowledge base, a vector store (Chroma) failure
     │   └── EmbedderMismatch   collection built by another embedder
+    ├── StorageError           a database (SQLite) locked, full, damaged or unreadable
     ├── ModelFileError         model weights missing, corrupt, or not assemblable
     └── LLMError               the LLM backend failed (server down, bad reply)
 
@@ -35,6 +36,10 @@ class KnowledgeBaseError(KefuError):
 
 class EmbedderMismatch(KnowledgeBaseError):
     """The collection was built with another embedder than the one configured."""
+
+
+class StorageError(KefuError):
+    """A database could not be read or written (locked, full, damaged)."""
 
 
 class ModelFileError(KefuError):

@@ -44,7 +44,8 @@ class Entry:
 @dataclass(frozen=True)
 class Hit:
     """A retrieved entry: fused score, its dense and BM25 parts, the question and the answer
-    matches alone, and whether the question named it (a document's title)."""
+    matches alone, whether the question named it (a document's title), and which passage
+    of a long FAQ answer matched best (chunking.passages)."""
 
     entry: Entry
     score: float
@@ -53,6 +54,7 @@ class Hit:
     question: float = 0.0
     answer: float = 0.0
     named: bool = False
+    passage: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,10 +104,11 @@ class Answer:
 @dataclass(frozen=True)
 class Event:
     """One step of an answer: 'rewrite' (text: the standalone question), 'hits', 'queue'
-    (position: requests ahead in the LLM queue), 'token', 'answer', 'ticket' (text: its id)
-    or 'error' (text: a log id)."""
+    (position: requests ahead in the LLM queue), 'answer', 'ticket' (text: its id) or
+    'error' (text: a log id). No step carries text kefu has not checked: the answer comes
+    whole, once it is the shop's text (or its checked translation)."""
 
-    kind: Literal["rewrite", "hits", "queue", "token", "answer", "ticket", "error"]
+    kind: Literal["rewrite", "hits", "queue", "answer", "ticket", "error"]
     text: str = ""
     hits: tuple[Hit, ...] = ()
     answer: Answer | None = None
@@ -142,7 +145,14 @@ class Embedder(Protocol):
 
 
 class ChatModel(Protocol):
+    prompt_tokens: int  # the most a prompt may take: the context less the reply's tokens
+
     def stream(self, messages: Sequence[Message]) -> Iterator[str]: ...
+
+    def count_tokens(self, text: str) -> int:
+        """The tokens text takes in a prompt, by the model's tokenizer (an estimate where
+        the backend has none to ask)."""
+        ...
 
     def label_probs(self, messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
         """How likely the reply starts with each "[label]", from the model's next-token

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from kefu.agent.budget import estimated_tokens
 from kefu.agent.model_files import resolve_model
 from kefu.config import LLMSettings
 from kefu.errors import BackendUnavailable, ConfigError, LLMError
@@ -31,11 +32,15 @@ class LlamaCppChatModel:
             ) from exc
         self.path = path
         self._cfg = cfg
+        self.prompt_tokens = cfg.n_ctx - cfg.max_tokens
         self._lock = threading.Lock()
-        self._llm = Llama(
-            model_path=str(path), n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
-            n_batch=cfg.n_batch, n_gpu_layers=cfg.n_gpu_layers, verbose=False,
-        )
+        try:
+            self._llm = Llama(
+                model_path=str(path), n_ctx=cfg.n_ctx, n_threads=cfg.n_threads,
+                n_batch=cfg.n_batch, n_gpu_layers=cfg.n_gpu_layers, verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise LLMError(f"llama.cpp could not load {path}: {exc}") from exc
         # The model's own chat template (ChatML without one), compiled once: label_probs
         # renders its prompt with it, ending where the assistant's reply starts.
         self._chat_template = Jinja2ChatFormatter(
@@ -43,16 +48,25 @@ class LlamaCppChatModel:
             eos_token="", bos_token="")
 
     def stream(self, messages: Sequence[Message]) -> Iterator[str]:
+        """The reply's text as it is generated. llama.cpp's errors (a prompt longer than
+        llm.n_ctx, a failed decode) are LLMError, before or during the stream."""
         with self._lock:
-            chunks = self._llm.create_chat_completion(
-                messages=[{"role": m.role, "content": m.content} for m in messages],
-                max_tokens=self._cfg.max_tokens, temperature=self._cfg.temperature,
-                seed=self._cfg.seed, stream=True,
-            )
-            for chunk in chunks:
-                delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
-                if delta:
-                    yield delta
+            try:
+                chunks = self._llm.create_chat_completion(
+                    messages=[{"role": m.role, "content": m.content} for m in messages],
+                    max_tokens=self._cfg.max_tokens, temperature=self._cfg.temperature,
+                    seed=self._cfg.seed, stream=True,
+                )
+                for chunk in chunks:
+                    delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
+                    if delta:
+                        yield delta
+            except (ValueError, RuntimeError) as exc:
+                self._llm.n_tokens = 0  # whatever was evaluated is not to be trusted
+                raise LLMError(f"llama.cpp could not generate a reply: {exc}") from exc
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
 
     def label_probs(self, messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
         """The next-token distribution after the reply's opening "[", over the labels. Only
@@ -109,8 +123,15 @@ class LazyChatModel:
                                                 self._cfg)
             return self._model
 
+    @property
+    def prompt_tokens(self) -> int:
+        return self._cfg.n_ctx - self._cfg.max_tokens
+
     def stream(self, messages: Sequence[Message]) -> Iterator[str]:
         return self.warm().stream(messages)
+
+    def count_tokens(self, text: str) -> int:
+        return self.warm().count_tokens(text)
 
     def label_probs(self, messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
         return self.warm().label_probs(messages, labels)
@@ -129,6 +150,11 @@ class OpenAIChatModel:
         self._http = httpx.Client(base_url=cfg.base_url.rstrip("/"), headers=headers,
                                   timeout=cfg.timeout_s, transport=transport)
         self._logprobs = True  # until the server refuses them
+        # The server's context is taken to be llm.n_ctx, as the in-process model's.
+        self.prompt_tokens = cfg.n_ctx - cfg.max_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return estimated_tokens(text)  # the server's tokenizer is not ours to ask
 
     def stream(self, messages: Sequence[Message]) -> Iterator[str]:
         body = {"model": self._cfg.model, "stream": True,

@@ -6,13 +6,14 @@ The one module that knows where conversations live, so a server database can rep
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from kefu.knowledge_base.database import open_database
+from kefu.privacy import mask
 from kefu.types import Message, Source
 
 MAX_TURNS = 20  # user + assistant pairs handed back as history
@@ -34,9 +35,12 @@ _ADDED_COLUMNS = {"handoff": "''", "rewritten": "''"}
 
 
 class ConversationStore:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False)
+    """mask_private: messages are stored with e-mail addresses, phone, ID card and bank
+    card numbers masked (privacy.mask)."""
+
+    def __init__(self, path: Path, mask_private: bool = False) -> None:
+        self._mask = mask_private
+        self._db = open_database(path)
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
         for name, default in _ADDED_COLUMNS.items():
@@ -57,6 +61,8 @@ class ConversationStore:
     def append(self, session_id: str, role: str, content: str, route: str = "",
                sources: Sequence[Source] = (), handoff: str = "", rewritten: str = "") -> int:
         """Store one message; returns its number in the session (1, 2, ...)."""
+        if self._mask:
+            content, rewritten = mask(content), mask(rewritten)
         now = time.time()
         cited = json.dumps([s.to_json() for s in sources])
         with self._lock, self._db:
@@ -86,6 +92,25 @@ class ConversationStore:
             self._db.execute("INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?, ?)",
                              (session_id, seq, rating, comment, time.time()))
         return True
+
+    def forget(self, session_id: str) -> int:
+        """Erase a conversation (a customer's request): its messages, thumbs and the
+        session itself; the number of messages erased."""
+        with self._lock, self._db:
+            erased = self._db.execute("DELETE FROM messages WHERE session_id = ?",
+                                      (session_id,)).rowcount
+            self._db.execute("DELETE FROM feedback WHERE session_id = ?", (session_id,))
+            self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        return erased
+
+    def forget_before(self, cutoff: float) -> list[str]:
+        """Erase the conversations last continued before cutoff (a Unix time); their ids."""
+        with self._lock:
+            stale = [sid for (sid,) in self._db.execute(
+                "SELECT id FROM sessions WHERE updated < ?", (cutoff,))]
+        for session_id in stale:
+            self.forget(session_id)
+        return stale
 
     # -- what the owner reads ------------------------------------------------------------
     def sessions(self, limit: int = 100) -> list[dict[str, object]]:

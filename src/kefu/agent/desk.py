@@ -7,14 +7,16 @@ ticket with the transcript, announced to the webhook in the background.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from kefu.agent.conversations import ConversationStore
-from kefu.agent.ladder import Agent
+from kefu.agent.ladder import Agent, failed
 from kefu.agent.prompts import prompts, render
 from kefu.agent.tickets import Ticket, TicketStore, WebhookNotifier
 from kefu.agent.translation import TwinMaker
+from kefu.errors import KefuError
 from kefu.knowledge_base.text import detect_lang
 from kefu.types import Answer, Event, Lang, Message
 
@@ -44,7 +46,15 @@ class SupportDesk:
         return session_id
 
     def chat(self, session_id: str, message: str) -> Iterator[Event]:
-        """The agent's events for one customer message; both sides are stored."""
+        """The agent's events for one customer message; both sides are stored. It always
+        ends with an `answer`: when the conversation cannot be stored, an `error` and a
+        polite reply (not stored)."""
+        try:
+            yield from self._chat(session_id, message)
+        except KefuError:
+            yield from failed(detect_lang(message))
+
+    def _chat(self, session_id: str, message: str) -> Iterator[Event]:
         history = self.conversations.history(session_id)
         self.conversations.append(session_id, "user", message)
         final: Answer | None = None
@@ -95,3 +105,18 @@ class SupportDesk:
     def _lang(self, session_id: str) -> Lang:
         users = [m for m in self.conversations.history(session_id) if m.role == "user"]
         return detect_lang(users[-1].content) if users else "en"
+
+
+def forget_session(conversations: ConversationStore, tickets: TicketStore,
+                   session_id: str) -> tuple[int, int]:
+    """Erase one customer's conversation and its tickets (`kefu forget`): (messages,
+    tickets) erased."""
+    return conversations.forget(session_id), tickets.forget([session_id])
+
+
+def sweep(conversations: ConversationStore, tickets: TicketStore,
+          retention_days: int) -> tuple[int, int]:
+    """Erase the conversations not continued for retention_days, and their closed tickets
+    (an open one still waits for staff): (conversations, tickets) erased."""
+    stale = conversations.forget_before(time.time() - retention_days * 86400)
+    return len(stale), tickets.forget(stale, closed_only=True)

@@ -91,5 +91,5 @@ def build_desk(settings: Settings, agent: Agent,
     path = conversations_path(settings)
     tickets = TicketStore(path)
     notifier = WebhookNotifier(settings.handoff, tickets, webhook_transport)
-    return SupportDesk(agent, ConversationStore(path), tickets, notifier,
-                       agent.retriever.kb.name)
+    return SupportDesk(agent, ConversationStore(path, settings.conversations.mask_stored),
+                       tickets, notifier, agent.retriever.kb.name)

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from kefu.agent.budget import cut, fitted, pieces
 from kefu.agent.guard import (
     clean,
     intent,
@@ -45,6 +46,7 @@ from kefu.agent.rewrite import (
 )
 from kefu.config import LadderSettings
 from kefu.errors import KefuError
+from kefu.knowledge_base.chunking import passages
 from kefu.knowledge_base.text import detect_lang, is_cjk, sentences
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Answer, ChatModel, Entry, Event, Handoff, Hit, Lang, Message, Route, Source
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 NAMED_TURNS = 6  # how far back the rule looks for the document a follow-up means
 LANG_PROBE_CHARS = 16  # characters generated before the language of the reply is checked
 EXCERPT_CHARS = 100  # of each candidate's answer, shown to the LLM when it chooses
+QUESTION_TOKENS = 300  # of a customer's message, the most the LLM reads (its end)
 MAX_SENTENCES = 9  # one-digit labels: a longer document offers its first nine
 CHOOSE_PROMPT_LANG: Lang = "en"  # one cached prompt for choosing, whatever the customer's
 TextKind = Literal["answer", "question", "title"]  # what Agent.translated puts into a language
@@ -175,10 +178,7 @@ class Agent:
             log.warning("no LLM slot for %r: %s", text[:60], exc)
             yield _reply(lang, "busy", "abstain", handoff="offer", reason="LLM queue full")
         except KefuError:
-            log_id = uuid.uuid4().hex[:8]
-            log.exception("answer failed (log id %s)", log_id)
-            yield Event("error", text=f"log id {log_id}")
-            yield _reply(lang, "abstain", "abstain", reason=f"error (log id {log_id})")
+            yield from failed(lang)
         finally:
             turn.release()
 
@@ -266,8 +266,10 @@ class Agent:
         if self.chat_model is None or not self.rewrite_with_llm:
             return ""
         yield from _wait(turn)
-        messages = [self._system(lang), Message("user", render(
-            lang, "rewrite", transcript=transcript(history, lang), question=text))]
+        asked = cut(self.chat_model, text, QUESTION_TOKENS, "end")
+        messages = fitted(self.chat_model, lambda before: [self._system(lang), Message(
+            "user", render(lang, "rewrite", transcript=before, question=asked))],
+            transcript(history, lang), "end")
         rewrite = usable_rewrite("".join(self.chat_model.stream(messages)), text, lang)
         if not rewrite:
             log.info("unusable LLM rewrite of %r; using the rule", text)
@@ -300,12 +302,16 @@ class Agent:
     def _system(self, lang: Lang, key: str = "system") -> Message:
         return Message("system", render(lang, key, shop=self.shop))
 
-    def _label_chances(self, task: str, n: int, **values: object) -> tuple[float, list[float]]:
+    def _label_chances(self, task: str, n: int, question: str,
+                       **values: object) -> tuple[float, list[float]]:
         """("none of these", each of the n options): the LLM's probabilities for the labels
-        [0]..[n] of a choosing task."""
+        [0]..[n] of a choosing task; the customer's question keeps its last QUESTION_TOKENS
+        (and what the context leaves)."""
         assert self.chat_model is not None
-        messages = [self._system(CHOOSE_PROMPT_LANG, "choose_system"),
-                    Message("user", render(CHOOSE_PROMPT_LANG, task, **values))]
+        system = self._system(CHOOSE_PROMPT_LANG, "choose_system")
+        messages = fitted(self.chat_model, lambda asked: [system, Message("user", render(
+            CHOOSE_PROMPT_LANG, task, question=asked, **values))], question, "end",
+            QUESTION_TOKENS)
         probs = self.chat_model.label_probs(messages, [str(i) for i in range(n + 1)])
         if not any(probs):
             log.warning("the LLM gave no probability to any label of %s; is its tokenizer "
@@ -323,7 +329,7 @@ class Agent:
         if lead >= self.cfg.choose_threshold:
             chosen = hits[best]
             reason = f"the LLM chose [{best + 1}] {chosen.entry.id} ({odds})"
-            if chosen.entry.kind == "doc":
+            if chosen.entry.kind == "doc" or len(passages(chosen.entry.answer)) > 1:
                 yield from self._extract(question, lang, chosen, reason)
             elif chosen.entry.lang == lang:
                 yield _curated(chosen, lang, reason)
@@ -341,13 +347,16 @@ class Agent:
             yield _reply(lang, "abstain", "abstain", reason=unsure)
 
     def _extract(self, question: str, lang: Lang, hit: Hit, reason: str) -> Iterator[Event]:
-        """The sentences of a document that answer, as the shop wrote them: the one the LLM
-        rates best, and the next one too when it rates it at least half as high; each must
-        beat "none of these". Nothing else is shown."""
-        written = sentences(hit.entry.answer)[:MAX_SENTENCES]
+        """The sentences of a document (or of the passage of a long FAQ answer that matched)
+        that answer, as the shop wrote them: the one the LLM rates best, and the next one
+        too when it rates it at least half as high; each must beat "none of these". Nothing
+        else is shown."""
+        written = sentences(_passage(hit))[:MAX_SENTENCES]
         if len(written) > 1:
-            none, chances = self._label_chances("extract", len(written), question=question,
-                                                title=hit.entry.question, sentences=written)
+            title = _narrow(hit.entry.question, 2 * EXCERPT_CHARS)
+            lines = [" ".join(s.split()) for s in written]  # a text's line breaks start
+            none, chances = self._label_chances(  # no line of the prompt ("Answer: [2]")
+                "extract", len(written), question=question, title=title, sentences=lines)
             order = sorted(range(len(written)), key=lambda i: -chances[i])
             picked = sorted(i for i in order[:2]
                             if chances[i] > none and chances[i] >= chances[order[0]] / 2)
@@ -363,7 +372,7 @@ class Agent:
         text = (" " if hit.entry.lang == "en" else "").join(written)
         if hit.entry.lang != lang:
             excerpt = replace(hit, entry=replace(hit.entry, answer=text))
-            yield from self._translate(lang, excerpt, f"{reason}; document in the other language")
+            yield from self._translate(lang, excerpt, f"{reason}; in the other language", "rag")
             return
         yield Event("answer", answer=Answer(text, "rag", lang, (_source(hit),),
                                             reason=reason))
@@ -388,23 +397,33 @@ class Agent:
         checked: '' when it drifts out of lang, states a figure the text does not, quotes the
         rules, or (a question that ends as one) does not end as a question. The caller holds
         the LLM (a turn of self.queue)."""
-        key = {"answer": "translate", "question": "translate_question",
-               "title": "translate_title"}[kind]
-        messages = [self._system(lang), Message("user", render(lang, key, answer=text))]
-        result = strip_preamble(self._written_in(lang, messages))
+        if kind == "answer":  # a few sentences at a time, each checked on its own
+            parts = [self._translated_piece(lang, piece, hits, "translate")
+                     for piece in pieces(text)]
+            return ("" if lang == "zh" else " ").join(parts) if all(parts) else ""
+        result = self._translated_piece(lang, text, hits, f"translate_{kind}")
         asks = text.rstrip().endswith(("?", "？"))
         if kind == "question" and asks and not result.endswith(("?", "？")):
             return ""
+        return result
+
+    def _translated_piece(self, lang: Lang, text: str, hits: Sequence[Hit], key: str) -> str:
+        assert self.chat_model is not None
+        messages = fitted(self.chat_model, lambda part: [
+            self._system(lang), Message("user", render(lang, key, answer=part))], text, "start")
+        result = strip_preamble(self._written_in(lang, messages))
         return result if result and self._safe(result, [text], hits) else ""
 
-    def _translate(self, lang: Lang, hit: Hit, reason: str) -> Iterator[Event]:
-        """The shop's text of an entry in the other language, in the customer's; checked
-        before it is shown: no figure the entry does not state, no quote of the rules."""
-        text = self.translated(lang, hit.entry.answer, [hit])
+    def _translate(self, lang: Lang, hit: Hit, reason: str,
+                   route: Route = "faq") -> Iterator[Event]:
+        """The shop's text of an entry in the other language (of a long FAQ answer, the
+        passage that matched), in the customer's; checked before it is shown: no figure the
+        entry does not state, no quote of the rules. route: "faq" for a curated answer,
+        "rag" for sentences picked from a document or a long answer."""
+        text = self.translated(lang, _passage(hit), [hit])
         if not text:
             yield _reply(lang, "abstain", "abstain", reason=f"{reason}; translation rejected")
             return
-        route: Route = "faq" if hit.entry.kind == "faq" else "rag"
         yield Event("answer", answer=Answer(
             text, route, lang, (_source(hit, translated=True),),
             reason=f"{reason}; translated"))
@@ -439,23 +458,46 @@ class Agent:
         return not unsupported_numbers(text, facts)
 
 
+def failed(lang: Lang) -> Iterator[Event]:
+    """What the customer gets when something failed on kefu's side (the LLM, a store): an
+    `error` event with a log id that finds the traceback in the log (logged here, so call
+    it in an `except`), then a polite reply."""
+    log_id = uuid.uuid4().hex[:8]
+    log.exception("answer failed (log id %s)", log_id)
+    yield Event("error", text=f"log id {log_id}")
+    yield _reply(lang, "abstain", "abstain", reason=f"error (log id {log_id})")
+
+
 def _wait(turn: Turn) -> Iterator[Event]:
     for ahead in turn.acquire():
         yield Event("queue", position=ahead)
 
 
 def _excerpt(entry: Entry) -> str:
-    """A candidate as the LLM sees it: its question (a document's title) and the start of
-    its answer, EXCERPT_CHARS wide, a Chinese character counting as three (it says about as
-    much, in about as many tokens)."""
-    answer = " ".join(entry.answer.split())
-    width = 0
-    for end, char in enumerate(answer):
-        width += 3 if is_cjk(char) else 1
-        if width > EXCERPT_CHARS:
-            answer = answer[:end].rstrip() + "…"
-            break
-    return f"{entry.question} — {answer}"
+    """A candidate as the LLM sees it: its question (a document's title), at most twice
+    EXCERPT_CHARS wide, and the start of its answer, EXCERPT_CHARS wide."""
+    return f"{_narrow(entry.question, 2 * EXCERPT_CHARS)} — {_narrow(entry.answer, EXCERPT_CHARS)}"
+
+
+def _narrow(text: str, width: int) -> str:
+    """The start of text in at most width, a Chinese character counting as three (it says
+    about as much, in about as many tokens)."""
+    text = " ".join(text.split())
+    used = 0
+    for end, char in enumerate(text):
+        used += 3 if is_cjk(char) else 1
+        if used > width:
+            return text[:end].rstrip() + "…"
+    return text
+
+
+def _passage(hit: Hit) -> str:
+    """What of an entry the LLM reads to answer: a document section, an FAQ answer, or of
+    a long FAQ answer the passage retrieval matched best."""
+    if hit.entry.kind == "doc":
+        return hit.entry.answer
+    parts = passages(hit.entry.answer)
+    return parts[min(hit.passage, len(parts) - 1)]
 
 
 def _source(hit: Hit, translated: bool = False) -> Source:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import httpx
 
 from kefu.config import HandoffSettings
 from kefu.errors import KefuError
+from kefu.knowledge_base.database import open_database
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,7 @@ class Ticket:
 
 class TicketStore:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False)
+        self._db = open_database(path)
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
 
@@ -119,6 +118,14 @@ class TicketStore:
             rows = self._db.execute("SELECT * FROM tickets WHERE webhook IN "
                                     "('pending', 'failed') ORDER BY created").fetchall()
         return [_ticket(r) for r in rows]
+
+    def forget(self, session_ids: Sequence[str], closed_only: bool = False) -> int:
+        """Delete the tickets of these conversations (only the closed ones: an open ticket
+        still waits for staff); how many."""
+        status = "AND status = 'closed'" if closed_only else ""
+        with self._lock, self._db:
+            return sum(self._db.execute(f"DELETE FROM tickets WHERE session_id = ? {status}",
+                                        (sid,)).rowcount for sid in session_ids)
 
     def close_db(self) -> None:
         self._db.close()

@@ -9,15 +9,13 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from kefu.agent.ladder import Agent
+from kefu.agent.ladder import Agent, TextKind
 from kefu.errors import KefuError
 from kefu.knowledge_base import twins
-from kefu.knowledge_base.text import sentences
 from kefu.knowledge_base.twins import Translation
 from kefu.types import Entry, Lang
 
 log = logging.getLogger("kefu")
-PIECE_CHARS = 200  # of a document's text, translated at once (whole sentences)
 RETRY_S = 30.0  # after the LLM was too busy (customers first) or failed
 POLL_S = 2.0  # how often the knowledge base is checked for writes
 
@@ -26,11 +24,11 @@ class EntryTranslator:
     """The twins.Linguist of an agent. An FAQ entry: its question, then (unless the shop's
     entry in the other language answers that question, as the LLM judges a customer's
     question) its answer and similar questions, put into the other language. A document
-    section: its title, then its text a few sentences at a time (a whole section would
-    not fit the reply's token budget). Each text checked as a translated answer is
-    (language, figures, no rules quoted); None when the question, the answer or any part
-    of the text fails. One turn of the agent's LLM queue per entry, so customers'
-    questions go between two entries."""
+    section: its title, then its text. Each checked as a translated answer is (language,
+    figures, no rules quoted; a long text a few sentences at a time, every part); None
+    when the question, the answer or any part of the text fails. Each text takes one turn
+    of the agent's LLM queue, so customers' questions go between two (a long answer is
+    many minutes of LLM)."""
 
     def __init__(self, agent: Agent) -> None:
         if agent.chat_model is None:
@@ -38,38 +36,38 @@ class EntryTranslator:
         self.agent = agent
 
     def __call__(self, entry: Entry, lang: Lang, partner: Entry | None) -> Translation | None:
+        if entry.kind == "doc":
+            return self._section(entry, lang)
+        return self._faq_entry(entry, lang, partner)
+
+    def _in(self, lang: Lang, text: str, kind: TextKind = "answer") -> str:
         with self.agent.queue.holding():
-            if entry.kind == "doc":
-                return self._section(entry, lang)
-            return self._faq_entry(entry, lang, partner)
+            return self.agent.translated(lang, text, kind=kind)
 
     def _faq_entry(self, entry: Entry, lang: Lang, partner: Entry | None) -> Translation | None:
-        question = self.agent.translated(lang, entry.question, kind="question")
+        question = self._in(lang, entry.question, "question")
         if not question:
             log.info("no checked translation of %s's question into %s", entry.id, lang)
             return None
         if partner is not None and self._covers(partner, question):
             return Translation(question, covered_by=partner.id)
-        answer = self.agent.translated(lang, entry.answer)
+        answer = self._in(lang, entry.answer)
         if not answer:
             log.info("no checked translation of %s's answer into %s", entry.id, lang)
             return None
-        alternatives = [self.agent.translated(lang, alt, kind="question")
-                        for alt in entry.alt_questions]
+        alternatives = [self._in(lang, alt, "question") for alt in entry.alt_questions]
         return Translation(question, answer, tuple(a for a in alternatives if a))
 
     def _section(self, entry: Entry, lang: Lang) -> Translation | None:
-        title = self.agent.translated(lang, entry.question, kind="title") if entry.question else ""
-        parts = []
-        for part in pieces(entry.answer):
-            parts.append(self.agent.translated(lang, part))
-            if not parts[-1]:
-                log.info("no checked translation of part of %s into %s", entry.id, lang)
-                return None
+        title = self._in(lang, entry.question, "title") if entry.question else ""
         if entry.question and not title:
             log.info("no checked translation of %s's title into %s", entry.id, lang)
             return None
-        return Translation(title, ("" if lang == "zh" else " ").join(parts))
+        text = self._in(lang, entry.answer)
+        if not text:
+            log.info("no checked translation of %s's text into %s", entry.id, lang)
+            return None
+        return Translation(title, text)
 
     def _covers(self, partner: Entry, question: str) -> bool:
         """The shop's own entry answers the translated question, as the ladder would serve
@@ -83,7 +81,8 @@ class EntryTranslator:
                    for h in hits):
             return False
         entries = [h.entry for h in hits]
-        picked = self.agent.choice(question, entries)
+        with self.agent.queue.holding():
+            picked = self.agent.choice(question, entries)
         return (entries[picked.best] == partner
                 and picked.lead >= self.agent.cfg.choose_threshold)
 
@@ -96,17 +95,6 @@ class Progress:
     total: int = 0
     failed: int = 0
     state: str = "idle"  # idle | translating | waiting (the LLM was busy or failed)
-
-
-def pieces(text: str) -> list[str]:
-    """The text's sentences, in runs of at most PIECE_CHARS (a longer sentence alone)."""
-    out: list[str] = []
-    for sentence in sentences(text):
-        if out and len(out[-1]) + len(sentence) < PIECE_CHARS:
-            out[-1] += (" " if out[-1][-1].isascii() else "") + sentence
-        else:
-            out.append(sentence)
-    return out
 
 
 class TwinMaker:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections import Counter, defaultdict
+
+from kefu.knowledge_base.database import Database
 
 K1 = 1.2
 B = 0.75
@@ -13,7 +14,7 @@ B = 0.75
 class BM25Index:
     """BM25 over one token list per entry (question, alternatives and answer together)."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
         db.execute("CREATE TABLE IF NOT EXISTS bm25 (entry_id TEXT PRIMARY KEY, tokens TEXT)")
         self._stale = True

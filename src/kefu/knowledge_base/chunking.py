@@ -14,6 +14,7 @@ from kefu.knowledge_base.text import words
 
 MAX_CHARS = 400
 OVERLAP = 60
+LONG_ANSWER_CHARS = 800  # an FAQ answer longer than this is also indexed passage by passage
 _WORD_BREAK = "\u200b"
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]{2,}")
 _SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", ". ", "! ", "? ", "; ", "，", ", ", " ",
@@ -57,3 +58,10 @@ def chunk_text(text: str) -> list[tuple[str, str]]:
 def chunk_plain(text: str) -> list[str]:
     """Text without headings (a PDF page) in overlapping chunks."""
     return _split(text)
+
+
+def passages(answer: str) -> list[str]:
+    """An FAQ answer as retrieval indexes it: whole, or a long one (a shop's full warranty
+    terms pasted into one cell) in overlapping passages, so the part that answers a
+    question is found and is what the ladder shows or translates."""
+    return [answer] if len(answer) <= LONG_ANSWER_CHARS else chunk_plain(answer)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
 import threading
 import uuid
 from collections.abc import Iterable, Sequence
@@ -18,6 +17,8 @@ from tqdm import tqdm
 from kefu.config import Settings
 from kefu.errors import EmbedderMismatch, KnowledgeBaseError
 from kefu.knowledge_base.bm25 import BM25Index
+from kefu.knowledge_base.chunking import LONG_ANSWER_CHARS, passages
+from kefu.knowledge_base.database import Database, open_database
 from kefu.knowledge_base.embedders import build_embedder
 from kefu.knowledge_base.text import detect_lang, to_simplified, tokenize
 from kefu.knowledge_base.vector_cache import VectorCache
@@ -45,10 +46,12 @@ def content_hash(entry: Entry) -> str:
               entry.category, list(entry.alt_questions), entry.source]
     if entry.translated_from:
         fields.append(entry.translated_from)
+    if entry.kind == "faq" and len(entry.answer) > LONG_ANSWER_CHARS:
+        fields.append("passages")  # indexed passage by passage since 0.3
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
 
 
-def _add_twin_column(db: sqlite3.Connection) -> None:
+def _add_twin_column(db: Database) -> None:
     """Knowledge bases made before twins existed get the entries.translated_from column."""
     columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
     if "translated_from" not in columns:
@@ -56,12 +59,26 @@ def _add_twin_column(db: sqlite3.Connection) -> None:
 
 
 def _fields(entry: Entry) -> tuple[list[str], list[str]]:
-    """Texts embedded for an entry, one vector each: question, alternatives, answer."""
-    texts = [entry.question, *entry.alt_questions, entry.answer]
-    names = ["question", *(f"alt{i}" for i in range(len(entry.alt_questions))), "answer"]
+    """Texts embedded for an entry, one vector each: question, alternatives, answer (a long
+    one passage by passage: answer, answer.1, ...)."""
     if entry.kind == "doc":
-        texts, names = [f"{entry.question}\n{entry.answer}"], ["chunk"]
+        return [f"{entry.question}\n{entry.answer}"], ["chunk"]
+    parts = passages(entry.answer)
+    texts = [entry.question, *entry.alt_questions, *parts]
+    names = ["question", *(f"alt{i}" for i in range(len(entry.alt_questions))),
+             *(passage_field(i) for i in range(len(parts)))]
     return texts, names
+
+
+def passage_field(index: int) -> str:
+    """The vector field of an FAQ answer's passage (the first is the answer's own)."""
+    return "answer" if index == 0 else f"answer.{index}"
+
+
+def passage_index(field: str) -> int | None:
+    """Which passage of the answer a vector field holds; None for a question's field."""
+    name, _, index = field.partition(".")
+    return (int(index) if index else 0) if name == "answer" else None
 
 
 class KnowledgeBase:
@@ -76,7 +93,7 @@ class KnowledgeBase:
         self.name = name
         self.embedder = embedder
         directory.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(directory / "kb.sqlite", check_same_thread=False)
+        self._db = open_database(directory / "kb.sqlite")
         self._db.executescript(_SCHEMA)
         _add_twin_column(self._db)
         self._lock = threading.RLock()

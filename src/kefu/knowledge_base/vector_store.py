@@ -1,8 +1,11 @@
-"""The Chroma adapter: the client (persistent, HTTP server, in-memory) is the only seam."""
+"""The Chroma adapter: the client (persistent, HTTP server, in-memory) is the only seam,
+and the one place Chroma's errors (its own types, ValueError, a server gone away) become
+KnowledgeBaseError."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -68,24 +71,28 @@ class VectorStore:
             ids.append(f"{entry_id}::{position[entry_id]}")
             metadatas.append({"entry_id": entry_id, "field": field})
         if ids:
-            self._col.upsert(ids=ids, embeddings=vectors.tolist(), metadatas=metadatas)
+            with _translated("store vectors in"):
+                self._col.upsert(ids=ids, embeddings=vectors.tolist(), metadatas=metadatas)
 
     def delete(self, entry_ids: Sequence[str]) -> None:
         if entry_ids:
-            self._col.delete(where={"entry_id": {"$in": list(entry_ids)}})
+            with _translated("delete vectors from"):
+                self._col.delete(where={"entry_id": {"$in": list(entry_ids)}})
 
     def count(self) -> int:
-        return int(self._col.count())
+        with _translated("count the vectors of"):
+            return int(self._col.count())
 
     def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         """(entry_id, cosine similarity) of the n nearest vectors, best first."""
         total = self.count()
         if total == 0:
             return []
-        result = self._col.query(
-            query_embeddings=[vector.tolist()], n_results=min(n, total),
-            include=["metadatas", "distances"],
-        )
+        with _translated("search"):
+            result = self._col.query(
+                query_embeddings=[vector.tolist()], n_results=min(n, total),
+                include=["metadatas", "distances"],
+            )
         return [
             (str(meta["entry_id"]), 1.0 - float(dist))
             for meta, dist in zip(result["metadatas"][0], result["distances"][0], strict=True)
@@ -94,6 +101,17 @@ class VectorStore:
     def iter_all(self, page: int = 5000) -> Iterator[tuple[list[tuple[str, str]], list[Any]]]:
         """Every stored vector in pages: ((entry id, field) per vector, vectors)."""
         for offset in range(0, self.count(), page):
-            batch = self._col.get(include=["metadatas", "embeddings"], limit=page, offset=offset)
+            with _translated("read the vectors of"):
+                batch = self._col.get(include=["metadatas", "embeddings"], limit=page,
+                                      offset=offset)
             owners = [(str(m["entry_id"]), str(m["field"])) for m in batch["metadatas"]]
             yield owners, list(batch["embeddings"])
+
+
+@contextmanager
+def _translated(doing: str) -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:  # chromadb raises its own types, ValueError, httpx errors
+        raise KnowledgeBaseError(f"Chroma could not {doing} the collection: "
+                                 f"{type(exc).__name__}: {exc}") from exc

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from kefu.config import RetrievalSettings
-from kefu.knowledge_base.store import KnowledgeBase
+from kefu.knowledge_base.store import KnowledgeBase, passage_index
 from kefu.knowledge_base.text import detect_lang, to_simplified, tokenize
 from kefu.knowledge_base.twins import twin_id
 from kefu.retrieval.names import NameIndex
@@ -143,12 +143,15 @@ class Retriever:
             field: float(q @ _unit(v - means[self.kb.vector_lang(entry.id, field)
                                              if per_language else ""]))
             for field, v in vectors}
-        question = max(s for field, s in similarity.items() if field != "answer")
-        answer = similarity.get("answer", question)
+        passages = {passage_index(field): s for field, s in similarity.items()
+                    if passage_index(field) is not None}
+        question = max(s for field, s in similarity.items() if passage_index(field) is None)
+        best = max(passages, key=passages.__getitem__, default=None)
+        answer = question if best is None else passages[best]
         dense, score = fuse(question, answer, bm25, float(named), self.cfg.answer_weight,
                             self.cfg.bm25_weight, self.cfg.name_weight)
         return Hit(entry=entry, score=score, dense=dense, bm25=bm25, question=question,
-                   answer=answer, named=named)
+                   answer=answer, named=named, passage=best or 0)
 
 
 def fuse(question: Any, answer: Any, bm25: Any, named: Any, answer_weight: Any,
@@ -175,4 +178,5 @@ def _average(hits: list[Hit]) -> Hit:
     return Hit(entry=hits[0].entry, score=sum(h.score for h in hits) / n,
                dense=sum(h.dense for h in hits) / n, bm25=sum(h.bm25 for h in hits) / n,
                question=sum(h.question for h in hits) / n,
-               answer=sum(h.answer for h in hits) / n, named=hits[0].named)
+               answer=sum(h.answer for h in hits) / n, named=hits[0].named,
+               passage=max(hits, key=lambda h: h.answer).passage)

@@ -13,6 +13,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from kefu.agent.desk import SupportDesk
+from kefu.agent.ladder import failed
+from kefu.knowledge_base.text import detect_lang
 from kefu.types import Event
 from kefu.ui.errors import ERROR_RESPONSES, ApiError
 from kefu.ui.limits import RateLimiter, limit, per_ip
@@ -122,17 +124,25 @@ def build_router(desk: SupportDesk, llm: str, requests_per_ip: int,
                  response_class=StreamingResponse,
                  responses={200: {"content": {"text/event-stream": {}}, "description":
                             "Server-sent events: `session` {session_id}, `rewrite` {text}, "
-                            "`queue` {position}, `token` {text}, `ticket` {ticket_id}, "
-                            "`error` {log_id}, and last `answer` (a ChatResponse). The "
-                            "answer's text replaces the streamed tokens."}})
+                            "`queue` {position}, `ticket` {ticket_id}, `error` {log_id}, "
+                            "and always last `answer` (a ChatResponse; after `error`, a "
+                            "polite reply). Nothing kefu has not checked is sent."}})
     def chat_stream(body: ChatRequest) -> StreamingResponse:
-        """One message, the reply as server-sent events from the first token."""
+        """One message, the reply as server-sent events: where it waits, then the answer."""
         session_id = open_session(body)
 
         def events() -> Iterator[str]:
             yield _sse("session", {"session_id": session_id})
             ticket_id = None
-            for event in desk.chat(session_id, body.message):
+            chat = desk.chat(session_id, body.message)
+            while True:
+                try:
+                    event = next(chat, None)
+                except Exception:  # a defect, not a KefuError (the desk answers those)
+                    chat = failed(detect_lang(body.message))
+                    continue
+                if event is None:
+                    return
                 if event.kind == "answer":
                     yield _sse("answer", response(session_id, event.answer,
                                                   ticket_id).model_dump())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import gradio as gr
@@ -14,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from kefu import __version__
 from kefu.agent.chat_models import build_chat_model
-from kefu.agent.desk import SupportDesk
+from kefu.agent.desk import SupportDesk, sweep
 from kefu.agent.factory import build_agent, build_desk
 from kefu.agent.ladder import Agent
 from kefu.agent.translation import TwinMaker
@@ -30,6 +31,7 @@ from kefu.ui.openai_api import build_openai_router
 from kefu.ui.widget import build_widget_router
 
 log = logging.getLogger("kefu")
+SWEEP_EVERY_S = 24 * 3600
 
 
 def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True,
@@ -59,6 +61,9 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
                          daemon=True).start()
     if warm:
         _resend_undelivered(desk)
+    if warm and settings.conversations.retention_days:
+        threading.Thread(target=_sweep_daily, args=(desk, settings.conversations.retention_days),
+                         name="kefu-retention", daemon=True).start()
     if warm and agent.chat_model is not None and settings.llm.translate_entries:
         desk.twins = TwinMaker(agent, settings.llm.translate_documents).start()
     title = f"{agent.shop} · kefu"
@@ -79,6 +84,19 @@ def _warm(warm_up: Callable[[], object]) -> None:
     except KefuError as exc:
         log.warning("the LLM is unavailable, questions in the middle band will be handed to "
                     "a human: %s", exc)
+
+
+def _sweep_daily(desk: SupportDesk, retention_days: int) -> None:
+    """conversations.retention_days, kept: a sweep at start and then every day."""
+    while True:
+        try:
+            erased, tickets = sweep(desk.conversations, desk.tickets, retention_days)
+            if erased:
+                log.info("erased %d conversations older than %d days (%d closed tickets)",
+                         erased, retention_days, tickets)
+        except KefuError as exc:
+            log.warning("the retention sweep failed; next try in a day: %s", exc)
+        time.sleep(SWEEP_EVERY_S)
 
 
 def _resend_undelivered(desk: SupportDesk) -> None:

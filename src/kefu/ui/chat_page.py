@@ -76,13 +76,10 @@ def build_chat_page(desk: SupportDesk, title: str) -> gr.Blocks:
             return
         chat = [*chat, {"role": "user", "content": text}, {"role": "assistant", "content": "…"}]
         yield "", chat, session, {}
-        streamed, seen = "", []
+        seen = []
         for event in desk.chat(session, text):
             seen.append(event)
-            if event.kind == "token":
-                streamed += event.text
-                chat[-1] = {"role": "assistant", "content": streamed}
-            elif event.kind == "queue":
+            if event.kind == "queue":
                 chat[-1] = {"role": "assistant", "content": render(
                     detect_lang(text), "queue", position=event.position)}
             elif event.kind == "answer" and event.answer is not None:

@@ -14,12 +14,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from kefu.errors import KefuError, KnowledgeBaseError, StorageError
+
 log = logging.getLogger("kefu.api")
 
 
 class ErrorOut(BaseModel):
     code: str = Field(..., description="Stable, for programs: invalid_request, unauthorised, "
-                      "admin_disabled, not_found, rate_limited, unknown_kb, internal_error…")
+                      "admin_disabled, not_found, rate_limited, unknown_kb, unavailable, "
+                      "internal_error…")
     message: str = Field(..., description="For people.")
     log_id: str | None = Field(None, description="Set on internal errors; quote it to support.")
 
@@ -34,7 +37,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorOut, "description": text} for code, text in (
         (422, "The request does not fit the schema."),
         (429, "Too many messages; wait Retry-After seconds."),
-        (500, "Something went wrong on our side."))}
+        (500, "Something went wrong on our side."),
+        (503, "A store kefu needs is not available (a locked or full database, the vector "
+              "server); try again after Retry-After seconds."))}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -51,6 +56,16 @@ def install_error_handlers(app: FastAPI) -> None:
             for err in exc.errors())
         return JSONResponse({"code": "invalid_request", "message": problems[:500]},
                             status_code=422)
+
+    @app.exception_handler(StorageError)
+    @app.exception_handler(KnowledgeBaseError)
+    async def unavailable(request: Request, exc: KefuError) -> JSONResponse:
+        log_id = uuid.uuid4().hex[:8]
+        log.error("%s %s: %s (log id %s)", request.method, request.url.path, exc, log_id)
+        return JSONResponse({"code": "unavailable", "log_id": log_id,
+                             "message": "Sorry, we cannot answer right now. Please try again "
+                                        "in a moment."}, status_code=503,
+                            headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

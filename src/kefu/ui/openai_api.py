@@ -4,9 +4,8 @@ ignored: kefu answers as kefu).
 
 The customer's last message is the question and the earlier ones its conversation. With a
 `user` field the conversation is also kept by kefu (so "yes" to the offer of a human opens a
-ticket); without one each request stands alone. A streamed reply is sent once kefu has
-checked it (grounding, language), in small chunks, since a checked reply may differ from
-the tokens the LLM produced.
+ticket); without one each request stands alone. A streamed reply is kefu's whole, checked
+answer sent in small chunks (kefu never sends text it has not checked).
 """
 
 from __future__ import annotations

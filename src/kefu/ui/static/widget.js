@@ -205,7 +205,7 @@
     addMessage("user", text);
     remember("user", text);
     var node = addMessage("bot", "…");
-    var streamed = "";
+    var answered = false;
     post("/api/v1/chat/stream", { message: text, session_id: session, kb: kb }).then(function (response) {
       if (!response.ok || !response.body) throw response;
       var reader = response.body.getReader();
@@ -213,7 +213,7 @@
       var buffer = "";
       function pump() {
         return reader.read().then(function (chunk) {
-          if (chunk.done) return;
+          if (chunk.done) { if (!answered) throw new Error("the stream ended early"); return; }
           buffer += decoder.decode(chunk.value, { stream: true });
           var parts = buffer.split("\n\n");
           buffer = parts.pop();
@@ -223,9 +223,10 @@
             if (!kind || !line) return;
             var body = JSON.parse(line);
             if (kind === "session") { session = body.session_id; save("session", session); }
-            else if (kind === "token") { streamed += body.text; node.textContent = streamed; scroll(); }
             else if (kind === "queue") { node.textContent = t.queue.replace("{n}", body.position); }
+            else if (kind === "error") { node.textContent = t.error; }
             else if (kind === "answer") {
+              answered = true;
               node.textContent = body.answer;
               decorate(node, body);
               remember("bot", body.answer, body);

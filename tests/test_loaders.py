@@ -152,3 +152,12 @@ def test_chinese_without_punctuation_is_split_between_words_never_inside_one():
         start = text.index(chunk)  # the pattern repeats: any occurrence shows alignment
         assert start in boundaries and start + len(chunk) in boundaries, chunk[:12]
     assert chunk_plain("第一段。\n\n第二段") == ["第一段。\n\n第二段"]
+
+
+def test_each_section_of_a_bilingual_document_has_its_own_language(tmp_path):
+    path = tmp_path / "policy.md"
+    path.write_text("# Shipping\n\nOrders leave our Ningbo warehouse the same day.\n\n"
+                    "# 配送\n\n下午三点前的订单当天从宁波仓库发出。\n\n# Sizes\n\n| 10 | 20 |\n",
+                    encoding="utf-8")
+    assert [(e.question, e.lang) for e in load_path(path).entries] == [
+        ("Shipping", "en"), ("配送", "zh"), ("Sizes", "zh")]  # few letters: the document's

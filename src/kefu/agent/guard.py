@@ -81,10 +81,11 @@ _TAG = re.compile(r"<[^>]{0,200}>")
 
 def clean(text: str) -> str:
     """The message as kefu reads it: control and invisible characters and HTML tags gone,
-    NFC, spaces squeezed, at most MAX_QUESTION_CHARS characters."""
+    NFC, spaces squeezed, its last MAX_QUESTION_CHARS characters (a long story ends with
+    its question)."""
     text = unicodedata.normalize("NFC", _CONTROL.sub(" ", text))
     text = _TAG.sub(" ", text)
-    return " ".join(text.split())[:MAX_QUESTION_CHARS]
+    return " ".join(text.split())[-MAX_QUESTION_CHARS:].strip()
 
 
 def intent(text: str, offered_human: bool) -> Intent:

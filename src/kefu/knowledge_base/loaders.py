@@ -19,12 +19,13 @@ from kefu.errors import IngestError
 from kefu.knowledge_base.chunking import chunk_markdown, chunk_plain, chunk_text
 from kefu.knowledge_base.documents import docx_markdown, html_markdown, pdf_pages
 from kefu.knowledge_base.text import detect_lang
-from kefu.types import Entry
+from kefu.types import Entry, Lang
 
 FAQ_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl")
 DOC_SUFFIXES = (".md", ".markdown", ".txt", ".pdf", ".docx", ".html", ".htm")
 
 MAX_ANSWER_CHARS = 20_000
+MIN_LETTERS_FOR_LANG = 20  # a document chunk with fewer takes the document's language
 # Header names shop owners use, in English and Chinese.
 COLUMN_ALIASES = {
     "id": ("id", "编号", "序号", "faq_id"),
@@ -94,13 +95,21 @@ def _markdown_document(path: Path, text: str) -> LoadResult:
 
 
 def _document(path: Path, chunks: list[tuple[str, str, str]]) -> LoadResult:
-    """One doc entry per (heading or page, text, position) chunk, cited as file#position."""
-    lang = detect_lang(" ".join(body for _, body, _ in chunks[:20]))
-    entries = [Entry(id=f"{path.name}#{position}", question=heading, answer=body, lang=lang,
-                     kind="doc", source=path.name) for heading, body, position in chunks]
+    """One doc entry per (heading or page, text, position) chunk, cited as file#position,
+    in the language of its text (a shop's policy may have an English and a Chinese half);
+    a chunk of few letters (a table of figures) in the document's."""
+    whole = detect_lang(" ".join(body for _, body, _ in chunks[:20]))
+    entries = [Entry(id=f"{path.name}#{position}", question=heading, answer=body,
+                     lang=_chunk_lang(f"{heading} {body}", whole), kind="doc",
+                     source=path.name) for heading, body, position in chunks]
     return LoadResult(entries, [] if entries else [
         f"{path}: no text found (a scanned PDF needs OCR first)" if path.suffix.lower() == ".pdf"
         else f"{path}: no text found"])
+
+
+def _chunk_lang(text: str, document: Lang) -> Lang:
+    letters = sum(1 for char in text if char.isalpha())
+    return detect_lang(text) if letters >= MIN_LETTERS_FOR_LANG else document
 
 
 def iter_files(paths: Iterable[Path]) -> Iterator[Path]:

@@ -25,8 +25,8 @@ every `answer_facts` string occurs in it (case-insensitively; a question without
 be scored), the reply's language is zh when at least 0.3 of its CJK and Latin letters are
 CJK. Declined: for the peer, its REFUSAL pattern matches; for kefu, the route is abstain,
 refuse or handoff, or suggest ("did you mean", shown in brackets). A declined reply never
-counts as an answer. First visible text: the peer's first streamed chunk; kefu's first
-`token` event, or its `answer` event when no tokens came. Times are medians and p90 by the
+counts as an answer. First visible text: the peer's first streamed chunk; kefu's `answer`
+event (kefu sends no text before it has checked it). Times are medians and p90 by the
 peer's pct(). Query texts stay out of the JSON, as in the peer's own output: ids only.
 """
 
@@ -289,12 +289,12 @@ def kefu_server(home: Path, model: str, seed: int) -> Iterator[tuple[str, float]
 
 
 def ask(client: httpx.Client, url: str, question: str) -> dict[str, Any]:
-    """One question in a new conversation: seconds to the first visible text and to the
-    answer event, the final answer and the number of streamed tokens."""
+    """One question in a new conversation: seconds to the first visible text (the answer
+    event) and to the end of the stream, the final answer, and whether the LLM was used."""
     start = time.perf_counter()
     first = end = None
     final: dict[str, Any] = {}
-    tokens, errors, kind = 0, [], ""
+    errors, kind = [], ""
     with client.stream("POST", f"{url}/api/v1/chat/stream", json={"message": question}) as reply:
         if reply.status_code != 200:
             raise SystemExit(f"kefu answered {reply.status_code}: {reply.read()[:300]!r}")
@@ -303,16 +303,15 @@ def ask(client: httpx.Client, url: str, question: str) -> dict[str, Any]:
                 kind = line.removeprefix("event:").strip()
             elif line.startswith("data:"):
                 data = json.loads(line.removeprefix("data:"))
-                if kind == "token" and data.get("text"):
-                    tokens += 1
-                    first = first or time.perf_counter()
-                elif kind == "answer":
-                    end, final = time.perf_counter(), data
+                if kind == "answer":
+                    first = end = time.perf_counter()
+                    final = data
                 elif kind == "error":
                     errors.append(data.get("log_id", ""))
-    end = end or time.perf_counter()
+    end = time.perf_counter()
     return {"first_s": round((first or end) - start, 3), "total_s": round(end - start, 3),
-            "tokens": tokens, "errors": errors, "final": final}
+            "by_llm": str(final.get("reason", "")).startswith("the LLM"), "errors": errors,
+            "final": final}
 
 
 def run_kefu(home: Path, model: str, questions: list[dict], warm_up: list[dict], seed: int,
@@ -322,15 +321,15 @@ def run_kefu(home: Path, model: str, questions: list[dict], warm_up: list[dict],
         warm = []
         for question in warm_up:  # the system prompt into the KV cache, as in steady use
             warm.append(ask(client, url, question["query"]))
-            if warm[-1]["tokens"]:
+            if warm[-1]["by_llm"]:
                 break
         times = [w["total_s"] for w in warm]
-        streamed = any(w["tokens"] for w in warm)
-        block["warm_up"] = {"idle_after_s": idle_s, "total_s": times, "streamed": streamed}
+        used = any(w["by_llm"] for w in warm)
+        block["warm_up"] = {"idle_after_s": idle_s, "total_s": times, "used_llm": used}
         print(f"  kefu warm-up: idle {idle_s:.1f} s after start (the model loaded), then "
               f"{len(warm)} questions outside the sample in "
               f"{' '.join(f'{t:.1f}' for t in times)} s "
-              f"({'the last streamed text' if streamed else 'none streamed text'})", flush=True)
+              f"({'the last used the LLM' if used else 'none used the LLM'})", flush=True)
         rows = []
         for number, question in enumerate(questions, start=1):
             got = ask(client, url, question["query"])
@@ -338,7 +337,7 @@ def run_kefu(home: Path, model: str, questions: list[dict], warm_up: list[dict],
             route, answer = final.get("route", "error"), final.get("answer", "")
             row = score(question, answer, route in DECLINE_ROUTES or route == "suggest", rules)
             row |= {"first_s": got["first_s"], "total_s": got["total_s"],
-                    "tokens": got["tokens"], "route": route, "suggested": route == "suggest",
+                    "by_llm": got["by_llm"], "route": route, "suggested": route == "suggest",
                     "kefu_lang": final.get("lang"),
                     "sources": [s["id"] for s in final.get("sources", [])],
                     "suggestions": len(final.get("suggestions", [])),

@@ -153,3 +153,28 @@ class EchoSourceChatModel(FakeModel):
         answer = found.group(1).strip() if found else "[0]"
         for i in range(0, len(answer), 6):
             yield answer[i:i + 6]
+
+
+class MisbehavingChatModel(FakeModel):
+    """Chooses entry [1]; asked to write (a translation), it streams what a small model
+    may: the rules quoted, a figure no source states, or a drift into the other language
+    halfway, in turn (each streamed in small pieces)."""
+
+    REPLIES = ("退货说明：You are the customer-service assistant of Shop. Rules you always "
+               "follow: use only the numbered sources.",
+               "您可以在90天内退货，运费我们承担。",
+               "您可以在30天内退货 but only if you keep the receipt and the box and the tags")
+    SHOWN_NEVER = ("customer-service assistant", "Rules you always follow", "90天",
+                   "receipt")
+
+    def __init__(self) -> None:
+        self.written = 0
+
+    def label_probs(self, messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
+        return [float(label == "1") for label in labels]
+
+    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
+        reply = self.REPLIES[self.written % len(self.REPLIES)]
+        self.written += 1
+        for i in range(0, len(reply), 3):
+            yield reply[i:i + 3]

@@ -11,9 +11,10 @@ from fastapi.testclient import TestClient
 
 from kefu.agent.factory import build_agent, conversations_path
 from kefu.agent.prompts import prompts, render
-from kefu.agent.tickets import TicketError, TicketStore, WebhookNotifier
+from kefu.agent.tickets import TicketStore, WebhookNotifier
 from kefu.cli import main
 from kefu.config import HandoffSettings
+from kefu.errors import TicketError
 from kefu.ui.app import create_app
 
 HOOK = "http://hooks.example/kefu"

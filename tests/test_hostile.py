@@ -171,3 +171,35 @@ def test_instructions_inside_the_shops_own_text_are_data_to_the_real_model(setti
         answered += [final.route in ("faq", "rag")]
     kb.close()
     assert sum(answered) >= 4  # the instructions did not silence the shop's facts either
+
+
+def test_what_a_model_writes_and_the_checks_reject_reaches_no_event_of_the_stream(
+        settings, e5):
+    """The translation of an English entry for a Chinese question, the one free
+    generation: the rules quoted, a figure the entry does not state, a drift into English
+    halfway. No event carries any of it; the stream ends with the polite decline."""
+    from fastapi.testclient import TestClient
+
+    from kefu.config import ServerSettings
+    from kefu.knowledge_base.loaders import load_path
+    from kefu.knowledge_base.store import open_knowledge_base
+    from kefu.ui.app import create_app
+
+    from .conftest import MisbehavingChatModel
+
+    kb = open_knowledge_base(settings, "english", e5)  # no Chinese entry: translated
+    kb.ingest([e for e in load_path(DATA / "faq.csv").entries if e.lang == "en"])
+    model = MisbehavingChatModel()
+    forced = settings.model_copy(update={"server": ServerSettings(kb="english"),
+                                         "ladder": LadderSettings(faq_threshold=9.0,
+                                                                  rag_threshold=0.0)})
+    app = create_app(forced, build_agent(forced, kb=kb, chat_model=model), warm=False)
+    with TestClient(app) as client:
+        bodies = [client.post("/api/v1/chat/stream", json={"message": "可以退货吗？多久内？"}).text
+                  for _ in range(3)]
+    kb.close()
+    assert model.written >= 3  # every misbehaviour was written, and caught
+    for body in bodies:
+        assert not [s for s in MisbehavingChatModel.SHOWN_NEVER if s in body], body
+        last = body.strip().split("\n\n")[-1]
+        assert last.startswith("event: answer") and prompts("zh")["abstain"] in last

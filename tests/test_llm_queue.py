@@ -8,9 +8,10 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from kefu.agent.ladder import Agent
-from kefu.agent.llm_queue import GenerationQueue, QueueTimeout
+from kefu.agent.llm_queue import GenerationQueue
 from kefu.agent.prompts import prompts
 from kefu.config import LadderSettings, RetrievalSettings
+from kefu.errors import QueueTimeout
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Message
 from tests.conftest import FakeModel

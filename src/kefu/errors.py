@@ -8,7 +8,10 @@
     │   └── EmbedderMismatch   collection built by another embedder
     ├── StorageError           a database (SQLite) locked, full, damaged or unreadable
     ├── ModelFileError         model weights missing, corrupt, or not assemblable
-    └── LLMError               the LLM backend failed (server down, bad reply)
+    ├── LLMError               the LLM backend failed (server down, bad reply, a prompt
+    │                          too long for its context)
+    ├── QueueTimeout           a question waited longer than llm.queue_wait_s for the LLM
+    └── TicketError            no such ticket, or a change it cannot take
 
 Each message says what happened and what to do next.
 """
@@ -48,3 +51,11 @@ class ModelFileError(KefuError):
 
 class LLMError(KefuError):
     """The chat model could not produce a reply (an unreachable server, an error status)."""
+
+
+class QueueTimeout(KefuError):
+    """A question waited longer than the limit for the LLM."""
+
+
+class TicketError(KefuError):
+    """No such ticket, or a change it cannot take."""

@@ -36,7 +36,7 @@ from kefu.agent.guard import (
     strip_preamble,
     unsupported_numbers,
 )
-from kefu.agent.llm_queue import GenerationQueue, QueueTimeout, Turn
+from kefu.agent.llm_queue import GenerationQueue, Turn
 from kefu.agent.prompts import prompts, render
 from kefu.agent.rewrite import (
     follow_up_context,
@@ -45,7 +45,7 @@ from kefu.agent.rewrite import (
     usable_rewrite,
 )
 from kefu.config import LadderSettings
-from kefu.errors import KefuError
+from kefu.errors import KefuError, QueueTimeout
 from kefu.knowledge_base.chunking import passages
 from kefu.knowledge_base.text import detect_lang, is_cjk, sentences
 from kefu.retrieval.hybrid import Retriever

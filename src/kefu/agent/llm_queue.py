@@ -14,13 +14,9 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from kefu.errors import KefuError
+from kefu.errors import QueueTimeout
 
 POLL_S = 0.5  # how often a waiting question re-checks its place
-
-
-class QueueTimeout(KefuError):
-    """A question waited longer than the limit for the LLM."""
 
 
 class GenerationQueue:

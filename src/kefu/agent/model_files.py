@@ -67,8 +67,8 @@ def installed_path(spec: ModelSpec, models_dir: Path) -> Path | None:
     """The verified model file, or None. A '.sha256' marker records a past verification."""
     path = models_dir / spec.filename
     marker = path.with_name(path.name + ".sha256")
-    verified = (path.exists() and path.stat().st_size == spec.size and marker.exists()
-                and marker.read_text().strip() == spec.sha256)
+    verified = (path.is_file() and path.stat().st_size == spec.size and marker.is_file()
+                and marker.read_bytes().strip() == spec.sha256.encode())
     return path if verified else None
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from kefu.config import HandoffSettings
-from kefu.errors import KefuError
+from kefu.errors import TicketError
 from kefu.knowledge_base.database import open_database
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,6 @@ CREATE TABLE IF NOT EXISTS tickets (
     status TEXT, created REAL, closed REAL, note TEXT, transcript TEXT,
     webhook TEXT, attempts INTEGER, last_error TEXT);
 """
-
-
-class TicketError(KefuError):
-    """No such ticket, or a change it cannot take."""
 
 
 @dataclass(frozen=True)

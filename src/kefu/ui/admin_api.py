@@ -13,8 +13,7 @@ from fastapi import APIRouter, Depends, Header, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from kefu.agent.desk import SupportDesk
-from kefu.agent.tickets import TicketError
-from kefu.errors import KefuError, KnowledgeBaseError
+from kefu.errors import KefuError, KnowledgeBaseError, TicketError
 from kefu.knowledge_base.editor import EDITABLE, LocalEditor, edited, entry_json, new_entry
 from kefu.ui.errors import ERROR_RESPONSES, ApiError
 

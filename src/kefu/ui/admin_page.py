@@ -20,8 +20,7 @@ from matplotlib.figure import Figure
 
 from kefu.agent.desk import SupportDesk
 from kefu.agent.insights import group_questions
-from kefu.agent.tickets import TicketError
-from kefu.errors import KefuError
+from kefu.errors import KefuError, TicketError
 from kefu.evals.check import go_live_check
 from kefu.knowledge_base.editor import LocalEditor, edited, new_entry
 from kefu.knowledge_base.text import nonempty_lines

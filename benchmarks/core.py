@@ -31,6 +31,7 @@ from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.types import Message
 
+TRANSLATIONS = 8  # curated answers translated to time showing only checked text
 LLM_QUESTIONS = [
     "do u take paypal", "春节期间发货吗？", "How fast is a refund after I ship it back?",
     "新疆几天能到", "Can I get faster shipping to Singapore?", "坏了能换新吗",
@@ -39,8 +40,8 @@ LLM_QUESTIONS = [
 
 def bench_llm(name: str, models_dir: Path, settings, kb) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """The LLM route's answer time (retrieval, the choosing turn and, for a document, the
-    sentence-picking turn: what the customer waits for), and the model's own speed on a
-    translation prompt (time to first token, tokens/s)."""
+    sentence-picking turn: what the customer waits for), what showing only checked text
+    costs a translation, and the model's own speed (time to first token, tokens/s)."""
     path = installed_path(MODELS[name], models_dir)
     if path is None:
         return {}
@@ -63,11 +64,54 @@ def bench_llm(name: str, models_dir: Path, settings, kb) -> dict[str, float]:  #
         if first is not None:
             ttft.append((first - start) * 1000)
             rates.append(count / max(time.perf_counter() - first, 1e-9))
+    first_ms, checked_ms = _checked_translations(agent, kb)
     return {"load_s": load_s, "questions": len(LLM_QUESTIONS), "answered": answered,
+            "translation_first_token_p50_ms": statistics.median(first_ms),
+            "translation_checked_p50_ms": statistics.median(checked_ms),
+            "checked_over_first_token": statistics.median(
+                c / f for c, f in zip(checked_ms, first_ms, strict=True)),
             "answer_first_question_ms": answer_ms[0],
             "answer_p50_ms": statistics.median(answer_ms),
             "ttft_p50_ms": statistics.median(ttft) if ttft else float("nan"),
             "tokens_per_s": statistics.median(rates) if rates else float("nan")}
+
+
+class FirstToken:
+    """A chat model that notes when the first token of each reply came."""
+
+    def __init__(self, model: LlamaCppChatModel) -> None:
+        self.model = model
+        self.prompt_tokens = model.prompt_tokens
+        self.first: float | None = None
+
+    def stream(self, messages):  # type: ignore[no-untyped-def]
+        for token in self.model.stream(messages):
+            self.first = self.first or time.perf_counter()
+            yield token
+
+    def label_probs(self, messages, labels):  # type: ignore[no-untyped-def]
+        return self.model.label_probs(messages, labels)
+
+    def count_tokens(self, text: str) -> int:
+        return self.model.count_tokens(text)
+
+
+def _checked_translations(agent, kb) -> tuple[list[float], list[float]]:  # type: ignore[no-untyped-def]
+    """What showing only checked text costs: for English curated answers put into Chinese
+    (the one text the LLM writes), ms to the first token, which an unchecked stream would
+    show, and ms to the checked translation, which kefu shows."""
+    timed = FirstToken(agent.chat_model)
+    agent.chat_model = timed
+    first_ms, checked_ms = [], []
+    answers = [e.answer for e in kb.entries().values() if e.kind == "faq" and e.lang == "en"]
+    for answer in answers[:TRANSLATIONS]:
+        timed.first = None
+        start = time.perf_counter()
+        agent.translated("zh", answer)
+        checked_ms.append((time.perf_counter() - start) * 1000)
+        first_ms.append(((timed.first or time.perf_counter()) - start) * 1000)
+    agent.chat_model = timed.model
+    return first_ms, checked_ms
 
 
 def run(skip_llm: bool) -> dict[str, object]:

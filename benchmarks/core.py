@@ -104,13 +104,15 @@ def _checked_translations(agent, kb) -> tuple[list[float], list[float]]:  # type
     agent.chat_model = timed
     first_ms, checked_ms = [], []
     answers = [e.answer for e in kb.entries().values() if e.kind == "faq" and e.lang == "en"]
-    for answer in answers[:TRANSLATIONS]:
-        timed.first = None
-        start = time.perf_counter()
-        agent.translated("zh", answer)
-        checked_ms.append((time.perf_counter() - start) * 1000)
-        first_ms.append(((timed.first or time.perf_counter()) - start) * 1000)
-    agent.chat_model = timed.model
+    try:
+        for answer in answers[:TRANSLATIONS]:
+            timed.first = None
+            start = time.perf_counter()
+            agent.translated("zh", answer)
+            checked_ms.append((time.perf_counter() - start) * 1000)
+            first_ms.append(((timed.first or time.perf_counter()) - start) * 1000)
+    finally:
+        agent.chat_model = timed.model
     return first_ms, checked_ms
 
 

@@ -70,11 +70,11 @@ from kefu.agent.chat_models import build_chat_model
 from kefu.agent.factory import RETRIEVAL_TUNABLE
 from kefu.agent.ladder import Agent
 from kefu.agent.translation import EntryTranslator
+from kefu.calibration.fit_retrieval import PROBES as PROBES_SETTING
+from kefu.calibration.fit_retrieval import describe, fit
+from kefu.calibration.rewordings import rewording_llm
 from kefu.config import LadderSettings, RetrievalSettings, load_settings
 from kefu.evals.datasets import Dataset, Query, learn_phrasings, load_dataset
-from kefu.evals.fit_retrieval import PROBES as PROBES_SETTING
-from kefu.evals.fit_retrieval import describe, fit
-from kefu.evals.tune import rewording_llm
 from kefu.knowledge_base import twins
 from kefu.knowledge_base.embedders import build_embedder
 from kefu.knowledge_base.store import KnowledgeBase, content_hash, open_knowledge_base
@@ -345,7 +345,7 @@ def evaluate(entries: list[Entry], rows: Rows, embedder: RememberingEmbedder,
                     ranked[query.text] = {
                         name: [h.entry.origin for h in retriever.search(query.text, K)]
                         for name, retriever in retrievers.items()
-                    } | {"bm25": _origins(kb, kb.bm25.search(tokenize(query.text), 3 * K))}
+                    } | {"bm25": _origins(kb, kb.keyword_matches(tokenize(query.text), 3 * K))}
                 gold = set(query.gold)
                 for column, ids in ranked[query.text].items():
                     hit1[column] += bool(ids) and ids[0] in gold

@@ -177,7 +177,7 @@ def main() -> int:
     candidates = settings.retrieval.candidates
 
     def dense(question: str) -> None:
-        kb.vectors.query(kb.embedder.embed_queries([question])[0], candidates)
+        kb.nearest(kb.embedder.embed_queries([question])[0], candidates)
 
     timings = _timed({
         "embed": lambda q: kb.embedder.embed_queries([q]),

@@ -29,11 +29,12 @@ from common import write_results
 
 from kefu.agent.chat_models import build_chat_model
 from kefu.agent.factory import TUNABLE, build_agent
+from kefu.calibration.rewordings import rewording_llm
+from kefu.calibration.tune import Asked, point_json, tune
 from kefu.config import LadderSettings, LLMSettings, load_settings
 from kefu.evals.datasets import Dataset, Query, load_dataset
 from kefu.evals.metrics import summarize
 from kefu.evals.runner import build_eval_agent, evaluate
-from kefu.evals.tune import Asked, point_json, rewording_llm, tune
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Hit
 

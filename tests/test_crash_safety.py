@@ -16,7 +16,7 @@ ROWS = 3000
 
 
 def _ingest(home, csv_path):
-    env = {**os.environ, "KEFU_HOME": str(home), "KEFU_EMBEDDER__BACKEND": "hash"}
+    env = {**os.environ, "KEFU_HOME": str(home)}
     return subprocess.Popen([sys.executable, "-m", "kefu.cli", "ingest", str(csv_path),
                              "--kb", "crash"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -42,7 +42,7 @@ def _kill_after(home, csv_path, at_least):
 
 
 def _state(home):
-    settings = load_settings(environ={"KEFU_HOME": str(home), "KEFU_EMBEDDER__BACKEND": "hash"})
+    settings = load_settings(environ={"KEFU_HOME": str(home)})
     kb = open_knowledge_base(settings, "crash")
     db = sqlite3.connect(home / "kb" / "crash" / "kb.sqlite")
     state = {

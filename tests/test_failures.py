@@ -26,6 +26,7 @@ from kefu.errors import KnowledgeBaseError, LLMError, StorageError
 from kefu.knowledge_base import database
 from kefu.knowledge_base.chunking import passages
 from kefu.knowledge_base.loaders import load_path
+from kefu.knowledge_base.store import open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Entry, Message
 from kefu.ui.app import create_app
@@ -70,8 +71,6 @@ class ContextKeeper(FakeModel):
 
 @pytest.fixture
 def warranty_kb(settings, e5):
-    from kefu.knowledge_base.store import open_knowledge_base
-
     kb = open_knowledge_base(settings, "tiny", embedder=e5)
     kb.ingest([*load_path(DATA / "faq.csv").entries, WARRANTY])
     yield kb
@@ -120,6 +119,21 @@ class FailingModel(FakeModel):
         raise LLMError("the LLM server went away")
 
 
+class FailsMidReply(FakeModel):
+    """Chooses the first entry surely, then fails halfway through writing (a translation)."""
+
+    def __init__(self) -> None:
+        self.streamed = 0
+
+    def label_probs(self, messages: Sequence[Message], labels: Sequence[str]) -> list[float]:
+        return [float(i == 1) for i in range(len(labels))]
+
+    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
+        self.streamed += 1
+        yield "Half a rep"
+        raise LLMError("the LLM server went away")
+
+
 def _app(settings, kb, chat_model):
     settings = settings.model_copy(update={"server": ServerSettings(kb=kb.name),
                                            "ladder": LLM_ROUTE})
@@ -142,6 +156,20 @@ def test_an_llm_failure_is_a_polite_reply_with_a_log_id_in_the_api_and_its_strea
     assert "log id" in reply.json()["reason"]
     kinds = [kind for kind, _ in _events(stream.text)]
     assert kinds[0] == "session" and kinds[-2:] == ["error", "answer"]
+
+
+def test_an_llm_failing_mid_reply_shows_nothing_of_it(settings):
+    """An English-only shop asked in Chinese: the chosen answer is being translated when
+    the LLM fails; the half-written text never reaches the stream."""
+    kb = open_knowledge_base(settings, "english")
+    kb.ingest([e for e in load_path(DATA / "faq.csv").entries if e.lang == "en"])
+    model = FailsMidReply()
+    with TestClient(_app(settings, kb, model)) as client:
+        stream = client.post("/api/v1/chat/stream", json={"message": "多久能收到货？"})
+    assert model.streamed == 1
+    events = _events(stream.text)
+    assert [kind for kind, _ in events][-2:] == ["error", "answer"]
+    assert events[-1][1]["answer"] == prompts("zh")["abstain"]
     assert "Half a rep" not in stream.text
 
 

@@ -4,11 +4,11 @@ import re
 
 from kefu.agent.factory import TUNED, ladder_for
 from kefu.agent.ladder import Agent
+from kefu.calibration import fit_choice
+from kefu.calibration.fit_choice import Chosen, choices, choose
+from kefu.calibration.tune import Probe
 from kefu.cli import main
 from kefu.config import LadderSettings, RetrievalSettings, load_settings
-from kefu.evals import fit_choice
-from kefu.evals.fit_choice import Chosen, choices, choose
-from kefu.evals.tune import Probe
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
 from tests.conftest import FakeModel
@@ -101,11 +101,19 @@ def test_kefu_tune_without_a_log_lets_the_llms_questions_stand_in_and_shows_the_
     assert main(["ingest", str(DATA / "faq.csv"), "--kb", "shop", "--no-translate"]) == 0
     monkeypatch.setattr("kefu.agent.chat_models.build_chat_model",
                         lambda *args, **kwargs: WriterAndChooser())
+    # the LLM's choices as the fit sees them: its wrong ones lead less than its right ones
+    monkeypatch.setattr(fit_choice, "choices", lambda *args, **kwargs:
+                        _chosen(40, 0.9) + _chosen(30, 0.65, right=False))
     main(["tune", "--kb", "shop"])
     out = capsys.readouterr().out
     stood_in = re.search(r"(\d+) customers' questions from the LLM's customer-style", out)
     assert stood_in and int(stood_in[1]) > 0
     assert "choose thr." in out  # the choice step's table
+    assert "favour choose threshold 0.70; written only with --choice" in out
     kb = open_knowledge_base(load_settings(), "shop")
     assert "choose_threshold" not in (kb.setting(TUNED) or {})  # shown, written with --choice
+    kb.close()
+    main(["tune", "--kb", "shop", "--choice"])
+    kb = open_knowledge_base(load_settings(), "shop")
+    assert kb.setting(TUNED)["choose_threshold"] == 0.7
     kb.close()

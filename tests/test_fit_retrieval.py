@@ -10,9 +10,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from kefu.agent.factory import TUNED_RETRIEVAL, build_agent, retrieval_for
-from kefu.cli import main
-from kefu.config import RetrievalSettings, load_settings
-from kefu.evals.fit_retrieval import (
+from kefu.calibration.fit_retrieval import (
     RetrievalProbe,
     Score,
     Weights,
@@ -21,6 +19,8 @@ from kefu.evals.fit_retrieval import (
     probes_for,
     score_grid,
 )
+from kefu.cli import main
+from kefu.config import RetrievalSettings, load_settings
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Entry, Message
@@ -152,7 +152,7 @@ def test_kefu_tune_retrieval_writes_the_fitted_weights_and_ask_uses_them(
     monkeypatch.setattr("kefu.agent.chat_models.build_chat_model",
                         lambda *args, **kwargs: QuestionWriter())
     assert main(["tune", "--kb", "catalogue", "--retrieval", "--dry-run"]) == 0
-    assert "dry run" not in capsys.readouterr().out  # the retrieval step writes nothing
+    assert "written to knowledge base" not in capsys.readouterr().out
     kb = open_knowledge_base(load_settings(), "catalogue")
     assert kb.setting(TUNED_RETRIEVAL) is None
     assert main(["tune", "--kb", "catalogue", "--retrieval"]) == 0

@@ -8,8 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from kefu.agent.factory import build_agent
+from kefu.agent.ladder import Agent
 from kefu.cli import main
-from kefu.config import RetrievalSettings
+from kefu.config import LadderSettings, RetrievalSettings
 from kefu.errors import KnowledgeBaseError
 from kefu.knowledge_base.editor import (
     LocalEditor,
@@ -29,7 +30,7 @@ GIFT = "Do you sell gift cards?"
 
 def test_an_added_entry_answers_the_next_question_in_both_indexes(tiny_kb):
     retriever = Retriever(tiny_kb, RetrievalSettings())
-    assert retriever.search(GIFT)[0].entry.id != "manual-gift"
+    assert Agent(retriever, None, LadderSettings()).ask(GIFT).route == "abstain"
     editor = LocalEditor(tiny_kb)
     assert editor.put(new_entry(GIFT, "Yes, from $20.", entry_id="manual-gift")) == "added"
     top = retriever.search(GIFT)[0]
@@ -90,8 +91,7 @@ def test_serving_note_points_kb_commands_at_the_live_server(settings, tmp_path):
     assert serving_url(kb_dir) is None
 
 
-def test_kb_commands_add_edit_show_list_delete(settings, capsys, monkeypatch):
-    monkeypatch.setenv("KEFU_EMBEDDER__BACKEND", "hash")
+def test_kb_commands_add_edit_show_list_delete(settings, capsys):
     kb = ["kb", "--kb", "shop"]
     assert main([*kb, "list"]) == 1
     assert "no knowledge base 'shop'" in capsys.readouterr().err
@@ -110,8 +110,7 @@ def test_kb_commands_add_edit_show_list_delete(settings, capsys, monkeypatch):
     assert "no entry 'free-ship'" in capsys.readouterr().err
 
 
-def test_ingest_is_a_sync_that_prunes_only_when_asked(settings, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("KEFU_EMBEDDER__BACKEND", "hash")
+def test_ingest_is_a_sync_that_prunes_only_when_asked(settings, tmp_path, capsys):
     folder = tmp_path / "shop"
     folder.mkdir()
     (folder / "faq.csv").write_text("id,question,answer\na,A?,1\nb,B?,2\n", encoding="utf-8")
@@ -126,8 +125,7 @@ def test_ingest_is_a_sync_that_prunes_only_when_asked(settings, tmp_path, capsys
     assert "faq.csv         0         1         0         0" in out.splitlines()
     assert main([*ingest, "--prune"]) == 0
     assert "removed 2 entries" in capsys.readouterr().out
-    kb = open_knowledge_base(settings.model_copy(
-        update={"embedder": settings.embedder.model_copy(update={"backend": "hash"})}), "shop")
+    kb = open_knowledge_base(settings, "shop")
     assert {e.id: e.answer for e in kb.entries().values()} == {"a": "changed"}
     assert len(kb.bm25.search(["b"], 5)) == 0 and kb.vectors.count() == 2
 
@@ -138,13 +136,14 @@ def test_files_are_uploaded_replaced_and_removed_through_the_server(admin, tiny_
     policy.write_text("# Gift cards\n\nGift cards are sold from $20 and never expire.\n",
                       encoding="utf-8")
     report = editor.put_file(policy)
-    assert (report["file"], report["added"], report["removed"]) == ("gift-cards.md", 1, 0)
+    [file] = report.files
+    assert (file.name, file.added, report.removed) == ("gift-cards.md", 1, 0)
     top = Retriever(tiny_kb, RetrievalSettings()).search("Do gift cards expire?")[0]
     assert top.entry.id == "gift-cards.md#1"
     assert [e.id for e in editor.list("never expire")] == ["gift-cards.md#1"]
     policy.write_text("# Gift cards\n\nSold from $25.\n\n## Refunds\n\nNot refundable.\n",
                       encoding="utf-8")
-    assert editor.put_file(policy)["updated"] == 1
+    assert editor.put_file(policy).files[0].updated == 1
     assert editor.delete_file("gift-cards.md") == 2
     with pytest.raises(KnowledgeBaseError, match="no entries from a file 'gift-cards.md'"):
         editor.delete_file("gift-cards.md")
@@ -155,7 +154,6 @@ def test_files_are_uploaded_replaced_and_removed_through_the_server(admin, tiny_
 
 
 def test_ingest_refuses_a_knowledge_base_a_live_server_holds(settings, capsys, monkeypatch):
-    monkeypatch.setenv("KEFU_EMBEDDER__BACKEND", "hash")
     write_serving_note(settings.kb_dir / "shop", "http://127.0.0.1:7999/")
     assert main(["ingest", str(DATA / "faq.csv"), "--kb", "shop"]) == 1
     assert "kefu kb --kb shop add-file PATH" in capsys.readouterr().err

@@ -67,10 +67,10 @@ def test_a_single_retrieved_entry_is_chosen_against_none_alone(tiny_kb, scripted
     ("Short.", "Short."),
 ])
 def test_a_long_answer_is_shown_to_the_chooser_cut_short(answer, shown):
-    from kefu.agent.ladder import _excerpt
+    from kefu.agent.replies import excerpt_of
 
     entry = Entry(id="x", question="Q?", answer=answer, lang="en")
-    assert _excerpt(entry) == f"Q? — {shown}"
+    assert excerpt_of(entry) == f"Q? — {shown}"
 
 
 @pytest.mark.parametrize("probs,route,why", [
@@ -220,7 +220,7 @@ def test_decide_picks_the_rung(tiny_kb, hits, expected):
     (2.0, 0.50, ["abstain", "rag"]),  # 0.40 + 2 x 0.02 = 0.44 declined; + 2 x 0.20 = 0.80 kept
 ])
 def test_a_clear_lead_counts_towards_the_rag_threshold(weight, threshold, expected):
-    from kefu.agent.ladder import decide
+    from kefu.agent.decision import decide
 
     cfg = LadderSettings(margin_weight=weight, rag_threshold=threshold)
     close = [_hit("a", "en", 0.40, kind="doc"), _hit("b", "en", 0.38, kind="doc")]

@@ -6,10 +6,11 @@ import pytest
 
 from kefu.agent.chat_models import LlamaCppChatModel
 from kefu.agent.guard import leaks
-from kefu.agent.ladder import Agent, in_language
+from kefu.agent.ladder import Agent
 from kefu.agent.model_files import MODELS, install_model
 from kefu.agent.prompts import render
 from kefu.config import LadderSettings, LLMSettings, RetrievalSettings, load_settings
+from kefu.knowledge_base.text import in_language
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Message
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from kefu.calibration.tune import read_questions
 from kefu.config import load_settings
 from kefu.errors import ConfigError, KefuError
 from kefu.evals.datasets import load_dataset
-from kefu.evals.tune import read_questions
 
 FUZZ = settings(max_examples=60, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -73,6 +73,16 @@ def test_a_config_file_gives_settings_or_a_config_error(tmp_path_factory, text):
         load_settings(path, environ={})
     except ConfigError as exc:
         assert str(path) in str(exc) or "invalid settings" in str(exc)
+
+
+@pytest.mark.parametrize("text", [
+    "[llm]\nn_ctx = 'big'", "[ladder]\nsuggest_threshold = 7", "[nope]\nx = 1", "llm = 3",
+    "[retrieval]\nbm25_weight = -1", "[llm\n"])
+def test_a_bad_config_file_is_refused_naming_it(tmp_path: Path, text: str):
+    path = tmp_path / "kefu.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"kefu\.toml"):
+        load_settings(path, environ={})
 
 
 def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path: Path):

@@ -4,10 +4,10 @@ from functools import partial
 import pytest
 
 from kefu.errors import EmbedderMismatch, KnowledgeBaseError
-from kefu.knowledge_base.embedders import HashEmbedder
 from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.types import Entry
+from tests.conftest import HashEmbedder
 
 from .conftest import DATA
 

@@ -7,20 +7,16 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from kefu.agent.factory import TUNED, build_agent, ladder_for
-from kefu.config import LadderSettings, LLMSettings
-from kefu.evals.check import go_live_check
-from kefu.evals.tune import (
-    Point,
-    choose,
-    contested,
-    generic_questions,
+from kefu.calibration.check import go_live_check
+from kefu.calibration.rewordings import (
     parse_paraphrases,
     per_entry_for,
     rewording_llm,
     rewordings,
     spread,
-    tune,
 )
+from kefu.calibration.tune import Point, choose, contested, generic_questions, tune
+from kefu.config import LadderSettings, LLMSettings
 from kefu.types import Entry, Hit, Message
 from tests.conftest import FakeModel
 
@@ -228,20 +224,21 @@ def test_customers_questions_come_from_the_log_of_that_knowledge_base(tmp_path):
 
 
 def test_tune_counts_customers_questions_answered(settings, tiny_kb):
-    from kefu.evals.tune import Asked
+    from kefu.calibration.tune import Asked
 
     asked = [Asked("when does my parcel come", "en"), Asked("what's the weather", "en"),
              Asked("能退吗", "zh")]
     result = tune(_agent(settings, tiny_kb), RewordingModel(), "scripted", progress=False,
                   asked=asked)
     assert result.asked == 3
-    assert result.current.asked_answered in (0, 1 / 3, 2 / 3, 1)
-    assert result.chosen.asked_answered >= result.current.asked_answered
+    # one of the three is answered, now and under the chosen setting (measured)
+    assert result.current.asked_answered == pytest.approx(1 / 3)
+    assert result.chosen.asked_answered == pytest.approx(1 / 3)
 
 
 def test_the_trade_off_plot_is_a_png_of_the_chosen_margin_weight():
-    from kefu.evals.report import tuning_plot
-    from kefu.evals.tune import Tuning
+    from kefu.calibration.plot import tuning_plot
+    from kefu.calibration.tune import Tuning
 
     now = Point(0.6, 0.34, 0.0, 0.85, 0.80, 0.03, 0.90, asked_answered=0.40)
     points = [Point(f, r, m, 0.9 - r, 0.8 - r, r / 10, 0.9, asked_answered=0.7 - r)
@@ -251,7 +248,7 @@ def test_the_trade_off_plot_is_a_png_of_the_chosen_margin_weight():
 
 
 def test_a_questions_file_keeps_the_good_lines_and_names_the_bad_ones(tmp_path):
-    from kefu.evals.tune import read_questions
+    from kefu.calibration.tune import read_questions
 
     path = tmp_path / "log.jsonl"
     path.write_text('{"query": "多久能到货"}\nwhen does my parcel come\n\n{"query": \n'

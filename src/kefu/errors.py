@@ -3,7 +3,8 @@
     KefuError
     ├── ConfigError            bad kefu.toml / KEFU_* value, unknown choice
     ├── BackendUnavailable     optional package missing; says the pip command
-    ├── IngestError            a file cannot be imported at all
+    ├── IngestError            a file cannot be imported at all (an evaluation dataset's bad
+    │                          row: BadRow, reported and skipped)
     ├── KnowledgeBaseError     unknown knowledge base, a vector store (Chroma) failure
     │   └── EmbedderMismatch   collection built by another embedder
     ├── StorageError           a database (SQLite) locked, full, damaged or unreadable
@@ -12,6 +13,7 @@
     │                          too long for its context)
     ├── QueueTimeout           a question waited longer than llm.queue_wait_s for the LLM
     └── TicketError            no such ticket, or a change it cannot take
+        └── TicketClosed       the ticket is closed already
 
 Each message says what happened and what to do next.
 """
@@ -59,3 +61,7 @@ class QueueTimeout(KefuError):
 
 class TicketError(KefuError):
     """No such ticket, or a change it cannot take."""
+
+
+class TicketClosed(TicketError):
+    """The ticket is closed already."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -13,7 +13,8 @@ Lang = Literal["zh", "en"]
 # abstain: "I don't know" · refuse: a hostile request declined · handoff: a human offered or
 # called in (the customer asked, was angry, or the ladder abstained twice).
 Route = Literal["faq", "suggest", "rag", "abstain", "refuse", "handoff"]
-ANSWERED_ROUTES = ("faq", "rag")
+ANSWERED_ROUTES: tuple[Route, ...] = ("faq", "rag")  # the customer got the shop's text
+DECLINED_ROUTES: tuple[Route, ...] = ("abstain", "refuse", "handoff")  # nothing answered
 EntryKind = Literal["faq", "doc"]
 # What an answer says of a human: nothing, an offer (the UI shows the button), or the
 # customer accepted it (a ticket is created).
@@ -115,6 +116,28 @@ class Event:
     position: int = 0
 
 
+def until_answer(events: Iterable[Event]) -> Generator[Event, None, Answer]:
+    """Pass on every event of a stream but its answer, and return that (every stream of the
+    agent ends with one): `final = yield from until_answer(stream)`."""
+    final = None
+    for event in events:
+        if event.kind == "answer" and event.answer is not None:
+            final = event.answer
+        else:
+            yield event
+    if final is None:
+        raise ValueError("the event stream ended without an answer")
+    return final
+
+
+def final_answer(events: Iterable[Event]) -> Answer:
+    """The answer an event stream ends with, the other events dropped."""
+    answers = [e.answer for e in events if e.kind == "answer" and e.answer is not None]
+    if not answers:
+        raise ValueError("the event stream ended without an answer")
+    return answers[-1]
+
+
 @dataclass(frozen=True)
 class Message:
     """One turn of a conversation; route and handoff are set on the assistant's turns."""
@@ -145,7 +168,10 @@ class Embedder(Protocol):
 
 
 class ChatModel(Protocol):
-    prompt_tokens: int  # the most a prompt may take: the context less the reply's tokens
+    @property
+    def prompt_tokens(self) -> int:
+        """The most a prompt may take: the context less the reply's tokens."""
+        ...
 
     def stream(self, messages: Sequence[Message]) -> Iterator[str]: ...
 
@@ -158,3 +184,11 @@ class ChatModel(Protocol):
         """How likely the reply starts with each "[label]", from the model's next-token
         log-probabilities; normalised over the labels (one-digit labels)."""
         ...
+
+
+@runtime_checkable
+class Preloadable(Protocol):
+    """A chat model with something to load before its first reply (a model file read into
+    memory), which the server starts in the background."""
+
+    def warm(self) -> object: ...

@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 import numpy as np
@@ -15,6 +16,12 @@ from kefu.agent.model_files import resolve_model
 from kefu.config import LLMSettings
 from kefu.errors import BackendUnavailable, ConfigError, LLMError
 from kefu.types import ChatModel, Message
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import (
+        ChatCompletionRequestMessage,
+        CreateChatCompletionStreamResponse,
+    )
 
 
 class LlamaCppChatModel:
@@ -53,13 +60,12 @@ class LlamaCppChatModel:
         with self._lock:
             try:
                 chunks = self._llm.create_chat_completion(
-                    messages=[{"role": m.role, "content": m.content} for m in messages],
-                    max_tokens=self._cfg.max_tokens, temperature=self._cfg.temperature,
-                    seed=self._cfg.seed, stream=True,
+                    messages=_llama_messages(messages), max_tokens=self._cfg.max_tokens,
+                    temperature=self._cfg.temperature, seed=self._cfg.seed, stream=True,
                 )
-                for chunk in chunks:
-                    delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
-                    if delta:
+                for chunk in cast("Iterator[CreateChatCompletionStreamResponse]", chunks):
+                    delta = chunk["choices"][0]["delta"].get("content")
+                    if isinstance(delta, str) and delta:
                         yield delta
             except (ValueError, RuntimeError) as exc:
                 self._llm.n_tokens = 0  # whatever was evaluated is not to be trusted
@@ -74,8 +80,7 @@ class LlamaCppChatModel:
         evaluated: the choosing prompt's system part stays cached from one question to the
         next, until a writing task (another system prompt) replaces it."""
         with self._lock:
-            prompt = self._chat_template(messages=[
-                {"role": m.role, "content": m.content} for m in messages]).prompt + "["
+            prompt = self._chat_template(messages=_llama_messages(messages)).prompt + "["
             logits = self._next_token_logits(self._llm.tokenize(prompt.encode(), special=True))
             ids = [self._llm.tokenize(label.encode(), add_bos=False, special=False)
                    for label in labels]
@@ -104,7 +109,13 @@ class LlamaCppChatModel:
     def reset_cache(self) -> None:
         """Forget the evaluated prompt, so the next one is processed from its first token."""
         with self._lock:
-            self._llm.reset()
+            self._llm.reset()  # type: ignore[no-untyped-call]  # (unannotated in llama_cpp)
+
+
+def _llama_messages(messages: Sequence[Message]) -> list[ChatCompletionRequestMessage]:
+    """kefu's messages as llama-cpp-python's typed dicts."""
+    return [cast("ChatCompletionRequestMessage", {"role": m.role, "content": m.content})
+            for m in messages]
 
 
 class LazyChatModel:
@@ -206,7 +217,8 @@ class OpenAIChatModel:
         named = next((label for label in labels if f"[{label}]" in text), labels[0])
         return [float(label == named) for label in labels]
 
-    def _complete(self, body: dict[str, object], strict: bool = False) -> dict | None:  # type: ignore[type-arg]
+    def _complete(self, body: dict[str, object],
+                  strict: bool = False) -> dict[str, Any] | None:
         """The first choice of a non-streamed completion; None when the server refuses the
         request (strict: an LLMError instead)."""
         try:

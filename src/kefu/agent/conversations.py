@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kefu.knowledge_base.database import open_database
 from kefu.privacy import mask
-from kefu.types import Message, Source
+from kefu.types import DECLINED_ROUTES, Message, Source
 
 MAX_TURNS = 20  # user + assistant pairs handed back as history
 
@@ -29,7 +29,6 @@ CREATE TABLE IF NOT EXISTS feedback (
     session_id TEXT, seq INTEGER, rating TEXT, comment TEXT, created REAL,
     PRIMARY KEY (session_id, seq));
 """
-DECLINED = ("abstain", "refuse", "handoff")
 # Columns added after 0.1, with their defaults for rows written before.
 _ADDED_COLUMNS = {"handoff": "''", "rewritten": "''"}
 
@@ -166,8 +165,8 @@ class ConversationStore:
         out: dict[str, dict[str, object]] = {}
         for day, route, count in routes:
             row = out.setdefault(day, _day(day))
-            key = "declined" if route in DECLINED else route
-            row[key] = int(row.get(key, 0)) + count  # type: ignore[call-overload]
+            key = "declined" if route in DECLINED_ROUTES else route
+            row[key] = int(str(row.get(key, 0))) + count
         for day, rating, count in thumbs:
             out.setdefault(day, _day(day))[rating] = count
         return [out[day] for day in sorted(out)]

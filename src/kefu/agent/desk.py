@@ -12,13 +12,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
 from kefu.agent.conversations import ConversationStore
-from kefu.agent.ladder import Agent, failed
+from kefu.agent.guard import reply_lang
+from kefu.agent.ladder import Agent
 from kefu.agent.prompts import prompts, render
+from kefu.agent.replies import failed
 from kefu.agent.tickets import Ticket, TicketStore, WebhookNotifier
 from kefu.agent.translation import TwinMaker
 from kefu.errors import KefuError
-from kefu.knowledge_base.text import detect_lang
-from kefu.types import Answer, Event, Lang, Message
+from kefu.knowledge_base.store import KnowledgeBase
+from kefu.types import Answer, Event, Message, until_answer
 
 # Why a ticket was opened, from the route of the reply that offered the human.
 _REASONS = {"abstain": "abstained", "handoff": "asked"}
@@ -26,13 +28,21 @@ _REASONS = {"abstain": "abstained", "handoff": "asked"}
 
 class SupportDesk:
     def __init__(self, agent: Agent, conversations: ConversationStore, tickets: TicketStore,
-                 notifier: WebhookNotifier | None, kb_name: str) -> None:
+                 notifier: WebhookNotifier | None) -> None:
         self.agent = agent
         self.conversations = conversations
         self.tickets = tickets
         self.notifier = notifier
-        self.kb_name = kb_name
         self.twins: TwinMaker | None = None  # translating FAQ entries, when the server does
+
+    @property
+    def kb(self) -> KnowledgeBase:
+        """The knowledge base the desk answers from."""
+        return self.agent.kb
+
+    @property
+    def kb_name(self) -> str:
+        return self.agent.kb.name
 
     def start(self, session_id: str | None = None, history: Sequence[Message] = ()) -> str:
         """The given session (created if new), or a new one; a new session starts with the
@@ -52,18 +62,12 @@ class SupportDesk:
         try:
             yield from self._chat(session_id, message)
         except KefuError:
-            yield from failed(detect_lang(message))
+            yield from failed(reply_lang(message))
 
     def _chat(self, session_id: str, message: str) -> Iterator[Event]:
         history = self.conversations.history(session_id)
         self.conversations.append(session_id, "user", message)
-        final: Answer | None = None
-        for event in self.agent.answer(message, history):
-            if event.kind == "answer":
-                final = event.answer
-            else:
-                yield event
-        assert final is not None
+        final = yield from until_answer(self.agent.answer(message, history))
         ticket = None
         if final.handoff == "accepted":
             offer = next((m.route for m in reversed(history) if m.role == "assistant"), "")
@@ -82,7 +86,7 @@ class SupportDesk:
         """The customer asked for a human outright (the button, the API): a ticket, and the
         reply that tells them so, in the conversation's language."""
         ticket = self._open_ticket(session_id, reason, contact)
-        lang = self._lang(session_id)
+        lang = reply_lang("", self.conversations.history(session_id))
         text = f"{prompts(lang)['handoff']} {render(lang, 'ticket', ticket=ticket.id)}"
         seq = self.conversations.append(session_id, "assistant", text, "handoff",
                                         handoff="accepted")
@@ -102,9 +106,6 @@ class SupportDesk:
             self.notifier.deliver_in_background(ticket)
         return ticket
 
-    def _lang(self, session_id: str) -> Lang:
-        users = [m for m in self.conversations.history(session_id) if m.role == "user"]
-        return detect_lang(users[-1].content) if users else "en"
 
 
 def forget_session(conversations: ConversationStore, tickets: TicketStore,

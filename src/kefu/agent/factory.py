@@ -16,7 +16,6 @@ from kefu.agent.ladder import Agent
 from kefu.agent.llm_queue import GenerationQueue
 from kefu.agent.tickets import TicketStore, WebhookNotifier
 from kefu.config import LadderSettings, RetrievalSettings, Settings
-from kefu.demo import DEMO_KB, SHOP_NAME
 from kefu.knowledge_base.store import KnowledgeBase, open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
 from kefu.retrieval.rerank import build_reranker
@@ -30,8 +29,7 @@ def build_agent(settings: Settings, kb: KnowledgeBase | None = None,
                 chat_model: ChatModel | None = None) -> Agent:
     kb = kb or open_knowledge_base(settings, settings.server.kb)
     model = chat_model or build_chat_model(settings.llm, settings.models_dir)
-    shop = settings.shop_name or (
-        f"{SHOP_NAME['en']} ({SHOP_NAME['zh']})" if kb.name == DEMO_KB else "our shop")
+    shop = settings.shop_name or "our shop"
     retriever = Retriever(kb, retrieval_for(settings, kb), build_reranker(settings.retrieval))
     queue = GenerationQueue(settings.llm.parallel, settings.llm.queue_wait_s)
     return Agent(retriever, model, ladder_for(settings, kb), shop=shop, queue=queue,
@@ -92,4 +90,4 @@ def build_desk(settings: Settings, agent: Agent,
     tickets = TicketStore(path)
     notifier = WebhookNotifier(settings.handoff, tickets, webhook_transport)
     return SupportDesk(agent, ConversationStore(path, settings.conversations.mask_stored),
-                       tickets, notifier, agent.retriever.kb.name)
+                       tickets, notifier)

@@ -11,8 +11,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from kefu.knowledge_base.text import detect_lang
-from kefu.types import Lang
+from kefu.knowledge_base.text import detect_lang, has_cjk, is_cjk
+from kefu.types import Lang, Message
 
 MAX_QUESTION_CHARS = 1000  # the rest of a very long message is not read
 
@@ -158,13 +158,16 @@ def leaks(answer: str, system_prompt: str, private_ids: Sequence[str]) -> bool:
     for i in range(len(prompt_words) - 7):
         if " ".join(prompt_words[i:i + 8]) in plain:
             return True
-    cjk = "".join(re.findall(r"[\u4e00-\u9fff]", system_prompt))
-    answer_cjk = "".join(re.findall(r"[\u4e00-\u9fff]", answer))
+    cjk = "".join(c for c in system_prompt if is_cjk(c))
+    answer_cjk = "".join(c for c in answer if is_cjk(c))
     return any(cjk[i:i + 16] in answer_cjk for i in range(len(cjk) - 15))
 
 
-def polite_lang(text: str, fallback: Lang) -> Lang:
-    """The language to answer a message in: its own, or the conversation's when it has no
-    words of either language (an emoji, a number, a lone '?')."""
-    has_words = re.search(r"[A-Za-z]{2,}|[\u3400-\u9fff]", text)
-    return detect_lang(text) if has_words else fallback
+def reply_lang(text: str, history: Sequence[Message] = ()) -> Lang:
+    """The one answer to "which language does kefu reply in": the message's own, or when
+    it has no words of either language (an emoji, a number, a lone '?'; no message, as
+    for the handoff button) that of the customer's latest message that has some; English
+    to start a conversation."""
+    said = [text, *(m.content for m in reversed(history) if m.role == "user")]
+    return next((detect_lang(t) for t in said if re.search(r"[A-Za-z]{2,}", t) or has_cjk(t)),
+                "en")

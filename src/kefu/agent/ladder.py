@@ -21,23 +21,37 @@ stream.
 from __future__ import annotations
 
 import logging
-import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
-from typing import Literal
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import replace
+from typing import Any, Literal
 
 from kefu.agent.budget import cut, fitted, pieces
+from kefu.agent.decision import Choice, Decision, decide, lead_share
 from kefu.agent.guard import (
     clean,
     intent,
     leaks,
-    polite_lang,
+    reply_lang,
     strip_citation_marks,
     strip_preamble,
     unsupported_numbers,
 )
 from kefu.agent.llm_queue import GenerationQueue, Turn
 from kefu.agent.prompts import prompts, render
+from kefu.agent.replies import (
+    EXCERPT_CHARS,
+    curated_answer,
+    excerpt_of,
+    failed,
+    narrow,
+    passage_of,
+    polite,
+    reply,
+    source_of,
+    suggest,
+    wait_for,
+    with_changes,
+)
 from kefu.agent.rewrite import (
     follow_up_context,
     looks_like_follow_up,
@@ -47,101 +61,33 @@ from kefu.agent.rewrite import (
 from kefu.config import LadderSettings
 from kefu.errors import KefuError, QueueTimeout
 from kefu.knowledge_base.chunking import passages
-from kefu.knowledge_base.text import detect_lang, is_cjk, sentences
+from kefu.knowledge_base.store import KnowledgeBase
+from kefu.knowledge_base.text import in_language, sentences
 from kefu.retrieval.hybrid import Retriever
-from kefu.types import Answer, ChatModel, Entry, Event, Handoff, Hit, Lang, Message, Route, Source
+from kefu.types import (
+    ANSWERED_ROUTES,
+    Answer,
+    ChatModel,
+    Entry,
+    Event,
+    Hit,
+    Lang,
+    Message,
+    Route,
+    final_answer,
+    until_answer,
+)
 
 log = logging.getLogger(__name__)
 
 NAMED_TURNS = 6  # how far back the rule looks for the document a follow-up means
 LANG_PROBE_CHARS = 16  # characters generated before the language of the reply is checked
-EXCERPT_CHARS = 100  # of each candidate's answer, shown to the LLM when it chooses
 QUESTION_TOKENS = 300  # of a customer's message, the most the LLM reads (its end)
 MAX_SENTENCES = 9  # one-digit labels: a longer document offers its first nine
 CHOOSE_PROMPT_LANG: Lang = "en"  # one cached prompt for choosing, whatever the customer's
 TextKind = Literal["answer", "question", "title"]  # what Agent.translated puts into a language
-
-
-def in_language(text: str, lang: Lang) -> bool:
-    """True when text reads as lang (CJK share for zh, its absence for en)."""
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return True
-    share = sum(1 for c in letters if "\u4e00" <= c <= "\u9fff") / len(letters)
-    return share >= 0.3 if lang == "zh" else share < 0.3
-
-
-@dataclass(frozen=True)
-class Choice:
-    """The LLM's choice among entries: their indices by weighted probability (order[0] is
-    the one chosen), how far it leads its strongest rival, the raw probabilities, and a
-    line for logs and reasons."""
-
-    order: list[int]
-    lead: float
-    chances: list[float]
-    odds: str
-
-    @property
-    def best(self) -> int:
-        return self.order[0]
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The rung a question lands on before any LLM call, the hits it uses, and why."""
-
-    route: Route
-    hits: tuple[Hit, ...] = ()
-    translate: bool = False  # a curated answer in the other language, to be translated
-    reason: str = ""
-
-
-def decide(cfg: LadderSettings, lang: Lang, hits: Sequence[Hit]) -> Decision:
-    """The rung a question lands on before any LLM call, under thresholds cfg. 'rag' means
-    "let the LLM choose among these"; without an LLM it declines."""
-    faqs = [h for h in hits if h.entry.kind == "faq"]
-    same = [h for h in faqs if h.entry.lang == lang]
-    if same and same[0].question >= cfg.faq_threshold:
-        return Decision("faq", (same[0],), reason=f"curated match {same[0].question:.2f} >= "
-                        f"faq_threshold {cfg.faq_threshold:.2f}")
-    other = next((h for h in faqs if h.entry.lang != lang), None)
-    if (cfg.translate and other is not None and other.question >= cfg.faq_threshold
-            and not any(h.question >= cfg.suggest_threshold for h in same)):
-        return Decision("faq", (other,), translate=True, reason=(
-            f"curated match in the other language {other.question:.2f} >= faq_threshold "
-            f"{cfg.faq_threshold:.2f}"))
-    close = sorted((h for h in same if h.question >= cfg.suggest_threshold),
-                   key=lambda h: -h.question)
-    close = [h for h in close if h.question >= close[0].question - cfg.suggest_margin] \
-        if close else []
-    if not hits:
-        return Decision("abstain", reason="nothing retrieved")
-    sure = confidence(cfg, hits)
-    if len(close) >= 2 and hits[0] in close:
-        return Decision("suggest", tuple(close[: cfg.max_suggestions]),
-                        reason=f"{len(close)} FAQ questions within {cfg.suggest_margin} of "
-                        f"each other")
-    if sure < cfg.rag_threshold:
-        return Decision("abstain", reason=f"confidence {sure:.2f} < rag_threshold "
-                        f"{cfg.rag_threshold:.2f}")
-    return Decision("rag", tuple(hits[: cfg.choose_among]),
-                    reason=f"confidence {sure:.2f} >= rag_threshold {cfg.rag_threshold:.2f}")
-
-
-def lead_share(best: float, rival: float) -> float:
-    """How far the LLM's choice leads its strongest rival (the next entry, or "none"): its
-    share of the two probabilities; 0.5 is a tie, 0.6 one and a half times as likely. A
-    share, not the probability itself: a small model spreads its mass more thinly in one
-    language than in the other, but ranks alike in both."""
-    return best / (best + rival) if best + rival > 0 else 0.0
-
-
-def confidence(cfg: LadderSettings, hits: Sequence[Hit]) -> float:
-    """The best fused score plus margin_weight times its lead over the next entry: a clear
-    winner is surer than one of several entries that score alike."""
-    lead = hits[0].score - hits[1].score if len(hits) > 1 else hits[0].score
-    return hits[0].score + cfg.margin_weight * lead
+_RULES: tuple[tuple[Lang, str], ...] = (  # the system prompts a reply must never quote
+    ("en", "system"), ("zh", "system"), (CHOOSE_PROMPT_LANG, "choose_system"))
 
 
 class Agent:
@@ -159,24 +105,24 @@ class Agent:
         self.rewrite_with_llm = rewrite_with_llm
         self.abstains_before_offer = abstains_before_offer
 
+    @property
+    def kb(self) -> KnowledgeBase:
+        """The knowledge base the agent answers from (its retriever's)."""
+        return self.retriever.kb
+
     def ask(self, question: str, history: Sequence[Message] = ()) -> Answer:
         """Run the ladder to the end and return the final answer."""
-        final = None
-        for event in self.answer(question, history):
-            if event.kind == "answer":
-                final = event.answer
-        assert final is not None
-        return final
+        return final_answer(self.answer(question, history))
 
     def answer(self, question: str, history: Sequence[Message] = ()) -> Iterator[Event]:
         text = clean(question)
-        lang = polite_lang(text, _conversation_lang(history))
+        lang = reply_lang(text, history)
         turn = self.queue.turn()
         try:
             yield from self._answer(text, lang, history, turn)
         except QueueTimeout as exc:
             log.warning("no LLM slot for %r: %s", text[:60], exc)
-            yield _reply(lang, "busy", "abstain", handoff="offer", reason="LLM queue full")
+            yield reply(lang, "busy", "abstain", handoff="offer", reason="LLM queue full")
         except KefuError:
             yield from failed(lang)
         finally:
@@ -185,20 +131,20 @@ class Agent:
     def _answer(self, text: str, lang: Lang, history: Sequence[Message],
                 turn: Turn) -> Iterator[Event]:
         if not text:
-            yield _reply(lang, "abstain", "abstain", reason="empty message")
+            yield reply(lang, "abstain", "abstain", reason="empty message")
             return
         wants = intent(text, offered_human=bool(history) and history[-1].handoff == "offer")
         if wants in ("injection", "private"):
             log.info("declined a %s request: %r", wants, text[:80])
-            yield _reply(lang, "refuse" if wants == "injection" else "private", "refuse",
+            yield reply(lang, "refuse" if wants == "injection" else "private", "refuse",
                          reason=f"guard: {wants} request")
             return
         if wants == "human":
-            yield _reply(lang, "offer_human", "handoff", handoff="offer",
+            yield reply(lang, "offer_human", "handoff", handoff="offer",
                          reason="guard: asked for a human")
             return
         if wants == "accept":
-            yield _reply(lang, "handoff", "handoff", handoff="accepted",
+            yield reply(lang, "handoff", "handoff", handoff="accepted",
                          reason="guard: accepted the offer of a human")
             return
         rewrite = ""
@@ -209,22 +155,17 @@ class Agent:
             log.info("follow-up %r rewritten as %r", text, standalone)
             yield Event("rewrite", text=standalone)
         yield Event("hits", hits=tuple(hits))
-        final = None
-        for event in self._route(standalone, lang, self.decide(lang, hits), hits, turn):
-            if event.kind == "answer":
-                final = event.answer
-            else:
-                yield event
-        assert final is not None
+        final = yield from until_answer(
+            self._route(standalone, lang, self.decide(lang, hits), hits, turn))
         if standalone != text:
-            final = _with(final, rewritten=standalone)
+            final = with_changes(final, rewritten=standalone)
         if wants == "angry":
-            final = (_with(final, handoff="offer") if final.route in ("faq", "rag")
-                     else _reply(lang, "angry", "handoff", handoff="offer",
-                                 reason=f"guard: angry; {final.reason}").answer)
+            final = (with_changes(final, handoff="offer") if final.route in ANSWERED_ROUTES
+                     else polite(lang, "angry", "handoff", handoff="offer",
+                                  reason=f"guard: angry; {final.reason}"))
         elif final.route == "abstain" and self._abstained_before(history):
-            final = _reply(lang, "abstain_again", "abstain", handoff="offer",
-                           reason=f"{final.reason}; declined before").answer
+            final = polite(lang, "abstain_again", "abstain", handoff="offer",
+                            reason=f"{final.reason}; declined before")
         yield Event("answer", answer=final)
 
     def _abstained_before(self, history: Sequence[Message]) -> bool:
@@ -260,12 +201,12 @@ class Agent:
         return readings[0], self.retriever.in_language(hits, lang)
 
     def _llm_rewrite(self, text: str, lang: Lang, history: Sequence[Message],
-                     turn: Turn) -> Iterator[Event]:
+                     turn: Turn) -> Generator[Event, None, str]:
         """The LLM's standalone question for a follow-up (returned), or '' when there is no
         LLM, rewriting with it is off, or its rewrite is unusable: then the rule applies."""
         if self.chat_model is None or not self.rewrite_with_llm:
             return ""
-        yield from _wait(turn)
+        yield from wait_for(turn)
         asked = cut(self.chat_model, text, QUESTION_TOKENS, "end")
         messages = fitted(self.chat_model, lambda before: [self._system(lang), Message(
             "user", render(lang, "rewrite", transcript=before, question=asked))],
@@ -284,26 +225,26 @@ class Agent:
         """The one place a route is taken after retrieval; every answer says why."""
         if decision.route == "faq" and not decision.translate:
             [curated] = decision.hits
-            yield _curated(curated, lang, decision.reason)
+            yield curated_answer(curated, lang, decision.reason)
         elif decision.route == "abstain":
-            yield _reply(lang, "abstain", "abstain", reason=decision.reason)
+            yield reply(lang, "abstain", "abstain", reason=decision.reason)
         elif self.chat_model is None:
             if decision.route == "suggest":
-                yield _suggest(lang, decision.hits, decision.reason)
+                yield suggest(lang, decision.hits, decision.reason)
             else:
-                yield _reply(lang, "abstain", "abstain", reason=f"{decision.reason}; no LLM")
+                yield reply(lang, "abstain", "abstain", reason=f"{decision.reason}; no LLM")
         elif decision.translate:
-            yield from _wait(turn)
+            yield from wait_for(turn)
             yield from self._translate(lang, decision.hits[0], decision.reason)
         else:
-            yield from _wait(turn)
+            yield from wait_for(turn)
             yield from self._choose(question, lang, hits[: self.cfg.choose_among])
 
     def _system(self, lang: Lang, key: str = "system") -> Message:
         return Message("system", render(lang, key, shop=self.shop))
 
     def _label_chances(self, task: str, n: int, question: str,
-                       **values: object) -> tuple[float, list[float]]:
+                       **values: Any) -> tuple[float, list[float]]:
         """("none of these", each of the n options): the LLM's probabilities for the labels
         [0]..[n] of a choosing task; the customer's question keeps its last QUESTION_TOKENS
         (and what the context leaves)."""
@@ -332,28 +273,28 @@ class Agent:
             if chosen.entry.kind == "doc" or len(passages(chosen.entry.answer)) > 1:
                 yield from self._extract(question, lang, chosen, reason)
             elif chosen.entry.lang == lang:
-                yield _curated(chosen, lang, reason)
+                yield curated_answer(chosen, lang, reason)
             elif self.cfg.translate:
                 yield from self._translate(lang, chosen, reason)
             else:
-                yield _reply(lang, "abstain", "abstain", reason=f"{reason}; translation off")
+                yield reply(lang, "abstain", "abstain", reason=f"{reason}; translation off")
             return
         unsure = f"the LLM is unsure ({odds} < choose_threshold {self.cfg.choose_threshold})"
         likely = [hits[i] for i in picked.order if chances[i] >= self.cfg.suggest_probability
                   and hits[i].entry.kind == "faq" and hits[i].entry.lang == lang]
         if len(likely) >= 2:
-            yield _suggest(lang, likely[: self.cfg.max_suggestions], unsure)
+            yield suggest(lang, likely[: self.cfg.max_suggestions], unsure)
         else:
-            yield _reply(lang, "abstain", "abstain", reason=unsure)
+            yield reply(lang, "abstain", "abstain", reason=unsure)
 
     def _extract(self, question: str, lang: Lang, hit: Hit, reason: str) -> Iterator[Event]:
         """The sentences of a document (or of the passage of a long FAQ answer that matched)
         that answer, as the shop wrote them: the one the LLM rates best, and the next one
         too when it rates it at least half as high; each must beat "none of these". Nothing
         else is shown."""
-        written = sentences(_passage(hit))[:MAX_SENTENCES]
+        written = sentences(passage_of(hit))[:MAX_SENTENCES]
         if len(written) > 1:
-            title = _narrow(hit.entry.question, 2 * EXCERPT_CHARS)
+            title = narrow(hit.entry.question, 2 * EXCERPT_CHARS)
             lines = [" ".join(s.split()) for s in written]  # a text's line breaks start
             none, chances = self._label_chances(  # no line of the prompt ("Answer: [2]")
                 "extract", len(written), question=question, title=title, sentences=lines)
@@ -361,20 +302,20 @@ class Agent:
             picked = sorted(i for i in order[:2]
                             if chances[i] > none and chances[i] >= chances[order[0]] / 2)
             if not picked:
-                yield _reply(lang, "abstain", "abstain", reason=(
+                yield reply(lang, "abstain", "abstain", reason=(
                     f"{reason}; no sentence of it answers (none {none:.2f})"))
                 return
             written = [written[i] for i in picked]
             reason = f"{reason}; sentences {[i + 1 for i in picked]}"
         if not written:
-            yield _reply(lang, "abstain", "abstain", reason=f"{reason}; an empty document")
+            yield reply(lang, "abstain", "abstain", reason=f"{reason}; an empty document")
             return
         text = (" " if hit.entry.lang == "en" else "").join(written)
         if hit.entry.lang != lang:
             excerpt = replace(hit, entry=replace(hit.entry, answer=text))
             yield from self._translate(lang, excerpt, f"{reason}; in the other language", "rag")
             return
-        yield Event("answer", answer=Answer(text, "rag", lang, (_source(hit),),
+        yield Event("answer", answer=Answer(text, "rag", lang, (source_of(hit),),
                                             reason=reason))
 
     def choice(self, question: str, entries: Sequence[Entry]) -> Choice:
@@ -383,7 +324,7 @@ class Agent:
         rank (as in reciprocal-rank fusion; "none" keeps the weight of the first), so a
         choice the retriever agrees with leads more. The caller holds the LLM."""
         none, chances = self._label_chances("choose", len(entries), question=question,
-                                            entries=[_excerpt(e) for e in entries])
+                                            entries=[excerpt_of(e) for e in entries])
         weighted = [p / rank for rank, p in enumerate(chances, 1)]
         order = sorted(range(len(entries)), key=lambda i: -weighted[i])
         lead = lead_share(weighted[order[0]], max([none, *(weighted[i] for i in order[1:2])]))
@@ -420,12 +361,12 @@ class Agent:
         passage that matched), in the customer's; checked before it is shown: no figure the
         entry does not state, no quote of the rules. route: "faq" for a curated answer,
         "rag" for sentences picked from a document or a long answer."""
-        text = self.translated(lang, _passage(hit), [hit])
+        text = self.translated(lang, passage_of(hit), [hit])
         if not text:
-            yield _reply(lang, "abstain", "abstain", reason=f"{reason}; translation rejected")
+            yield reply(lang, "abstain", "abstain", reason=f"{reason}; translation rejected")
             return
         yield Event("answer", answer=Answer(
-            text, route, lang, (_source(hit, translated=True),),
+            text, route, lang, (source_of(hit, translated=True),),
             reason=f"{reason}; translated"))
 
     def _written_in(self, lang: Lang, messages: list[Message]) -> str:
@@ -450,85 +391,10 @@ class Agent:
     def _safe(self, text: str, facts: list[str], hits: Sequence[Hit]) -> bool:
         """No figure the sources do not state, no quote of the rules, no internal ids."""
         rules = "".join(self._system(lang, key).content
-                        for lang, key in (("en", "system"), ("zh", "system"),
-                                          (CHOOSE_PROMPT_LANG, "choose_system")))
+                        for lang, key in _RULES)
         if leaks(text, rules, [h.entry.id for h in hits]):
             log.warning("rejected a reply that quotes the rules or an id: %r", text[:80])
             return False
         return not unsupported_numbers(text, facts)
 
 
-def failed(lang: Lang) -> Iterator[Event]:
-    """What the customer gets when something failed on kefu's side (the LLM, a store): an
-    `error` event with a log id that finds the traceback in the log (logged here, so call
-    it in an `except`), then a polite reply."""
-    log_id = uuid.uuid4().hex[:8]
-    log.exception("answer failed (log id %s)", log_id)
-    yield Event("error", text=f"log id {log_id}")
-    yield _reply(lang, "abstain", "abstain", reason=f"error (log id {log_id})")
-
-
-def _wait(turn: Turn) -> Iterator[Event]:
-    for ahead in turn.acquire():
-        yield Event("queue", position=ahead)
-
-
-def _excerpt(entry: Entry) -> str:
-    """A candidate as the LLM sees it: its question (a document's title), at most twice
-    EXCERPT_CHARS wide, and the start of its answer, EXCERPT_CHARS wide."""
-    return f"{_narrow(entry.question, 2 * EXCERPT_CHARS)} — {_narrow(entry.answer, EXCERPT_CHARS)}"
-
-
-def _narrow(text: str, width: int) -> str:
-    """The start of text in at most width, a Chinese character counting as three (it says
-    about as much, in about as many tokens)."""
-    text = " ".join(text.split())
-    used = 0
-    for end, char in enumerate(text):
-        used += 3 if is_cjk(char) else 1
-        if used > width:
-            return text[:end].rstrip() + "…"
-    return text
-
-
-def _passage(hit: Hit) -> str:
-    """What of an entry the LLM reads to answer: a document section, an FAQ answer, or of
-    a long FAQ answer the passage retrieval matched best."""
-    if hit.entry.kind == "doc":
-        return hit.entry.answer
-    parts = passages(hit.entry.answer)
-    return parts[min(hit.passage, len(parts) - 1)]
-
-
-def _source(hit: Hit, translated: bool = False) -> Source:
-    """The entry the shop wrote, and whether the customer reads it machine-translated (a
-    twin's text, or translated just now)."""
-    return Source(hit.entry.origin, hit.score,
-                  translated=translated or bool(hit.entry.translated_from))
-
-
-def _curated(hit: Hit, lang: Lang, reason: str) -> Event:
-    return Event("answer", answer=Answer(hit.entry.answer, "faq", lang,
-                                         (_source(hit),), reason=reason))
-
-
-def _suggest(lang: Lang, hits: Sequence[Hit], reason: str) -> Event:
-    return Event("answer", answer=Answer(
-        prompts(lang)["suggest"], "suggest", lang, tuple(_source(h) for h in hits),
-        suggestions=tuple(h.entry.question for h in hits), reason=reason))
-
-
-def _reply(lang: Lang, key: str, route: Route, handoff: Handoff = "", reason: str = "") -> Event:
-    return Event("answer", answer=Answer(prompts(lang)[key], route, lang, handoff=handoff,
-                                         reason=reason or key))
-
-
-def _with(answer: Answer, **changes: object) -> Answer:
-    return replace(answer, **changes)  # type: ignore[arg-type]
-
-
-def _conversation_lang(history: Sequence[Message]) -> Lang:
-    for message in reversed(history):
-        if message.role == "user":
-            return detect_lang(message.content)
-    return "en"

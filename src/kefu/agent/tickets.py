@@ -7,6 +7,7 @@ the next server start) sends the undelivered ones again.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import threading
@@ -20,7 +21,7 @@ from typing import Any
 import httpx
 
 from kefu.config import HandoffSettings
-from kefu.errors import TicketError
+from kefu.errors import TicketClosed, TicketError
 from kefu.knowledge_base.database import open_database
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class TicketStore:
             raise TicketError(f"no ticket {ticket_id!r}; `kefu tickets list` shows them")
         return _ticket(row)
 
-    def list(self, status: str = "open", limit: int = 200) -> list[Ticket]:
+    def list(self, status: str = "open", limit: int = 200) -> builtins.list[Ticket]:
         """Newest first; status 'open', 'closed' or 'all'."""
         where, args = ("", ()) if status == "all" else ("WHERE status = ?", (status,))
         with self._lock:
@@ -98,7 +99,7 @@ class TicketStore:
     def close(self, ticket_id: str, note: str = "") -> Ticket:
         ticket = self.get(ticket_id)
         if ticket.status == "closed":
-            raise TicketError(f"ticket {ticket.id} is already closed")
+            raise TicketClosed(f"ticket {ticket.id} is already closed")
         with self._lock, self._db:
             self._db.execute("UPDATE tickets SET status = 'closed', closed = ?, note = ? "
                              "WHERE id = ?", (time.time(), note, ticket.id))
@@ -109,7 +110,7 @@ class TicketStore:
             self._db.execute("UPDATE tickets SET webhook = ?, attempts = attempts + 1, "
                              "last_error = ? WHERE id = ?", (state, error[:300], ticket_id))
 
-    def undelivered(self) -> list[Ticket]:
+    def undelivered(self) -> builtins.list[Ticket]:
         with self._lock:
             rows = self._db.execute("SELECT * FROM tickets WHERE webhook IN "
                                     "('pending', 'failed') ORDER BY created").fetchall()

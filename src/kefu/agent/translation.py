@@ -103,7 +103,7 @@ class TwinMaker:
     through any process: its generation mark changes)."""
 
     def __init__(self, agent: Agent, documents: bool = False) -> None:
-        self.kb = agent.retriever.kb
+        self.kb = agent.kb
         self.documents = documents  # document sections too (llm.translate_documents)
         self._translate = EntryTranslator(agent)
         self._stop = threading.Event()

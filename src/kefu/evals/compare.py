@@ -57,10 +57,10 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
                        "better" if change * direction > 0 else "worse")
             rows.append({"scope": scope, "metric": path, "a": before, "b": after,
                          "change": change, "verdict": verdict})
-    before = {q["id"]: q for q in a.get("questions", [])}
+    earlier = {q["id"]: q for q in a.get("questions", [])}
     changed: dict[str, list[dict[str, Any]]] = {"better": [], "worse": []}
     for question in b.get("questions", []):
-        old = before.get(question["id"])
+        old = earlier.get(question["id"])
         if old is None or old["outcome"] == question["outcome"]:
             continue
         ranks = _RANK["oos" if question["kind"] == "oos" else "in"]
@@ -69,7 +69,7 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
                               "lang": question["lang"], "a": old["outcome"],
                               "b": question["outcome"]})
     return {"a": a["dataset"], "b": b["dataset"], "metrics": rows, "questions": changed,
-            "compared_questions": len(set(before) & {q["id"] for q in b.get("questions", [])})}
+            "compared_questions": len(set(earlier) & {q["id"] for q in b.get("questions", [])})}
 
 
 def format_comparison(result: dict[str, Any], shown: int = 15) -> str:

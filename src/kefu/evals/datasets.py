@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from kefu.errors import IngestError
 from kefu.knowledge_base.loaders import load_path
-from kefu.knowledge_base.text import detect_lang
+from kefu.knowledge_base.text import detect_lang, lang_named
 from kefu.types import Entry, Lang, Message
 
 KB_FILES = ("faq.jsonl", "docs.jsonl")
@@ -98,12 +98,13 @@ def _read_queries(path: Path, problems: list[str]) -> list[Query]:
     return out
 
 
-class BadRow(ValueError):
+class BadRow(IngestError):
     """A question row that cannot be read; its message says why."""
 
 
 def _query(file_name: str, row: dict[str, Any], default_id: str) -> Query:
     history: tuple[Message, ...] = ()
+    kind: Literal["in", "oos", "dialogue"]
     if file_name == "dialogues.jsonl":
         # The last customer turn is the question; the turns before it (with the dataset's
         # own replies) are its conversation, so a follow-up must be rewritten to be found.
@@ -122,9 +123,9 @@ def _query(file_name: str, row: dict[str, Any], default_id: str) -> Query:
         kind = "oos" if file_name == "oos.jsonl" else "in"
     if not text.strip():
         raise BadRow("the question is empty")
-    lang = row.get("lang") if row.get("lang") in ("zh", "en") else detect_lang(text)
+    lang = lang_named(row.get("lang")) or detect_lang(text)
     facts = tuple(str(f) for f in _listed(row.get("answer_facts"), "answer_facts"))
-    return Query(str(row.get("id") or default_id), text, lang, kind, gold,  # type: ignore[arg-type]
+    return Query(str(row.get("id") or default_id), text, lang, kind, gold,
                  str(row.get("kind", "")), answers, history, facts)
 
 

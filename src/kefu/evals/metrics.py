@@ -7,9 +7,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kefu.types import ANSWERED_ROUTES, DECLINED_ROUTES
+
 K_MAX = 10
-DECLINED = ("abstain", "refuse", "handoff")  # routes that answer nothing: all count as abstaining
-ANSWERED = ("faq", "rag")
 OUTCOMES = ("correct", "wrong", "declined", "suggested")
 AGREES = 0.88  # e5 cosine of an LLM answer and the gold answer at which they say the same
 
@@ -61,7 +61,7 @@ def outcome(record: Record) -> str:
     the judge (when one was asked) calls wrong. A curated FAQ answer is right exactly when
     its entry is a gold one: it is returned word for word.
     """
-    if record.route in DECLINED:
+    if record.route in DECLINED_ROUTES:
         return "declined"
     if record.route == "suggest":
         return "suggested"
@@ -82,7 +82,7 @@ def answer_metrics(records: Sequence[Record]) -> dict[str, object]:
     outcomes = [outcome(r) for r in records]
     n = max(len(records), 1)
     by_route = {}
-    for route in (*ANSWERED, "suggest"):
+    for route in (*ANSWERED_ROUTES, "suggest"):
         mine = [o for r, o in zip(records, outcomes, strict=True) if r.route == route]
         by_route[route] = {"n": len(mine), "correct": mine.count("correct"),
                            "wrong": mine.count("wrong")}
@@ -93,14 +93,14 @@ def answer_metrics(records: Sequence[Record]) -> dict[str, object]:
         "confidently_wrong": outcomes.count("wrong") / n,
         "abstained": outcomes.count("declined") / n,
         "suggested": outcomes.count("suggested") / n,
-        "coverage": sum(r.route in ANSWERED for r in answerable) / max(len(answerable), 1),
+        "coverage": sum(r.route in ANSWERED_ROUTES for r in answerable) / max(len(answerable), 1),
         "suggestion_hit": sum(bool(set(r.sources) & set(r.gold)) for r in suggested)
         / max(len(suggested), 1),
         "by_route": by_route,
         "n": len(records),
-    } | ({"gold_facts": sum(r.route in ANSWERED and r.states_facts() for r in with_facts)
+    } | ({"gold_facts": sum(r.route in ANSWERED_ROUTES and r.states_facts() for r in with_facts)
           / len(with_facts),
-          "answered_without_facts": sum(r.route in ANSWERED and not r.states_facts()
+          "answered_without_facts": sum(r.route in ANSWERED_ROUTES and not r.states_facts()
                                         for r in with_facts) / len(with_facts),
           "n_with_facts": len(with_facts)} if with_facts else {})
 
@@ -133,8 +133,8 @@ def hit_curve(records: Sequence[Record], k_max: int = K_MAX) -> list[float]:
 
 def abstention_metrics(in_scope: Sequence[Record], oos: Sequence[Record]) -> dict[str, float]:
     """Abstaining is the positive class: precision over abstentions, recall over OOS questions."""
-    true_pos = sum(r.route in DECLINED for r in oos)
-    false_pos = sum(r.route in DECLINED for r in in_scope)
+    true_pos = sum(r.route in DECLINED_ROUTES for r in oos)
+    false_pos = sum(r.route in DECLINED_ROUTES for r in in_scope)
     return {
         "precision": true_pos / (true_pos + false_pos) if true_pos + false_pos else 0.0,
         "recall": true_pos / len(oos) if oos else 0.0,
@@ -148,7 +148,7 @@ def route_shares(records: Sequence[Record]) -> dict[str, float]:
     n = max(len(records), 1)
     shares = {route: sum(r.route == route for r in records) / n
               for route in ("faq", "suggest", "rag")}
-    return shares | {"abstain": sum(r.route in DECLINED for r in records) / n}
+    return shares | {"abstain": sum(r.route in DECLINED_ROUTES for r in records) / n}
 
 
 def latency_metrics(records: Sequence[Record]) -> dict[str, float]:

@@ -58,7 +58,7 @@ def evaluate(dataset: Dataset, agent: Agent, retrieval_only: bool,
              judge: Judge | None = None) -> list[Record]:
     """One Record per question, in dataset order; done questions are read from checkpoint."""
     mode = "retrieval-only" if retrieval_only else "full"
-    header = {"fingerprint": dataset.fingerprint, "mode": mode,
+    header: dict[str, object] = {"fingerprint": dataset.fingerprint, "mode": mode,
               "judge": judge is not None}
     done = _read_checkpoint(checkpoint, header)
     if checkpoint is not None:
@@ -122,17 +122,17 @@ def _judged(agent: Agent, query: Query, final: Answer,
             judge: Judge | None) -> tuple[float, float, str]:
     """An LLM answer's groundedness in its cited entries, its agreement with the gold
     answer (the dataset's, else the gold entries'), and the judge's verdict if asked."""
-    entries = agent.retriever.kb.entries()
+    entries = agent.kb.entries()
     cited = [entries[s.id] for s in final.sources if s.id in entries]
     grounded = groundedness(final.answer, [t for e in cited for t in (e.question, e.answer)])
     golds = list(query.answers) or [entries[g].answer for g in query.gold if g in entries]
-    agrees = agreement(final.answer, golds, agent.retriever.kb.embedder)
+    agrees = agreement(final.answer, golds, agent.kb.embedder)
     verdict = judge(query.text, " / ".join(golds), final.answer, final.lang) \
         if judge is not None and golds else ""
     return grounded, agrees, verdict
 
 
-def _read_checkpoint(path: Path | None, header: dict[str, str]) -> dict[str, Record]:
+def _read_checkpoint(path: Path | None, header: dict[str, object]) -> dict[str, Record]:
     """Records of an interrupted run of the same dataset and mode; else a fresh start."""
     if path is None or not path.exists():
         return {}
@@ -152,7 +152,7 @@ def _read_checkpoint(path: Path | None, header: dict[str, str]) -> dict[str, Rec
     return records
 
 
-def _json(line: str) -> dict | None:  # type: ignore[type-arg]
+def _json(line: str) -> dict | None:
     try:
         value = json.loads(line)
     except json.JSONDecodeError:

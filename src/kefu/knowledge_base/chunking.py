@@ -10,13 +10,13 @@ import re
 
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
-from kefu.knowledge_base.text import words
+from kefu.knowledge_base.text import CJK, words
 
 MAX_CHARS = 400
 OVERLAP = 60
 LONG_ANSWER_CHARS = 800  # an FAQ answer longer than this is also indexed passage by passage
 _WORD_BREAK = "\u200b"
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]{2,}")
+_CJK_RUN = re.compile(f"[{CJK}]{{2,}}")
 _SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", ". ", "! ", "? ", "; ", "，", ", ", " ",
                _WORD_BREAK, ""]
 

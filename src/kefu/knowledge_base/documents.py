@@ -7,6 +7,7 @@ every chunk keeps its heading path.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from kefu.errors import IngestError
@@ -87,5 +88,5 @@ def html_markdown(path: Path, text: str) -> str:
     return "\n".join(lines)
 
 
-def _table_row(cells: object) -> str:
-    return " | ".join(c.strip() for c in cells if c and c.strip())  # type: ignore[attr-defined]
+def _table_row(cells: Iterable[str]) -> str:
+    return " | ".join(c.strip() for c in cells if c and c.strip())

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 from kefu.errors import IngestError, KnowledgeBaseError
 from kefu.knowledge_base.store import KnowledgeBase
-from kefu.knowledge_base.sync import sync
-from kefu.knowledge_base.text import detect_lang, normalize
+from kefu.knowledge_base.sync import FileReport, SyncReport, sync
+from kefu.knowledge_base.text import detect_lang, lang_named, normalize
 from kefu.types import Entry
 
 EDITABLE = ("question", "answer", "lang", "category", "alt_questions")
@@ -23,7 +23,7 @@ class EntryEditor(Protocol):
     def show(self, entry_id: str) -> Entry: ...
     def put(self, entry: Entry) -> str: ...  # "added" | "updated" | "unchanged"
     def delete(self, entry_id: str) -> None: ...
-    def put_file(self, path: Path) -> dict[str, Any]: ...
+    def put_file(self, path: Path) -> SyncReport: ...  # of one file
     def delete_file(self, name: str) -> int: ...
 
 
@@ -33,11 +33,11 @@ def new_entry(question: str, answer: str, lang: str = "", category: str = "",
     question, answer = question.strip(), answer.strip()
     if not question or not answer:
         raise KnowledgeBaseError("an FAQ entry needs a non-empty question and answer")
-    lang = lang or detect_lang(question)
-    if lang not in ("zh", "en"):
+    named = lang_named(lang or detect_lang(question))
+    if named is None:
         raise KnowledgeBaseError(f"unknown lang {lang!r}; use zh or en")
     entry_id = entry_id or "manual-" + hashlib.sha1(question.encode()).hexdigest()[:8]
-    return Entry(id=entry_id, question=question, answer=answer, lang=lang,  # type: ignore[arg-type]
+    return Entry(id=entry_id, question=question, answer=answer, lang=named,
                  category=category, alt_questions=tuple(alt_questions))
 
 
@@ -46,7 +46,7 @@ def edited(entry: Entry, changes: dict[str, Any]) -> Entry:
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise KnowledgeBaseError(f"cannot edit {sorted(unknown)}; editable: {list(EDITABLE)}")
-    update = {k: (tuple(v) if k == "alt_questions" else v)
+    update: dict[str, Any] = {k: (tuple(v) if k == "alt_questions" else v)
               for k, v in changes.items() if v is not None}
     result = replace(entry, **update)
     new_entry(result.question, result.answer, result.lang)  # same checks as for a new entry
@@ -78,15 +78,13 @@ class LocalEditor:
         if not self.kb.delete([entry_id]):
             raise KnowledgeBaseError(f"no entry {entry_id!r} in knowledge base {self.kb.name!r}")
 
-    def put_file(self, path: Path) -> dict[str, Any]:
+    def put_file(self, path: Path) -> SyncReport:
         """Import one file (FAQ or document); its entries that are gone are removed."""
         report = sync(self.kb, [path], prune=True, progress=False)
         [file] = report.files
         if file.error:
             raise IngestError(file.error)
-        return {"file": file.name, "added": file.added, "updated": file.updated,
-                "unchanged": file.unchanged, "removed": report.removed,
-                "problems": report.problems}
+        return report
 
     def delete_file(self, name: str) -> int:
         """Remove every entry imported from the file called name."""
@@ -99,6 +97,21 @@ class LocalEditor:
 
 def entry_json(entry: Entry) -> dict[str, Any]:
     return asdict(entry) | {"alt_questions": list(entry.alt_questions)}
+
+
+def file_import_json(report: SyncReport) -> dict[str, Any]:
+    """One file's import as the admin API sends it."""
+    [file] = report.files
+    return {"file": file.name, "added": file.added, "updated": file.updated,
+            "unchanged": file.unchanged, "removed": report.removed, "problems": report.problems}
+
+
+def file_import(row: dict[str, Any]) -> SyncReport:
+    """A file's import read back from the admin API's reply."""
+    problems = [str(p) for p in row.get("problems", [])]
+    file = FileReport(str(row["file"]), int(row["added"]), int(row["updated"]),
+                      int(row["unchanged"]), len(problems))
+    return SyncReport([file], problems, removed=int(row["removed"]))
 
 
 # -- which process owns a knowledge base --------------------------------------------------

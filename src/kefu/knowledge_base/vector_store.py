@@ -65,7 +65,9 @@ class VectorStore:
 
     def add(self, vectors: np.ndarray, owners: Sequence[tuple[str, str]]) -> None:
         """Upsert vectors; owners[i] is (entry id, field) of vectors[i], fields in entry order."""
-        ids, metadatas, position = [], [], {}  # type: ignore[var-annotated]
+        ids: list[str] = []
+        metadatas: list[dict[str, str]] = []
+        position: dict[str, int] = {}
         for entry_id, field in owners:
             position[entry_id] = position.get(entry_id, -1) + 1
             ids.append(f"{entry_id}::{position[entry_id]}")

@@ -69,7 +69,7 @@ class Retriever:
     def scored(self, query: str, also: Sequence[str] = ()) -> list[Hit]:
         """Every candidate entry (dense or BM25 neighbour of a reading, or named in one)
         with its fused and component scores, unsorted, an entry and its twin apart: what
-        search ranks, and what `kefu tune` re-weighs (evals/fit_retrieval.py)."""
+        search ranks, and what `kefu tune` re-weighs (calibration/fit_retrieval.py)."""
         self.kb.refresh()  # another process (kefu kb, kefu ingest) may have changed it
         texts = [query, *also]
         vectors = self.kb.embedder.embed_queries([to_simplified(t) for t in texts])
@@ -82,8 +82,8 @@ class Retriever:
         named: set[str] = set()  # named in any reading: the context names, the message asks
         for text, q in zip(texts, queries, strict=True):
             candidates.update(dict.fromkeys(
-                entry_id for entry_id, _ in self.kb.vectors.query(q, self.cfg.candidates)))
-            keyword.append(dict(self.kb.bm25.search(tokenize(text), self.cfg.candidates)))
+                entry_id for entry_id, _ in self.kb.nearest(q, self.cfg.candidates)))
+            keyword.append(dict(self.kb.keyword_matches(tokenize(text), self.cfg.candidates)))
             if self.cfg.name_weight:
                 named |= self._name_index(entries).named_in(text)
             candidates.update(dict.fromkeys(keyword[-1]))

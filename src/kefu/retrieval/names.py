@@ -13,13 +13,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from kefu.knowledge_base.text import normalize
+from kefu.knowledge_base.text import has_cjk, is_cjk, normalize
 from kefu.types import Entry
 
 MIN_CJK = 2  # 天坛 and 故宫 are names
 MIN_WORDS = 2  # "Warranty" is a topic; "Lumi Lamp" a name
 MAX_NAME = 40
-_CJK = re.compile(r"[\u4e00-\u9fff]")
 _BRACKETED = re.compile(r"\s*[（(][^）)]*[）)]\s*")
 
 
@@ -32,7 +31,7 @@ def names_of(entry: Entry) -> set[str]:
         return set()
     names = set()
     for name in (normalize(entry.question), normalize(_BRACKETED.sub(" ", entry.question))):
-        long_enough = (len(name) >= MIN_CJK if _CJK.search(name)
+        long_enough = (len(name) >= MIN_CJK if has_cjk(name)
                        else len(name.split()) >= MIN_WORDS)
         if long_enough and len(name) <= MAX_NAME:
             names.add(name)
@@ -75,6 +74,6 @@ def _whole(text: str, start: int, length: int) -> bool:
     """A Latin name must not start or end inside a word; CJK has no word boundaries."""
     before = text[start - 1] if start else " "
     after = text[start + length] if start + length < len(text) else " "
-    return not ((before.isalnum() and not _CJK.match(before) and not _CJK.match(text[start]))
-                or (after.isalnum() and not _CJK.match(after)
-                    and not _CJK.match(text[start + length - 1])))
+    return not ((before.isalnum() and not is_cjk(before) and not is_cjk(text[start]))
+                or (after.isalnum() and not is_cjk(after)
+                    and not is_cjk(text[start + length - 1])))

@@ -4,8 +4,6 @@ and files (upload, remove); tickets (list, show, close) and conversations (list,
 from __future__ import annotations
 
 import secrets
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,8 +11,9 @@ from fastapi import APIRouter, Depends, Header, Query, UploadFile
 from pydantic import BaseModel, Field
 
 from kefu.agent.desk import SupportDesk
-from kefu.errors import KefuError, KnowledgeBaseError, TicketError
-from kefu.knowledge_base.editor import EDITABLE, LocalEditor, edited, entry_json, new_entry
+from kefu.errors import KefuError, KnowledgeBaseError, TicketClosed, TicketError
+from kefu.knowledge_base.editor import entry_json, file_import_json
+from kefu.ui.admin_service import AdminService, EntryForm
 from kefu.ui.errors import ERROR_RESPONSES, ApiError
 
 
@@ -34,7 +33,7 @@ def _error(status: int, code: str, message: str) -> ApiError:
     return ApiError(status, code, message)
 
 
-def admin_guard(token: str):  # type: ignore[no-untyped-def]
+def admin_guard(token: str):
     """The dependency every admin endpoint shares: a bearer token, or 401/403."""
     def authorised(authorization: str = Header("", description="Bearer <admin token>")) -> None:
         if not token:
@@ -48,99 +47,98 @@ def admin_guard(token: str):  # type: ignore[no-untyped-def]
 
 
 def build_admin_router(desk: SupportDesk, token: str) -> APIRouter:
-    kb = desk.agent.retriever.kb
-    editor = LocalEditor(kb)
-
     router = APIRouter(prefix="/api/v1", tags=["admin"], responses=ERROR_RESPONSES,
                        dependencies=[Depends(admin_guard(token))])
+    admin = AdminService(desk)
+    _entry_routes(router, admin)
+    _file_routes(router, admin)
+    _ticket_routes(router, admin)
+    _conversation_routes(router, admin)
+    return router
 
+
+def _entry_routes(router: APIRouter, admin: AdminService) -> None:
     @router.get("/kb/entries")
     def list_entries(search: str = "",
                      limit: int = Query(1000, ge=1, le=100_000)) -> list[dict[str, Any]]:
-        return [entry_json(e) for e in editor.list(search)[:limit]]
+        return [entry_json(e) for e in admin.entries(search, limit)]
 
     @router.get("/kb/entries/{entry_id:path}")
     def show_entry(entry_id: str) -> dict[str, Any]:
         try:
-            return entry_json(editor.show(entry_id))
+            return entry_json(admin.entry(entry_id))
         except KnowledgeBaseError as exc:
             raise _error(404, "not_found", str(exc)) from exc
 
     @router.put("/kb/entries/{entry_id:path}")
     def put_entry(entry_id: str, body: EntryIn) -> dict[str, str]:
         """Create the entry, or change the given fields of an existing one."""
-        changes = body.model_dump()
+        alts = tuple(body.alt_questions) if body.alt_questions is not None else None
+        form = EntryForm(body.question, body.answer, body.lang, body.category, alts)
         try:
-            current = kb.get(entry_id)
-            if current is None:
-                entry = new_entry(changes["question"] or "", changes["answer"] or "",
-                                  changes["lang"] or "", changes["category"] or "",
-                                  tuple(changes["alt_questions"] or ()), entry_id)
-            else:
-                entry = edited(current, {k: changes[k] for k in EDITABLE})
-            return {"id": entry_id, "status": editor.put(entry)}
+            _, status = admin.put_entry(entry_id, form)
         except KnowledgeBaseError as exc:
             raise _error(422, "invalid_entry", str(exc)) from exc
+        return {"id": entry_id, "status": status}
 
     @router.delete("/kb/entries/{entry_id:path}", status_code=204)
     def delete_entry(entry_id: str) -> None:
         try:
-            editor.delete(entry_id)
+            admin.delete_entry(entry_id)
         except KnowledgeBaseError as exc:
             raise _error(404, "not_found", str(exc)) from exc
 
+
+def _file_routes(router: APIRouter, admin: AdminService) -> None:
     @router.post("/kb/files")
     def put_file(file: UploadFile) -> dict[str, Any]:
         """Import an uploaded FAQ file or document (a file of the same name is replaced)."""
-        name = Path(file.filename or "").name
-        if not name:
+        if not Path(file.filename or "").name:
             raise _error(422, "invalid_file", "the upload needs a file name")
-        with tempfile.TemporaryDirectory(prefix="kefu-upload-") as folder:
-            path = Path(folder) / name
-            with path.open("wb") as out:
-                shutil.copyfileobj(file.file, out)
-            try:
-                return editor.put_file(path)
-            except KefuError as exc:
-                raise _error(422, "unreadable_file", str(exc).replace(folder + "/", "")) \
-                    from exc
+        try:
+            return file_import_json(admin.import_file(file.filename or "", file.file))
+        except KefuError as exc:
+            raise _error(422, "unreadable_file", str(exc)) from exc
 
     @router.delete("/kb/files/{name:path}")
     def delete_file(name: str) -> dict[str, int]:
         try:
-            return {"removed": editor.delete_file(name)}
+            return {"removed": admin.delete_file(name)}
         except KnowledgeBaseError as exc:
             raise _error(404, "not_found", str(exc)) from exc
 
+
+def _ticket_routes(router: APIRouter, admin: AdminService) -> None:
     @router.get("/tickets")
     def list_tickets(status: Literal["open", "closed", "all"] = "open",
                      limit: int = Query(200, ge=1, le=1000)) -> list[dict[str, Any]]:
-        return [t.to_json() for t in desk.tickets.list(status, limit)]
+        return [t.to_json() for t in admin.tickets(status, limit)]
 
     @router.get("/tickets/{ticket_id}")
     def show_ticket(ticket_id: str) -> dict[str, Any]:
         try:
-            return desk.tickets.get(ticket_id).to_json()
+            return admin.ticket(ticket_id).to_json()
         except TicketError as exc:
             raise _error(404, "not_found", str(exc)) from exc
 
     @router.post("/tickets/{ticket_id}/close")
     def close_ticket(ticket_id: str, body: CloseRequest) -> dict[str, Any]:
         try:
-            return desk.tickets.close(ticket_id, body.note).to_json()
+            return admin.close_ticket(ticket_id, body.note).to_json()
+        except TicketClosed as exc:
+            raise _error(409, "conflict", str(exc)) from exc
         except TicketError as exc:
-            status = 409 if "already closed" in str(exc) else 404
-            raise _error(status, "conflict" if status == 409 else "not_found", str(exc)) \
-                from exc
+            raise _error(404, "not_found", str(exc)) from exc
 
+
+def _conversation_routes(router: APIRouter, admin: AdminService) -> None:
     @router.get("/conversations")
     def list_conversations(limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
-        return desk.conversations.sessions(limit)
+        return admin.conversations(limit)
 
     @router.get("/conversations/{session_id}")
     def show_conversation(session_id: str) -> list[dict[str, Any]]:
-        if not desk.conversations.exists(session_id):
+        transcript = admin.transcript(session_id)
+        if transcript is None:
             raise _error(404, "not_found", f"no conversation {session_id!r}")
-        return desk.conversations.transcript(session_id)
-
-    return router
+        return transcript

@@ -9,7 +9,8 @@ from urllib.parse import quote
 import httpx
 
 from kefu.errors import KnowledgeBaseError
-from kefu.knowledge_base.editor import entry_json
+from kefu.knowledge_base.editor import entry_json, file_import
+from kefu.knowledge_base.sync import SyncReport
 from kefu.types import Entry
 
 
@@ -49,9 +50,9 @@ class RemoteEditor:
     def delete(self, entry_id: str) -> None:
         self._call("DELETE", f"/entries/{quote(entry_id, safe='')}")
 
-    def put_file(self, path: Path) -> dict[str, Any]:
+    def put_file(self, path: Path) -> SyncReport:
         with path.open("rb") as data:
-            return dict(self._call("POST", "/files", files={"file": (path.name, data)}))
+            return file_import(self._call("POST", "/files", files={"file": (path.name, data)}))
 
     def delete_file(self, name: str) -> int:
         return int(self._call("DELETE", f"/files/{quote(name, safe='')}")["removed"])

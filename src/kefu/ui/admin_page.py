@@ -4,13 +4,13 @@ Knowledge base (search, add, edit, delete, upload), machine translations to revi
 (admin_translations.py), unanswered and disliked questions
 grouped by meaning with "write the answer", conversations and tickets, the go-live check,
 a dashboard.
-Every change goes through the same editor as `kefu kb`, so it answers the next question.
+Every action is the admin service's (admin_service.py), as in the admin HTTP API; each tab
+is built by its own function.
 """
 
 from __future__ import annotations
 
 import secrets
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,11 @@ from matplotlib.figure import Figure
 
 from kefu.agent.desk import SupportDesk
 from kefu.agent.insights import group_questions
+from kefu.calibration.check import go_live_check
 from kefu.errors import KefuError, TicketError
-from kefu.evals.check import go_live_check
-from kefu.knowledge_base.editor import LocalEditor, edited, new_entry
 from kefu.knowledge_base.text import nonempty_lines
 from kefu.types import ChatModel
+from kefu.ui.admin_service import AdminService, EntryForm
 from kefu.ui.admin_translations import translations_tab
 
 ENTRY_COLUMNS = ["id", "kind", "lang", "question", "answer"]
@@ -82,15 +82,38 @@ def summary(days: list[dict[str, Any]]) -> str:
 
 def build_admin_page(desk: SupportDesk, title: str, llm_id: str = "",
                      reworder: ChatModel | None = None) -> gr.Blocks:
-    kb = desk.agent.retriever.kb
-    editor = LocalEditor(kb)
+    admin = AdminService(desk)
+    with gr.Blocks(title=title) as page:
+        gr.Markdown(f"## {title}")
+        with gr.Tab("Knowledge base"):
+            form = _knowledge_tab(admin)
+        with gr.Tab("Translations") as translations:
+            translations_tab(desk, translations)
+        with gr.Tab("Unanswered and disliked") as unanswered_tab:
+            _unanswered_tab(desk, unanswered_tab, form)
+        with gr.Tab("Conversations and tickets") as tickets_tab:
+            _tickets_tab(admin, tickets_tab)
+        with gr.Tab("Go-live check"):
+            _check_tab(desk, llm_id, reworder)
+        with gr.Tab("Dashboard") as dashboard_tab:
+            _dashboard_tab(desk, dashboard_tab)
+    return page
+
+
+def _entry_rows(admin: AdminService, text: str) -> list[list[str]]:
+    return [[e.id, e.kind, e.lang, e.question, " ".join(e.answer.split())[:160]]
+            for e in admin.entries(text or "", 300)]
+
+
+def _knowledge_tab(admin: AdminService) -> list[Any]:
+    """Search, add, edit, delete, upload. Returns the entry form's fields (id, question,
+    answer, other wordings, language), which the unanswered questions fill in."""
 
     def search(text: str) -> list[list[str]]:
-        return [[e.id, e.kind, e.lang, e.question, " ".join(e.answer.split())[:160]]
-                for e in editor.list(text or "")[:300]]
+        return _entry_rows(admin, text)
 
     def load(entry_id: str) -> tuple[str, str, str, str, str]:
-        entry = kb.get((entry_id or "").strip())
+        entry = admin.desk.kb.get((entry_id or "").strip())
         if entry is None:
             return entry_id, "", "", "", "auto"
         return entry.id, entry.question, entry.answer, "\n".join(entry.alt_questions), entry.lang
@@ -100,17 +123,10 @@ def build_admin_page(desk: SupportDesk, title: str, llm_id: str = "",
 
     def save(entry_id: str, question: str, answer: str, alts: str, lang: str,
              query: str) -> tuple[str, list[list[str]], str]:
-        lang = "" if lang == "auto" else lang
+        form = EntryForm(question, answer, None if lang == "auto" else lang,
+                         alt_questions=nonempty_lines(alts))
         try:
-            current = kb.get(entry_id.strip()) if entry_id.strip() else None
-            if current is None:
-                entry = new_entry(question, answer, lang, "", nonempty_lines(alts),
-                                  entry_id.strip())
-            else:
-                entry = edited(current, {"question": question, "answer": answer,
-                                         "lang": lang or None,
-                                         "alt_questions": nonempty_lines(alts)})
-            status = editor.put(entry)
+            entry, status = admin.put_entry(entry_id.strip(), form)
         except KefuError as exc:
             return f"**Problem:** {exc}", search(query), entry_id
         saved = f"**Saved:** `{entry.id}` {status}; it answers the next question."
@@ -118,7 +134,7 @@ def build_admin_page(desk: SupportDesk, title: str, llm_id: str = "",
 
     def delete(entry_id: str, query: str) -> tuple[str, list[list[str]]]:
         try:
-            editor.delete(entry_id.strip())
+            admin.delete_entry(entry_id.strip())
         except KefuError as exc:
             return f"**Problem:** {exc}", search(query)
         return f"**Deleted:** `{entry_id}`.", search(query)
@@ -126,24 +142,54 @@ def build_admin_page(desk: SupportDesk, title: str, llm_id: str = "",
     def upload(paths: list[str] | None, query: str) -> tuple[str, list[list[str]]]:
         notes = []
         for path in paths or []:
-            with tempfile.TemporaryDirectory(prefix="kefu-upload-") as folder:
-                # the upload's own name, so the file is cited and replaced by that name
-                name = Path(path).name
-                copy = Path(folder) / name
-                copy.write_bytes(Path(path).read_bytes())
-                try:
-                    report = editor.put_file(copy)
-                except KefuError as exc:
-                    notes.append(f"**Problem:** {name}: {str(exc).replace(folder + '/', '')}")
-                    continue
-            notes.append(f"**Imported** {name}: {report['added']} added, "
-                         f"{report['updated']} updated, {report['unchanged']} unchanged, "
-                         f"{report['removed']} removed"
-                         + "".join(f"\n  - {p}" for p in report["problems"]))
+            name = Path(path).name  # the upload's own name: it is cited and replaced by it
+            try:
+                with open(path, "rb") as data:
+                    report = admin.import_file(name, data)
+            except KefuError as exc:
+                notes.append(f"**Problem:** {name}: {exc}")
+                continue
+            [file] = report.files
+            notes.append(f"**Imported** {name}: {file.added} added, {file.updated} updated, "
+                         f"{file.unchanged} unchanged, {report.removed} removed"
+                         + "".join(f"\n  - {p}" for p in report.problems))
         return "\n".join(notes) or "No file chosen.", search(query)
 
+    query = gr.Textbox(label="Search id, question or answer", elem_id="admin-search")
+    entries = gr.Dataframe(headers=ENTRY_COLUMNS, value=search(""), interactive=False,
+                           wrap=True, max_height=320, elem_id="admin-entries",
+                           column_widths=["16%", "6%", "6%", "32%", "40%"])
+    with gr.Row():
+        entry_id = gr.Textbox(label="Id (empty: made from the question)", scale=2,
+                              elem_id="admin-id")
+        lang = gr.Dropdown(["auto", "zh", "en"], value="auto", label="Language", scale=1)
+    question = gr.Textbox(label="Question", elem_id="admin-question")
+    answer = gr.Textbox(label="Answer (shown to customers word for word)", lines=3,
+                        elem_id="admin-answer")
+    alts = gr.Textbox(label="Other ways customers ask it (one per line)", lines=2,
+                      elem_id="admin-alts")
+    with gr.Row():
+        save_button = gr.Button("Save entry", variant="primary", elem_id="admin-save")
+        delete_button = gr.Button("Delete entry", variant="stop")
+    status = gr.Markdown(elem_id="admin-status")
+    files = gr.File(label="Upload FAQ files or documents (CSV, XLSX, JSON, Markdown, PDF, "
+                    "DOCX, HTML, TXT); a file of the same name is replaced",
+                    file_count="multiple", type="filepath")
+    form = [entry_id, question, answer, alts, lang]
+    query.change(search, query, entries)
+    entries.select(pick, entries, form)
+    save_button.click(save, [*form, query], [status, entries, entry_id])
+    delete_button.click(delete, [entry_id, query], [status, entries])
+    files.upload(upload, [files, query], [status, entries])
+    return form
+
+
+def _unanswered_tab(desk: SupportDesk, tab: gr.Tab, form: list[Any]) -> None:
+    """Questions kefu declined or that got a thumbs-down, grouped by meaning; a click
+    puts one into the knowledge base form."""
+
     def unanswered() -> tuple[list[list[Any]], Any]:
-        groups = group_questions(desk.conversations.unanswered(), kb)
+        groups = group_questions(desk.conversations.unanswered(), desk.kb)
         rows = [[g.count, g.question, " · ".join(g.others[:5]), ", ".join(sorted(g.why))]
                 for g in groups]
         return rows, groups
@@ -154,32 +200,50 @@ def build_admin_page(desk: SupportDesk, title: str, llm_id: str = "",
             return "", "", "", "", "auto"
         return "", group.question, "", "\n".join(group.others), "auto"
 
+    gr.Markdown("Questions kefu could not answer or whose answer got a thumbs-down, grouped "
+                "by meaning. Click one to write its answer in the Knowledge base tab's form "
+                "(the other wordings become its similar questions).")
+    groups_state = gr.State([])
+    groups = gr.Dataframe(headers=GROUP_COLUMNS, interactive=False, wrap=True,
+                          elem_id="admin-unanswered")
+    refresh = gr.Button("Refresh")
+    refresh.click(unanswered, None, [groups, groups_state])
+    tab.select(unanswered, None, [groups, groups_state])
+    groups.select(write_answer, groups_state, form)
+
+
+def _transcript_rows(messages: list[dict[str, Any]]) -> list[list[str]]:
+    return [["customer" if m["role"] == "user" else "kefu", str(m["content"]),
+             str(m.get("route") or "")] for m in messages]
+
+
+def _tickets_tab(admin: AdminService, tab: gr.Tab) -> None:
+    """Tickets (open, closed, all) with their whole conversation, closing with a note, and
+    the recent conversations."""
+
     def tickets(status: str) -> list[list[str]]:
         return [[t.id, t.status, t.reason,
                  next((m["content"] for m in t.transcript if m["role"] == "user"), "")[:80],
-                 t.webhook or "-"] for t in desk.tickets.list(status)]
+                 t.webhook or "-"] for t in admin.tickets(status)]
 
     def transcript_of(ticket_id: str) -> tuple[str, list[list[str]]]:
-        """The ticket's heading and the whole conversation, as text in a table."""
         try:
-            ticket = desk.tickets.get(ticket_id)
+            ticket = admin.ticket(ticket_id)
         except TicketError as exc:
             return f"**Problem:** {exc}", []
-        messages = desk.conversations.transcript(ticket.session_id) or ticket.transcript
+        messages = admin.transcript(ticket.session_id) or ticket.transcript
         heading = (f"**Ticket {ticket.id}** · {ticket.status} · {ticket.reason}"
                    + (f" · contact: `{ticket.contact}`" if ticket.contact else ""))
-        return heading, [["customer" if m["role"] == "user" else "kefu", str(m["content"]),
-                          str(m.get("route") or "")] for m in messages]
+        return heading, _transcript_rows(messages)
 
     def conversations() -> list[list[Any]]:
         return [[c["id"], c["messages"], str(c["first_question"])[:80]]
-                for c in desk.conversations.sessions()]
+                for c in admin.conversations()]
 
     def pick_conversation(rows: Any, event: gr.SelectData) -> tuple[str, list[list[str]]]:
         session_id = str(event.row_value[0]) if event.row_value else ""
-        return f"**Conversation {session_id}**", [
-            ["customer" if m["role"] == "user" else "kefu", str(m["content"]),
-             str(m["route"] or "")] for m in desk.conversations.transcript(session_id)]
+        return (f"**Conversation {session_id}**",
+                _transcript_rows(admin.transcript(session_id) or []))
 
     def pick_ticket(rows: Any, event: gr.SelectData) -> tuple[str, str, list[list[str]]]:
         ticket_id = str(event.row_value[0]) if event.row_value else ""
@@ -187,98 +251,57 @@ def build_admin_page(desk: SupportDesk, title: str, llm_id: str = "",
 
     def close(ticket_id: str, note: str, status: str) -> tuple[str, list[list[str]]]:
         try:
-            desk.tickets.close(ticket_id, note)
+            admin.close_ticket(ticket_id, note)
         except TicketError as exc:
             return f"**Problem:** {exc}", tickets(status)
         return f"**Closed:** ticket {ticket_id}.", tickets(status)
 
+    which = gr.Radio(["open", "closed", "all"], value="open", label="Tickets")
+    ticket_rows = gr.Dataframe(headers=TICKET_COLUMNS, interactive=False, wrap=True,
+                               elem_id="admin-tickets")
+    ticket_id = gr.Textbox(label="Ticket")
+    heading = gr.Markdown()
+    transcript = gr.Dataframe(headers=TRANSCRIPT_COLUMNS, interactive=False, wrap=True,
+                              elem_id="admin-transcript")
+    note = gr.Textbox(label="Note (what was done)")
+    close_button = gr.Button("Close ticket")
+    ticket_status = gr.Markdown()
+    sessions = gr.Dataframe(headers=["conversation", "messages", "first question"],
+                            label="Recent conversations", interactive=False, max_height=240)
+    which.change(tickets, which, ticket_rows)
+    tab.select(tickets, which, ticket_rows)
+    tab.select(conversations, None, sessions)
+    sessions.select(pick_conversation, sessions, [heading, transcript])
+    ticket_rows.select(pick_ticket, ticket_rows, [ticket_id, heading, transcript])
+    close_button.click(close, [ticket_id, note, which], [ticket_status, ticket_rows])
+
+
+def _check_tab(desk: SupportDesk, llm_id: str, reworder: ChatModel | None) -> None:
+    """The go-live check on the served knowledge base; the served LLM rewords, sampled
+    (reworder) when given."""
+
     def check(progress: gr.Progress = gr.Progress()) -> str:  # noqa: B008
-        """The go-live check on the served knowledge base; the served LLM rewords, sampled
-        (reworder) when given."""
         progress(0, desc="rewording your questions and asking them (minutes the first time)")
         report = go_live_check(desk.agent, reworder or desk.agent.chat_model, llm_id,
                                progress=False)
         return "\n\n".join(line if not line.startswith("  ") else f"- {line.strip()}"
-                           for line in report.lines())
+                             for line in report.lines())
 
+    gr.Markdown("Before customers arrive: kefu rewords each of your FAQ questions the way "
+                "customers type them, asks them, and asks questions no shop answers; it then "
+                "says what it will answer, what it will hand to a person, and which entries "
+                "repeat or contradict each other. The rewordings are kept, so later checks "
+                "are quick.")
+    run = gr.Button("Run the go-live check", variant="primary", elem_id="admin-check")
+    findings = gr.Markdown(elem_id="admin-check-result")
+    run.click(check, None, findings)
+
+
+def _dashboard_tab(desk: SupportDesk, tab: gr.Tab) -> None:
     def dashboard() -> tuple[Figure, str]:
         days = desk.conversations.daily()
         return dashboard_figure(days), summary(days)
 
-    with gr.Blocks(title=title) as page:
-        gr.Markdown(f"## {title}")
-        with gr.Tab("Knowledge base"):
-            query = gr.Textbox(label="Search id, question or answer", elem_id="admin-search")
-            entries = gr.Dataframe(headers=ENTRY_COLUMNS, value=search(""), interactive=False,
-                                   wrap=True, max_height=320, elem_id="admin-entries",
-                                   column_widths=["16%", "6%", "6%", "32%", "40%"])
-            with gr.Row():
-                entry_id = gr.Textbox(label="Id (empty: made from the question)", scale=2,
-                                      elem_id="admin-id")
-                lang = gr.Dropdown(["auto", "zh", "en"], value="auto", label="Language",
-                                   scale=1)
-            question = gr.Textbox(label="Question", elem_id="admin-question")
-            answer = gr.Textbox(label="Answer (shown to customers word for word)", lines=3,
-                                elem_id="admin-answer")
-            alts = gr.Textbox(label="Other ways customers ask it (one per line)", lines=2,
-                              elem_id="admin-alts")
-            with gr.Row():
-                save_button = gr.Button("Save entry", variant="primary", elem_id="admin-save")
-                delete_button = gr.Button("Delete entry", variant="stop")
-            status = gr.Markdown(elem_id="admin-status")
-            files = gr.File(label="Upload FAQ files or documents (CSV, XLSX, JSON, Markdown, "
-                            "PDF, DOCX, HTML, TXT); a file of the same name is replaced",
-                            file_count="multiple", type="filepath")
-            form = [entry_id, question, answer, alts, lang]
-            query.change(search, query, entries)
-            entries.select(pick, entries, form)
-            save_button.click(save, [*form, query], [status, entries, entry_id])
-            delete_button.click(delete, [entry_id, query], [status, entries])
-            files.upload(upload, [files, query], [status, entries])
-        with gr.Tab("Translations") as translations:
-            translations_tab(desk, translations)
-        with gr.Tab("Unanswered and disliked") as unanswered_tab:
-            gr.Markdown("Questions kefu could not answer or whose answer got a thumbs-down, "
-                        "grouped by meaning. Click one to write its answer in the Knowledge base "
-                        "tab's form (the other wordings become its similar questions).")
-            groups_state = gr.State([])
-            groups = gr.Dataframe(headers=GROUP_COLUMNS, interactive=False, wrap=True,
-                                  elem_id="admin-unanswered")
-            refresh = gr.Button("Refresh")
-            refresh.click(unanswered, None, [groups, groups_state])
-            unanswered_tab.select(unanswered, None, [groups, groups_state])
-            groups.select(write_answer, groups_state, form)
-        with gr.Tab("Conversations and tickets") as tickets_tab:
-            which = gr.Radio(["open", "closed", "all"], value="open", label="Tickets")
-            ticket_rows = gr.Dataframe(headers=TICKET_COLUMNS, interactive=False, wrap=True,
-                                       elem_id="admin-tickets")
-            ticket_id = gr.Textbox(label="Ticket")
-            heading = gr.Markdown()
-            transcript = gr.Dataframe(headers=TRANSCRIPT_COLUMNS, interactive=False, wrap=True,
-                                      elem_id="admin-transcript")
-            note = gr.Textbox(label="Note (what was done)")
-            close_button = gr.Button("Close ticket")
-            ticket_status = gr.Markdown()
-            sessions = gr.Dataframe(headers=["conversation", "messages", "first question"],
-                                    label="Recent conversations", interactive=False,
-                                    max_height=240)
-            which.change(tickets, which, ticket_rows)
-            tickets_tab.select(tickets, which, ticket_rows)
-            tickets_tab.select(conversations, None, sessions)
-            sessions.select(pick_conversation, sessions, [heading, transcript])
-            ticket_rows.select(pick_ticket, ticket_rows, [ticket_id, heading, transcript])
-            close_button.click(close, [ticket_id, note, which], [ticket_status, ticket_rows])
-        with gr.Tab("Go-live check"):
-            gr.Markdown("Before customers arrive: kefu rewords each of your FAQ questions the "
-                        "way customers type them, asks them, and asks questions no shop "
-                        "answers; it then says what it will answer, what it will hand to a "
-                        "person, and which entries repeat or contradict each other. The "
-                        "rewordings are kept, so later checks are quick.")
-            run = gr.Button("Run the go-live check", variant="primary", elem_id="admin-check")
-            findings = gr.Markdown(elem_id="admin-check-result")
-            run.click(check, None, findings)
-        with gr.Tab("Dashboard") as dashboard_tab:
-            headline = gr.Markdown()
-            plot = gr.Plot(show_label=False)
-            dashboard_tab.select(dashboard, None, [plot, headline])
-    return page
+    headline = gr.Markdown()
+    plot = gr.Plot(show_label=False)
+    tab.select(dashboard, None, [plot, headline])

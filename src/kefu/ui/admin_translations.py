@@ -27,7 +27,7 @@ def _short(text: str, width: int = 120) -> str:
 
 def translations_tab(desk: SupportDesk, tab: gr.Tab) -> None:
     """The tab's components and handlers, inside tab (of the page's gr.Blocks)."""
-    kb = desk.agent.retriever.kb
+    kb = desk.kb
 
     def rows() -> list[list[str]]:
         order = {"machine": 0, "failed": 1, "checked": 2, "rejected": 3, "covered": 4}

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from kefu.agent.desk import SupportDesk
-from kefu.agent.ladder import failed
-from kefu.knowledge_base.text import detect_lang
-from kefu.types import Event
+from kefu.agent.guard import reply_lang
+from kefu.agent.replies import failed
+from kefu.knowledge_base.store import KnowledgeBase
+from kefu.types import Answer, Event, Source, final_answer
 from kefu.ui.errors import ERROR_RESPONSES, ApiError
 from kefu.ui.limits import RateLimiter, limit, per_ip
 
@@ -83,44 +84,56 @@ class HandoffResponse(BaseModel):
 def build_router(desk: SupportDesk, llm: str, requests_per_ip: int,
                  per_session: int) -> APIRouter:
     router = APIRouter(responses=ERROR_RESPONSES)
-    limited = per_ip(requests_per_ip)
-    by_session = RateLimiter(per_session)
-    kb = desk.agent.retriever.kb
-
-    def session_limited(session_id: str | None) -> None:
-        if session_id:
-            limit(by_session, session_id, "in this conversation")
-
-    def open_session(body: ChatRequest) -> str:
-        if body.kb and body.kb != desk.kb_name:
-            raise ApiError(404, "unknown_kb", f"this server answers from knowledge base "
-                           f"{desk.kb_name!r}, not {body.kb!r}")
-        session_limited(body.session_id)
-        return desk.start(body.session_id)
-
-    def response(session_id: str, answer, ticket_id: str | None) -> ChatResponse:  # type: ignore[no-untyped-def]
-        body = answer.to_json()
-        body["sources"] = [_source(s, kb) for s in answer.sources]
-        return ChatResponse(**body, ticket_id=ticket_id, session_id=session_id)
+    limited = [Depends(per_ip(requests_per_ip))]
+    sessions = _Sessions(desk, per_session)
 
     @router.get("/healthz", tags=["health"])
     def healthz() -> dict[str, object]:
-        return {"status": "ok", "kb": desk.kb_name, "entries": len(kb), "llm": llm}
+        return {"status": "ok", "kb": desk.kb_name, "entries": len(desk.kb), "llm": llm}
+
+    _chat_routes(router, sessions, limited)
+    _after_reply_routes(router, sessions, limited)
+    return router
+
+
+class _Sessions:
+    """What the chat routes share: the desk, the limit per conversation, a reply as JSON."""
+
+    def __init__(self, desk: SupportDesk, per_session: int) -> None:
+        self.desk = desk
+        self._by_session = RateLimiter(per_session)
+
+    def limited(self, session_id: str | None) -> None:
+        if session_id:
+            limit(self._by_session, session_id, "in this conversation")
+
+    def open(self, body: ChatRequest) -> str:
+        """The request's conversation (a new one without a session id), within limits."""
+        if body.kb and body.kb != self.desk.kb_name:
+            raise ApiError(404, "unknown_kb", f"this server answers from knowledge base "
+                           f"{self.desk.kb_name!r}, not {body.kb!r}")
+        self.limited(body.session_id)
+        return self.desk.start(body.session_id)
+
+    def response(self, session_id: str, answer: Answer, ticket_id: str | None) -> ChatResponse:
+        body = answer.to_json()
+        body["sources"] = [_source(s, self.desk.kb) for s in answer.sources]
+        return ChatResponse(**body, ticket_id=ticket_id, session_id=session_id)
+
+
+def _chat_routes(router: APIRouter, sessions: _Sessions, limited: list[Any]) -> None:
+    desk = sessions.desk
 
     @router.post("/api/v1/chat", response_model=ChatResponse, tags=["chat"],
-                 dependencies=[Depends(limited)])
+                 dependencies=limited)
     def chat(body: ChatRequest) -> ChatResponse:
         """One message, one JSON reply."""
-        session_id = open_session(body)
-        answer, ticket_id = None, None
-        for event in desk.chat(session_id, body.message):
-            if event.kind == "answer":
-                answer = event.answer
-            elif event.kind == "ticket":
-                ticket_id = event.text
-        return response(session_id, answer, ticket_id)
+        session_id = sessions.open(body)
+        events = list(desk.chat(session_id, body.message))
+        ticket_id = next((e.text for e in events if e.kind == "ticket"), None)
+        return sessions.response(session_id, final_answer(events), ticket_id)
 
-    @router.post("/api/v1/chat/stream", tags=["chat"], dependencies=[Depends(limited)],
+    @router.post("/api/v1/chat/stream", tags=["chat"], dependencies=limited,
                  response_class=StreamingResponse,
                  responses={200: {"content": {"text/event-stream": {}}, "description":
                             "Server-sent events: `session` {session_id}, `rewrite` {text}, "
@@ -129,7 +142,7 @@ def build_router(desk: SupportDesk, llm: str, requests_per_ip: int,
                             "polite reply). Nothing kefu has not checked is sent."}})
     def chat_stream(body: ChatRequest) -> StreamingResponse:
         """One message, the reply as server-sent events: where it waits, then the answer."""
-        session_id = open_session(body)
+        session_id = sessions.open(body)
 
         def events() -> Iterator[str]:
             yield _sse("session", {"session_id": session_id})
@@ -139,13 +152,13 @@ def build_router(desk: SupportDesk, llm: str, requests_per_ip: int,
                 try:
                     event = next(chat, None)
                 except Exception:  # a defect, not a KefuError (the desk answers those)
-                    chat = failed(detect_lang(body.message))
+                    chat = failed(reply_lang(body.message))
                     continue
                 if event is None:
                     return
-                if event.kind == "answer":
-                    yield _sse("answer", response(session_id, event.answer,
-                                                  ticket_id).model_dump())
+                if event.kind == "answer" and event.answer is not None:
+                    yield _sse("answer", sessions.response(session_id, event.answer,
+                                                           ticket_id).model_dump())
                 elif event.kind == "ticket":
                     ticket_id = event.text
                     yield _sse("ticket", {"ticket_id": ticket_id})
@@ -156,8 +169,11 @@ def build_router(desk: SupportDesk, llm: str, requests_per_ip: int,
                                  headers={"Cache-Control": "no-store",
                                           "X-Accel-Buffering": "no"})
 
-    @router.post("/api/v1/feedback", status_code=204, tags=["chat"],
-                 dependencies=[Depends(limited)])
+
+def _after_reply_routes(router: APIRouter, sessions: _Sessions, limited: list[Any]) -> None:
+    desk = sessions.desk
+
+    @router.post("/api/v1/feedback", status_code=204, tags=["chat"], dependencies=limited)
     def feedback(body: FeedbackRequest) -> None:
         """Thumbs up or down on one reply (the latest rating counts)."""
         if not desk.conversations.feedback(body.session_id, body.message_id, body.rating,
@@ -165,19 +181,17 @@ def build_router(desk: SupportDesk, llm: str, requests_per_ip: int,
             raise ApiError(404, "not_found", "no such reply in this conversation")
 
     @router.post("/api/v1/handoff", response_model=HandoffResponse, tags=["chat"],
-                 dependencies=[Depends(limited)])
+                 dependencies=limited)
     def handoff(body: HandoffRequest) -> HandoffResponse:
         """Pass the conversation to a person: opens a ticket (or returns the open one)."""
-        session_limited(body.session_id)
+        sessions.limited(body.session_id)
         session_id = desk.start(body.session_id)
         ticket, answer = desk.handoff(session_id, "button", body.contact)
         return HandoffResponse(ticket_id=ticket.id, answer=answer.answer,
                                message_id=answer.message_id, session_id=session_id)
 
-    return router
 
-
-def _source(source, kb) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _source(source: Source, kb: KnowledgeBase) -> dict[str, object]:
     entry = kb.get(source.id)
     out = source.to_json()
     if entry is not None:

@@ -19,9 +19,10 @@ from kefu.agent.desk import SupportDesk, sweep
 from kefu.agent.factory import build_agent, build_desk
 from kefu.agent.ladder import Agent
 from kefu.agent.translation import TwinMaker
+from kefu.calibration.rewordings import rewording_llm
 from kefu.config import Settings
 from kefu.errors import KefuError
-from kefu.evals.tune import rewording_llm
+from kefu.types import Preloadable
 from kefu.ui.admin_api import build_admin_router
 from kefu.ui.admin_page import build_admin_page, check_login
 from kefu.ui.api import build_router
@@ -54,10 +55,9 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
     app.include_router(build_openai_router(desk, server.rate_per_ip))
     app.include_router(build_admin_router(desk, server.admin_token))
     app.include_router(build_widget_router(server, desk.kb_name, agent.shop))
-    warm_up = getattr(agent.chat_model, "warm", None)
-    if warm and warm_up is not None:
+    if warm and isinstance(agent.chat_model, Preloadable):
         # Load the LLM in the background so the first grounded answer does not wait for it.
-        threading.Thread(target=_warm, args=(warm_up,), name="kefu-llm-warm-up",
+        threading.Thread(target=_warm, args=(agent.chat_model.warm,), name="kefu-llm-warm-up",
                          daemon=True).start()
     if warm:
         _resend_undelivered(desk)

@@ -8,8 +8,8 @@ from typing import Any
 import gradio as gr
 
 from kefu.agent.desk import SupportDesk
+from kefu.agent.guard import reply_lang
 from kefu.agent.prompts import prompts, render
-from kefu.knowledge_base.text import detect_lang
 from kefu.types import Answer, Event
 
 EXAMPLES = [
@@ -29,7 +29,7 @@ def format_sources(answer: Answer, desk: SupportDesk) -> str:
     words = prompts(answer.lang)
     items = []
     for number, source in enumerate(answer.sources, start=1):
-        entry = desk.agent.retriever.kb.get(source.id)
+        entry = desk.kb.get(source.id)
         title = entry.question if entry else ""
         label = f"[{number}] " if answer.route == "rag" else ""
         note = f" ({words['translated_label']})" if source.translated else ""
@@ -81,7 +81,7 @@ def build_chat_page(desk: SupportDesk, title: str) -> gr.Blocks:
             seen.append(event)
             if event.kind == "queue":
                 chat[-1] = {"role": "assistant", "content": render(
-                    detect_lang(text), "queue", position=event.position)}
+                    reply_lang(text), "queue", position=event.position)}
             elif event.kind == "answer" and event.answer is not None:
                 chat[-1] = _message(event.answer, desk)
             else:

@@ -22,7 +22,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from kefu.agent.desk import SupportDesk
-from kefu.types import Answer, Message
+from kefu.types import Answer, Message, final_answer
 from kefu.ui.errors import ERROR_RESPONSES, ApiError
 from kefu.ui.limits import per_ip
 
@@ -65,7 +65,7 @@ def build_openai_router(desk: SupportDesk, requests_per_ip: int) -> APIRouter:
 
     @router.post("/chat/completions", dependencies=[Depends(per_ip(requests_per_ip))])
     def completions(body: CompletionRequest) -> Any:
-        turns = [Message(m.role, _text(m)) for m in body.messages  # type: ignore[arg-type]
+        turns = [Message(m.role, _text(m)) for m in body.messages
                  if m.role in ("user", "assistant")]
         if not turns or turns[-1].role != "user" or not turns[-1].content.strip():
             raise ApiError(422, "invalid_request", "the last message must be the customer's "
@@ -73,9 +73,7 @@ def build_openai_router(desk: SupportDesk, requests_per_ip: int) -> APIRouter:
         session = ("oai-" + hashlib.sha256(body.user.encode()).hexdigest()[:32]
                    if body.user else None)
         session_id = desk.start(session, turns[:-1])
-        answer = next(e.answer for e in desk.chat(session_id, turns[-1].content[:4000])
-                      if e.kind == "answer")
-        assert answer is not None
+        answer = final_answer(desk.chat(session_id, turns[-1].content[:4000]))
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         if body.stream:
             return StreamingResponse(_chunks(completion_id, answer),

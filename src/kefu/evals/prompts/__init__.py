@@ -1,1 +1,1 @@
-"""The LLM judge's rubric and the paraphrase prompt of `kefu tune` (package data)."""
+"""The LLM judge's rubric (package data)."""

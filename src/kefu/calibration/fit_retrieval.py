@@ -30,9 +30,9 @@ import numpy as np
 from tqdm import tqdm
 
 from kefu.agent.factory import RETRIEVAL_TUNABLE as FITTED
+from kefu.calibration.rewordings import per_entry_for, rewordings, spread
 from kefu.config import RetrievalSettings
 from kefu.errors import KefuError
-from kefu.evals.tune import per_entry_for, rewordings, spread
 from kefu.retrieval.hybrid import Retriever, fuse
 from kefu.types import ChatModel, Hit
 

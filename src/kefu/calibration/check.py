@@ -11,14 +11,8 @@ from itertools import combinations
 import numpy as np
 
 from kefu.agent.ladder import Agent
-from kefu.evals.tune import (
-    Probe,
-    generic_questions,
-    outcome_of,
-    rewordings,
-    search_probes,
-    spread,
-)
+from kefu.calibration.rewordings import rewordings, spread
+from kefu.calibration.tune import Probe, generic_questions, outcome_of, search_probes
 from kefu.types import ChatModel, Entry
 
 # Centred e5 cosine (best over the questions and similar questions of two entries) from
@@ -83,7 +77,7 @@ class CheckReport:
 def near_duplicates(agent: Agent) -> list[tuple[Entry, Entry, float]]:
     """FAQ entries in the same language that may be asked the same way: their questions
     and similar questions at least SAME_QUESTION alike (centred, as retrieval compares)."""
-    kb = agent.retriever.kb
+    kb = agent.kb
     faqs = [e for e in kb.entries().values() if e.kind == "faq"]
     vectors = kb.vectors_of([e.id for e in faqs])
     mean = kb.mean_vector()
@@ -126,7 +120,7 @@ def contradiction(a: Entry, b: Entry) -> str:
 def go_live_check(agent: Agent, model: ChatModel | None, model_id: str,
                   per_entry: int | None = None, limit: int | None = None,
                   progress: bool = True) -> CheckReport:
-    kb = agent.retriever.kb
+    kb = agent.kb
     report = CheckReport()
     entries = spread([e for e in kb.entries().values() if e.kind == "faq"], limit)
     if model is not None and entries:

@@ -7,7 +7,7 @@ entry answers; below it kefu offers "did you mean" or declines. How far ahead a 
 choice is depends on the model and on how alike the shop's entries are, so one constant
 fits no shop.
 
-Probes: the questions the LLM wrote for `kefu tune`'s first step (evals/fit_retrieval.py:
+Probes: the questions the LLM wrote for `kefu tune`'s first step (calibration/fit_retrieval.py:
 what other customers would ask of a spread of the FAQ entries, and facts asked of document
 chunks; each labelled by its entry), each asked twice as the ladder would ask the LLM: once
 as it is (right: its entry answers) and once with its entry and the entry's twin left out
@@ -35,8 +35,9 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from kefu.agent.ladder import Agent
-from kefu.evals.fit_retrieval import RetrievalProbe
-from kefu.evals.tune import Probe, spread
+from kefu.calibration.fit_retrieval import RetrievalProbe
+from kefu.calibration.rewordings import spread
+from kefu.calibration.tune import Probe
 from kefu.knowledge_base.text import detect_lang
 
 CHOOSE_GRID = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.50 .. 0.95

@@ -1,0 +1,88 @@
+"""How sure kefu is before and after the LLM: the rung a question lands on from retrieval
+alone (decide(), under the ladder's thresholds: what `kefu tune` sweeps), and the LLM's
+choice among the candidates with its lead over the rival."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from kefu.config import LadderSettings
+from kefu.types import (
+    Hit,
+    Lang,
+    Route,
+)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The LLM's choice among entries: their indices by weighted probability (order[0] is
+    the one chosen), how far it leads its strongest rival, the raw probabilities, and a
+    line for logs and reasons."""
+
+    order: list[int]
+    lead: float
+    chances: list[float]
+    odds: str
+
+    @property
+    def best(self) -> int:
+        return self.order[0]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The rung a question lands on before any LLM call, the hits it uses, and why."""
+
+    route: Route
+    hits: tuple[Hit, ...] = ()
+    translate: bool = False  # a curated answer in the other language, to be translated
+    reason: str = ""
+
+
+def decide(cfg: LadderSettings, lang: Lang, hits: Sequence[Hit]) -> Decision:
+    """The rung a question lands on before any LLM call, under thresholds cfg. 'rag' means
+    "let the LLM choose among these"; without an LLM it declines."""
+    faqs = [h for h in hits if h.entry.kind == "faq"]
+    same = [h for h in faqs if h.entry.lang == lang]
+    if same and same[0].question >= cfg.faq_threshold:
+        return Decision("faq", (same[0],), reason=f"curated match {same[0].question:.2f} >= "
+                        f"faq_threshold {cfg.faq_threshold:.2f}")
+    other = next((h for h in faqs if h.entry.lang != lang), None)
+    if (cfg.translate and other is not None and other.question >= cfg.faq_threshold
+            and not any(h.question >= cfg.suggest_threshold for h in same)):
+        return Decision("faq", (other,), translate=True, reason=(
+            f"curated match in the other language {other.question:.2f} >= faq_threshold "
+            f"{cfg.faq_threshold:.2f}"))
+    close = sorted((h for h in same if h.question >= cfg.suggest_threshold),
+                   key=lambda h: -h.question)
+    close = [h for h in close if h.question >= close[0].question - cfg.suggest_margin] \
+        if close else []
+    if not hits:
+        return Decision("abstain", reason="nothing retrieved")
+    sure = confidence(cfg, hits)
+    if len(close) >= 2 and hits[0] in close:
+        return Decision("suggest", tuple(close[: cfg.max_suggestions]),
+                        reason=f"{len(close)} FAQ questions within {cfg.suggest_margin} of "
+                        f"each other")
+    if sure < cfg.rag_threshold:
+        return Decision("abstain", reason=f"confidence {sure:.2f} < rag_threshold "
+                        f"{cfg.rag_threshold:.2f}")
+    return Decision("rag", tuple(hits[: cfg.choose_among]),
+                    reason=f"confidence {sure:.2f} >= rag_threshold {cfg.rag_threshold:.2f}")
+
+
+def confidence(cfg: LadderSettings, hits: Sequence[Hit]) -> float:
+    """The best fused score plus margin_weight times its lead over the next entry: a clear
+    winner is surer than one of several entries that score alike."""
+    lead = hits[0].score - hits[1].score if len(hits) > 1 else hits[0].score
+    return hits[0].score + cfg.margin_weight * lead
+
+
+def lead_share(best: float, rival: float) -> float:
+    """How far the LLM's choice leads its strongest rival (the next entry, or "none"): its
+    share of the two probabilities; 0.5 is a tie, 0.6 one and a half times as likely. A
+    share, not the probability itself: a small model spreads its mass more thinly in one
+    language than in the other, but ranks alike in both."""
+    return best / (best + rival) if best + rival > 0 else 0.0

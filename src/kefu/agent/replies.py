@@ -1,0 +1,104 @@
+"""The answers the ladder builds: the shop's curated text, "did you mean" questions,
+kefu's own fixed replies (prompts), the polite reply after a failure; and how a candidate
+and its passage look to the LLM."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from typing import Any
+
+from kefu.agent.llm_queue import Turn
+from kefu.agent.prompts import prompts
+from kefu.knowledge_base.chunking import passages
+from kefu.knowledge_base.text import is_cjk
+from kefu.types import (
+    Answer,
+    Entry,
+    Event,
+    Handoff,
+    Hit,
+    Lang,
+    Route,
+    Source,
+)
+
+log = logging.getLogger(__name__)
+
+EXCERPT_CHARS = 100  # of each candidate's answer, shown to the LLM when it chooses
+
+
+def failed(lang: Lang) -> Iterator[Event]:
+    """What the customer gets when something failed on kefu's side (the LLM, a store): an
+    `error` event with a log id that finds the traceback in the log (logged here, so call
+    it in an `except`), then a polite reply."""
+    log_id = uuid.uuid4().hex[:8]
+    log.exception("answer failed (log id %s)", log_id)
+    yield Event("error", text=f"log id {log_id}")
+    yield reply(lang, "abstain", "abstain", reason=f"error (log id {log_id})")
+
+
+def wait_for(turn: Turn) -> Iterator[Event]:
+    for ahead in turn.acquire():
+        yield Event("queue", position=ahead)
+
+
+def excerpt_of(entry: Entry) -> str:
+    """A candidate as the LLM sees it: its question (a document's title), at most twice
+    EXCERPT_CHARS wide, and the start of its answer, EXCERPT_CHARS wide."""
+    return f"{narrow(entry.question, 2 * EXCERPT_CHARS)} — {narrow(entry.answer, EXCERPT_CHARS)}"
+
+
+def narrow(text: str, width: int) -> str:
+    """The start of text in at most width, a Chinese character counting as three (it says
+    about as much, in about as many tokens)."""
+    text = " ".join(text.split())
+    used = 0
+    for end, char in enumerate(text):
+        used += 3 if is_cjk(char) else 1
+        if used > width:
+            return text[:end].rstrip() + "…"
+    return text
+
+
+def passage_of(hit: Hit) -> str:
+    """What of an entry the LLM reads to answer: a document section, an FAQ answer, or of
+    a long FAQ answer the passage retrieval matched best."""
+    if hit.entry.kind == "doc":
+        return hit.entry.answer
+    parts = passages(hit.entry.answer)
+    return parts[min(hit.passage, len(parts) - 1)]
+
+
+def source_of(hit: Hit, translated: bool = False) -> Source:
+    """The entry the shop wrote, and whether the customer reads it machine-translated (a
+    twin's text, or translated just now)."""
+    return Source(hit.entry.origin, hit.score,
+                  translated=translated or bool(hit.entry.translated_from))
+
+
+def curated_answer(hit: Hit, lang: Lang, reason: str) -> Event:
+    return Event("answer", answer=Answer(hit.entry.answer, "faq", lang,
+                                         (source_of(hit),), reason=reason))
+
+
+def suggest(lang: Lang, hits: Sequence[Hit], reason: str) -> Event:
+    return Event("answer", answer=Answer(
+        prompts(lang)["suggest"], "suggest", lang, tuple(source_of(h) for h in hits),
+        suggestions=tuple(h.entry.question for h in hits), reason=reason))
+
+
+def polite(lang: Lang, key: str, route: Route, handoff: Handoff = "",
+            reason: str = "") -> Answer:
+    """One of kefu's own fixed replies (prompts: abstain, refuse, offer_human, ...)."""
+    return Answer(prompts(lang)[key], route, lang, handoff=handoff, reason=reason or key)
+
+
+def reply(lang: Lang, key: str, route: Route, handoff: Handoff = "", reason: str = "") -> Event:
+    return Event("answer", answer=polite(lang, key, route, handoff, reason))
+
+
+def with_changes(answer: Answer, **changes: Any) -> Answer:
+    return replace(answer, **changes)

@@ -1,0 +1,1 @@
+"""The prompts `kefu tune` asks the LLM for customer-style questions with (package data)."""

@@ -45,7 +45,7 @@ class NameIndex:
         self.source = entries  # the knowledge base hands out a new dict after each write
         self._by_start: dict[str, list[tuple[str, str]]] = {}
         for entry in entries.values():
-            for name in names_of(entry):
+            for name in sorted(names_of(entry)):  # the same order in every process
                 self._by_start.setdefault(name[:2], []).append((name, entry.id))
 
     def named_in(self, text: str) -> set[str]:

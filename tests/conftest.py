@@ -29,7 +29,7 @@ REAL_MODELS_DIR = Path(os.environ.get("KEFU_HOME", "~/.kefu")).expanduser() / "m
 
 # Every secret a test configures (admin tokens, webhook and API keys): none may appear in a
 # line the test run logs, at any level.
-SECRETS = ("admin-secret", "s3cret-token", "owner-token", "s3cret", "sk-test")
+SECRETS = ("admin-secret", "s3cret-token", "owner-token", "s3cret", "sk-test", "hunter2")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -28,6 +28,7 @@ from kefu.knowledge_base.chunking import passages
 from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
+from kefu.storage import database as conversation_database
 from kefu.types import Entry, Message
 from kefu.ui.app import create_app
 
@@ -175,7 +176,7 @@ def test_an_llm_failing_mid_reply_shows_nothing_of_it(settings):
 
 def test_a_locked_conversation_database_is_a_storage_error_and_a_polite_reply(
         settings, tiny_kb, monkeypatch):
-    monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(conversation_database, "BUSY_TIMEOUT_S", 0.05)
     settings = settings.model_copy(update={"llm": LLMSettings(backend="none")})
     app = _app(settings, tiny_kb, None)
     desk = app.state.desk

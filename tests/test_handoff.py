@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from kefu.agent.factory import build_agent, conversations_path
+from kefu.agent.factory import build_agent, conversations_database
 from kefu.agent.prompts import prompts, render
 from kefu.agent.tickets import TicketStore, WebhookNotifier
 from kefu.cli import main
@@ -74,7 +74,7 @@ def test_two_abstentions_then_yes_opens_a_ticket_with_the_transcript(client, hoo
     assert accepted["answer"] == (f"{prompts('en')['handoff']} "
                                   f"{render('en', 'ticket', ticket=ticket_id)}")
     _wait_for_webhooks(client)
-    ticket = TicketStore(conversations_path(settings)).get(ticket_id)
+    ticket = TicketStore(conversations_database(settings)).get(ticket_id)
     assert (ticket.status, ticket.reason, ticket.kb, ticket.webhook, ticket.attempts) == (
         "open", "abstained", "tiny", "delivered", 1)
     assert [(m["role"], m["content"]) for m in ticket.transcript] == [
@@ -100,7 +100,7 @@ def test_the_button_opens_one_ticket_per_conversation_in_its_language(client, ho
 
 
 def test_a_webhook_that_fails_twice_is_retried_with_doubling_waits(settings):
-    store = TicketStore(conversations_path(settings))
+    store = TicketStore(conversations_database(settings))
     ticket = store.create("s1", "demo", "asked", [{"role": "user", "content": "help"}],
                           webhook=True)
     waits = []
@@ -114,13 +114,13 @@ def test_a_webhook_that_fails_twice_is_retried_with_doubling_waits(settings):
 
 
 def test_a_webhook_that_never_answers_keeps_the_ticket_and_retry_sends_it(settings, capsys):
-    store = TicketStore(conversations_path(settings))
+    store = TicketStore(conversations_database(settings))
     ticket = store.create("s1", "demo", "asked", [{"role": "user", "content": "help"}],
                           webhook=True)
     cfg = HandoffSettings(webhook_url=HOOK, webhook_attempts=3, webhook_backoff_s=0.0)
     notifier = WebhookNotifier(cfg, store, httpx.MockTransport(Webhook(500, 500, 0)))
     assert notifier.deliver(ticket) is False
-    failed = TicketStore(conversations_path(settings)).get(ticket.id)  # as after a restart
+    failed = TicketStore(conversations_database(settings)).get(ticket.id)  # as after a restart
     assert (failed.status, failed.webhook, failed.attempts) == ("open", "failed", 3)
     assert failed.last_error.startswith("ConnectError")
     assert [t.id for t in store.undelivered()] == [ticket.id]
@@ -151,7 +151,7 @@ def test_a_webhook_that_never_answers_keeps_the_ticket_and_retry_sends_it(settin
 
 
 def test_tickets_list_show_and_close_on_the_command_line(settings, capsys):
-    store = TicketStore(conversations_path(settings))
+    store = TicketStore(conversations_database(settings))
     ticket = store.create("s1", "demo", "angry", [{"role": "user", "content": "退款呢？？"}])
     assert main(["tickets", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from kefu.agent.conversations import ConversationStore
 from kefu.agent.desk import sweep
-from kefu.agent.factory import build_agent, conversations_path
+from kefu.agent.factory import build_agent, conversations_database
 from kefu.agent.tickets import TicketStore
 from kefu.cli import main
 from kefu.config import ConversationSettings, LLMSettings, ServerSettings
@@ -89,7 +89,7 @@ def test_kefu_forget_erases_a_conversation_and_its_tickets_by_session_or_ticket(
             sessions.append(reply["session_id"])
         ticket = client.post("/api/v1/handoff", json={"session_id": sessions[1],
                                                       "contact": "li@example.com"}).json()
-    path = conversations_path(settings)
+    path = conversations_database(settings)
     assert main(["forget", sessions[0], ticket["ticket_id"]]) == 0
     out = capsys.readouterr().out
     assert f"erased conversation {sessions[0]} (2 messages, 0 tickets)" in out

@@ -97,6 +97,11 @@ class StoreSettings(_Frozen):
     auth_header: str = Field(
         "", description="Optional 'Name: value' header sent to the Chroma server."
     )
+    database_url: str = Field(
+        "", description="Conversations, tickets and feedback: empty keeps them in "
+        "KEFU_HOME/conversations.sqlite; postgresql://user:password@host:port/db puts them in "
+        "PostgreSQL (pip install 'kefu[postgres]'), shared by several kefu workers."
+    )
 
 
 class RetrievalSettings(_Frozen):

@@ -7,7 +7,9 @@
     │                          row: BadRow, reported and skipped)
     ├── KnowledgeBaseError     unknown knowledge base, a vector store (Chroma) failure
     │   └── EmbedderMismatch   collection built by another embedder
-    ├── StorageError           a database (SQLite) locked, full, damaged or unreadable
+    ├── StorageError           a database (SQLite, PostgreSQL) locked, full, damaged,
+    │   │                      unreachable or unreadable
+    │   └── StorageConflict    two writers wanted the same row at once (try again)
     ├── ModelFileError         model weights missing, corrupt, or not assemblable
     ├── LLMError               the LLM backend failed (server down, bad reply, a prompt
     │                          too long for its context)
@@ -45,6 +47,10 @@ class EmbedderMismatch(KnowledgeBaseError):
 
 class StorageError(KefuError):
     """A database could not be read or written (locked, full, damaged)."""
+
+
+class StorageConflict(StorageError):
+    """Two writers wanted the same row at once (a message's number): try again."""
 
 
 class ModelFileError(KefuError):

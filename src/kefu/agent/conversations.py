@@ -1,60 +1,48 @@
-"""Conversations that survive a restart: sessions and messages in SQLite.
+"""Conversations that survive a restart: sessions, messages and feedback in the conversation
+database (storage/: an SQLite file, or PostgreSQL for several workers).
 
-The one module that knows where conversations live, so a server database can replace it.
+The one module that knows how conversations are stored.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from kefu.knowledge_base.database import open_database
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from kefu.errors import StorageConflict
 from kefu.privacy import mask
+from kefu.storage.database import open_database
+from kefu.storage.tables import feedback, messages, sessions
 from kefu.types import DECLINED_ROUTES, Message, Source
 
 MAX_TURNS = 20  # user + assistant pairs handed back as history
-
-_SCHEMA = """
-PRAGMA journal_mode = WAL;
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY, kb TEXT, created REAL, updated REAL);
-CREATE TABLE IF NOT EXISTS messages (
-    session_id TEXT REFERENCES sessions(id), seq INTEGER, role TEXT, content TEXT,
-    route TEXT, sources TEXT, created REAL, PRIMARY KEY (session_id, seq));
-CREATE TABLE IF NOT EXISTS feedback (
-    session_id TEXT, seq INTEGER, rating TEXT, comment TEXT, created REAL,
-    PRIMARY KEY (session_id, seq));
-"""
-# Columns added after 0.1, with their defaults for rows written before.
-_ADDED_COLUMNS = {"handoff": "''", "rewritten": "''"}
+APPEND_TRIES = 10  # workers numbering messages of one conversation at once: try again
 
 
 class ConversationStore:
-    """mask_private: messages are stored with e-mail addresses, phone, ID card and bank
-    card numbers masked (privacy.mask)."""
+    """location: the database (an SQLite file, or a store.database_url). mask_private:
+    messages are stored with e-mail addresses, phone, ID card and bank card numbers masked
+    (privacy.mask)."""
 
-    def __init__(self, path: Path, mask_private: bool = False) -> None:
+    def __init__(self, location: Path | str, mask_private: bool = False) -> None:
         self._mask = mask_private
-        self._db = open_database(path)
-        self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(messages)")}
-        for name, default in _ADDED_COLUMNS.items():
-            if name not in columns:
-                self._db.execute(f"ALTER TABLE messages ADD COLUMN {name} TEXT DEFAULT {default}")
-        self._db.commit()
-        self._lock = threading.Lock()
+        self._db = open_database(location)
 
     def open(self, session_id: str | None, kb: str) -> str:
         """The given session (created if new), or a new one."""
         session_id = session_id or uuid.uuid4().hex
         now = time.time()
-        with self._lock, self._db:
-            self._db.execute("INSERT OR IGNORE INTO sessions VALUES (?, ?, ?, ?)",
-                             (session_id, kb, now, now))
+        with self._db.begin() as db:
+            db.execute(self._db.insert(sessions).values(
+                id=session_id, kb=kb, created=now, updated=now).on_conflict_do_nothing())
         return session_id
 
     def append(self, session_id: str, role: str, content: str, route: str = "",
@@ -62,51 +50,61 @@ class ConversationStore:
         """Store one message; returns its number in the session (1, 2, ...)."""
         if self._mask:
             content, rewritten = mask(content), mask(rewritten)
-        now = time.time()
         cited = json.dumps([s.to_json() for s in sources])
-        with self._lock, self._db:
-            (seq,) = self._db.execute("SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE "
-                                      "session_id = ?", (session_id,)).fetchone()
-            self._db.execute(
-                "INSERT INTO messages (session_id, seq, role, content, route, sources, created, "
-                "handoff, rewritten) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (session_id, seq, role, content, route, cited, now, handoff, rewritten))
-            self._db.execute("UPDATE sessions SET updated = ? WHERE id = ?", (now, session_id))
-        return int(seq)
+        for attempt in range(APPEND_TRIES):
+            now = time.time()
+            try:
+                with self._db.begin() as db:
+                    seq = db.execute(select(func.coalesce(func.max(messages.c.seq), 0) + 1)
+                                     .where(messages.c.session_id == session_id)).scalar_one()
+                    db.execute(messages.insert().values(
+                        session_id=session_id, seq=seq, role=role, content=content,
+                        route=route, sources=cited, created=now, handoff=handoff,
+                        rewritten=rewritten))
+                    db.execute(update(sessions).where(sessions.c.id == session_id)
+                               .values(updated=now))
+                return int(seq)
+            except StorageConflict:  # another worker took this number first
+                if attempt == APPEND_TRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     def exists(self, session_id: str) -> bool:
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM sessions WHERE id = ?",
-                                    (session_id,)).fetchone() is not None
+        with self._db.begin() as db:
+            return db.execute(select(sessions.c.id).where(
+                sessions.c.id == session_id)).first() is not None
 
     def feedback(self, session_id: str, seq: int, rating: str, comment: str = "") -> bool:
         """Thumbs up or down on one of kefu's replies (the latest rating counts); False when
         the session has no such reply."""
-        with self._lock, self._db:
-            reply = self._db.execute(
-                "SELECT 1 FROM messages WHERE session_id = ? AND seq = ? AND role = 'assistant'",
-                (session_id, seq)).fetchone()
+        with self._db.begin() as db:
+            reply = db.execute(select(messages.c.seq).where(
+                messages.c.session_id == session_id, messages.c.seq == seq,
+                messages.c.role == "assistant")).first()
             if reply is None:
                 return False
-            self._db.execute("INSERT OR REPLACE INTO feedback VALUES (?, ?, ?, ?, ?)",
-                             (session_id, seq, rating, comment, time.time()))
+            values = {"rating": rating, "comment": comment, "created": time.time()}
+            db.execute(self._db.insert(feedback).values(session_id=session_id, seq=seq,
+                                                        **values)
+                       .on_conflict_do_update(index_elements=["session_id", "seq"],
+                                              set_=values))
         return True
 
     def forget(self, session_id: str) -> int:
         """Erase a conversation (a customer's request): its messages, thumbs and the
         session itself; the number of messages erased."""
-        with self._lock, self._db:
-            erased = self._db.execute("DELETE FROM messages WHERE session_id = ?",
-                                      (session_id,)).rowcount
-            self._db.execute("DELETE FROM feedback WHERE session_id = ?", (session_id,))
-            self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
-        return erased
+        with self._db.begin() as db:
+            erased = db.execute(delete(messages).where(
+                messages.c.session_id == session_id)).rowcount
+            db.execute(delete(feedback).where(feedback.c.session_id == session_id))
+            db.execute(delete(sessions).where(sessions.c.id == session_id))
+        return int(erased)
 
     def forget_before(self, cutoff: float) -> list[str]:
         """Erase the conversations last continued before cutoff (a Unix time); their ids."""
-        with self._lock:
-            stale = [sid for (sid,) in self._db.execute(
-                "SELECT id FROM sessions WHERE updated < ?", (cutoff,))]
+        with self._db.begin() as db:
+            stale = list(db.execute(select(sessions.c.id).where(
+                sessions.c.updated < cutoff)).scalars())
         for session_id in stale:
             self.forget(session_id)
         return stale
@@ -114,27 +112,31 @@ class ConversationStore:
     # -- what the owner reads ------------------------------------------------------------
     def sessions(self, limit: int = 100) -> list[dict[str, object]]:
         """The latest conversations: id, when, how many messages, the first question."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT s.id, s.updated, count(m.seq), (SELECT content FROM messages WHERE "
-                "session_id = s.id AND role = 'user' ORDER BY seq LIMIT 1) FROM sessions s "
-                "JOIN messages m ON m.session_id = s.id GROUP BY s.id ORDER BY s.updated DESC "
-                "LIMIT ?", (limit,)).fetchall()
+        asked = messages.alias("asked")
+        first = (select(asked.c.content)
+                 .where(asked.c.session_id == sessions.c.id, asked.c.role == "user")
+                 .order_by(asked.c.seq).limit(1).correlate(sessions).scalar_subquery())
+        query = (select(sessions.c.id, sessions.c.updated, func.count(messages.c.seq), first)
+                 .join(messages, messages.c.session_id == sessions.c.id)
+                 .group_by(sessions.c.id, sessions.c.updated)
+                 .order_by(sessions.c.updated.desc()).limit(limit))
+        with self._db.begin() as db:
+            rows = db.execute(query).all()
         return [{"id": i, "updated": u, "messages": n, "first_question": q or ""}
                 for i, u, n, q in rows]
 
     def unanswered(self, limit: int = 1000) -> list[dict[str, object]]:
         """Customer questions kefu declined to answer or whose answer got a thumbs-down,
         newest first, as the standalone question when a follow-up was rewritten."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT coalesce(nullif(a.rewritten, ''), u.content), a.route, f.rating, "
-                "a.session_id, a.seq, a.created FROM messages a "
-                "JOIN messages u ON u.session_id = a.session_id AND u.seq = a.seq - 1 "
-                "LEFT JOIN feedback f ON f.session_id = a.session_id AND f.seq = a.seq "
-                "WHERE a.role = 'assistant' AND u.role = 'user' "
-                "AND (a.route = 'abstain' OR f.rating = 'down') "
-                "ORDER BY a.created DESC LIMIT ?", (limit,)).fetchall()
+        a, question, joined, replies = _asked()
+        query = (select(question, a.c.route, feedback.c.rating, a.c.session_id, a.c.seq,
+                        a.c.created)
+                 .select_from(joined.outerjoin(feedback, and_(
+                     feedback.c.session_id == a.c.session_id, feedback.c.seq == a.c.seq)))
+                 .where(replies, or_(a.c.route == "abstain", feedback.c.rating == "down"))
+                 .order_by(a.c.created.desc()).limit(limit))
+        with self._db.begin() as db:
+            rows = db.execute(query).all()
         return [{"question": q, "why": "disliked" if rating == "down" else "not answered",
                  "session_id": sid, "seq": seq, "created": created}
                 for q, route, rating, sid, seq, created in rows]
@@ -142,57 +144,72 @@ class ConversationStore:
     def questions(self, kb: str, limit: int = 1000) -> list[str]:
         """Customers' questions to kb that reached the answer ladder, newest first, as the
         standalone question when a follow-up was rewritten (for `kefu tune`)."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT coalesce(nullif(a.rewritten, ''), u.content) FROM messages a "
-                "JOIN messages u ON u.session_id = a.session_id AND u.seq = a.seq - 1 "
-                "JOIN sessions s ON s.id = a.session_id "
-                "WHERE a.role = 'assistant' AND u.role = 'user' AND s.kb = ? "
-                "AND a.route IN ('faq', 'suggest', 'rag', 'abstain') "
-                "ORDER BY a.created DESC, a.seq DESC LIMIT ?", (kb, limit)).fetchall()
-        return [q for (q,) in rows]
+        a, question, joined, replies = _asked()
+        query = (select(question)
+                 .select_from(joined.join(sessions, sessions.c.id == a.c.session_id))
+                 .where(replies, sessions.c.kb == kb,
+                        a.c.route.in_(("faq", "suggest", "rag", "abstain")))
+                 .order_by(a.c.created.desc(), a.c.seq.desc()).limit(limit))
+        with self._db.begin() as db:
+            return [str(q) for q in db.execute(query).scalars()]
 
     def daily(self, days: int = 30) -> list[dict[str, object]]:
         """Per day (UTC) of the last `days`: replies by route, thumbs up and down."""
         since = time.time() - days * 86400
-        with self._lock:
-            routes = self._db.execute(
-                "SELECT date(created, 'unixepoch'), route, count(*) FROM messages "
-                "WHERE role = 'assistant' AND created >= ? GROUP BY 1, 2", (since,)).fetchall()
-            thumbs = self._db.execute(
-                "SELECT date(created, 'unixepoch'), rating, count(*) FROM feedback "
-                "WHERE created >= ? GROUP BY 1, 2", (since,)).fetchall()
-        out: dict[str, dict[str, object]] = {}
-        for day, route, count in routes:
-            row = out.setdefault(day, _day(day))
+        with self._db.begin() as db:
+            routes = db.execute(select(messages.c.created, messages.c.route).where(
+                messages.c.role == "assistant", messages.c.created >= since)).all()
+            thumbs = db.execute(select(feedback.c.created, feedback.c.rating).where(
+                feedback.c.created >= since)).all()
+        out: dict[str, dict[str, int | str]] = {}
+        for created, route in routes:
+            row = out.setdefault(_utc_day(created), _day(_utc_day(created)))
             key = "declined" if route in DECLINED_ROUTES else route
-            row[key] = int(str(row.get(key, 0))) + count
-        for day, rating, count in thumbs:
-            out.setdefault(day, _day(day))[rating] = count
-        return [out[day] for day in sorted(out)]
+            row[key] = int(row.get(key, 0)) + 1
+        for created, rating in thumbs:
+            row = out.setdefault(_utc_day(created), _day(_utc_day(created)))
+            row[rating] = int(row.get(rating, 0)) + 1
+        return [dict(out[day]) for day in sorted(out)]
 
     def history(self, session_id: str, turns: int = MAX_TURNS) -> list[Message]:
         """The last `turns` exchanges, oldest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT role, content, route, handoff FROM messages WHERE session_id = ? "
-                "ORDER BY seq DESC LIMIT ?", (session_id, 2 * turns)).fetchall()
+        query = (select(messages.c.role, messages.c.content, messages.c.route,
+                        messages.c.handoff)
+                 .where(messages.c.session_id == session_id)
+                 .order_by(messages.c.seq.desc()).limit(2 * turns))
+        with self._db.begin() as db:
+            rows = db.execute(query).all()
         return [Message(role, content, route or "", handoff or "")
                 for role, content, route, handoff in reversed(rows)]
 
     def transcript(self, session_id: str) -> list[dict[str, object]]:
         """Every message of a session with its route and sources, for people to read."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT role, content, route, sources, created, rewritten FROM messages "
-                "WHERE session_id = ? ORDER BY seq", (session_id,)).fetchall()
+        query = (select(messages.c.role, messages.c.content, messages.c.route,
+                        messages.c.sources, messages.c.created, messages.c.rewritten)
+                 .where(messages.c.session_id == session_id).order_by(messages.c.seq))
+        with self._db.begin() as db:
+            rows = db.execute(query).all()
         return [{"role": r, "content": c, "route": route, "sources": json.loads(s),
                  "created": created, "rewritten": rewritten or ""}
                 for r, c, route, s, created, rewritten in rows]
 
     def close(self) -> None:
-        self._db.close()
+        """Close the pooled connections (the next use opens new ones)."""
+        self._db.engine.dispose()
 
 
-def _day(day: str) -> dict[str, object]:
+def _asked() -> tuple[Any, ColumnElement[str], Any, ColumnElement[bool]]:
+    """Each reply of kefu's (a) joined to the customer's message before it (u), and the
+    question asked: the standalone one when a follow-up was rewritten."""
+    a, u = messages.alias("a"), messages.alias("u")
+    question = func.coalesce(func.nullif(a.c.rewritten, ""), u.c.content)
+    joined = a.join(u, and_(u.c.session_id == a.c.session_id, u.c.seq == a.c.seq - 1))
+    return a, question, joined, and_(a.c.role == "assistant", u.c.role == "user")
+
+
+def _utc_day(created: float) -> str:
+    return datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%d")
+
+
+def _day(day: str) -> dict[str, int | str]:
     return {"day": day, "faq": 0, "suggest": 0, "rag": 0, "declined": 0, "up": 0, "down": 0}

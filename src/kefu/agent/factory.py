@@ -79,15 +79,16 @@ def _with_tuned(configured: Tuned, tuned: object, keys: tuple[str, ...], where: 
         return configured
 
 
-def conversations_path(settings: Settings) -> Path:
-    """Conversations and tickets share one SQLite file under KEFU_HOME."""
-    return settings.home / "conversations.sqlite"
+def conversations_database(settings: Settings) -> Path | str:
+    """Where conversations, tickets and feedback live: store.database_url, else one SQLite
+    file under KEFU_HOME."""
+    return settings.store.database_url or settings.home / "conversations.sqlite"
 
 
 def build_desk(settings: Settings, agent: Agent,
                webhook_transport: httpx.BaseTransport | None = None) -> SupportDesk:
-    path = conversations_path(settings)
-    tickets = TicketStore(path)
+    database = conversations_database(settings)
+    tickets = TicketStore(database)
     notifier = WebhookNotifier(settings.handoff, tickets, webhook_transport)
-    return SupportDesk(agent, ConversationStore(path, settings.conversations.mask_stored),
+    return SupportDesk(agent, ConversationStore(database, settings.conversations.mask_stored),
                        tickets, notifier)

@@ -19,21 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import Row, delete, select, update
 
 from kefu.config import HandoffSettings
 from kefu.errors import TicketClosed, TicketError
-from kefu.knowledge_base.database import open_database
+from kefu.storage.database import open_database
+from kefu.storage.tables import tickets
 
 log = logging.getLogger(__name__)
-
-_SCHEMA = """
-PRAGMA journal_mode = WAL;
-CREATE TABLE IF NOT EXISTS tickets (
-    id TEXT PRIMARY KEY, session_id TEXT, kb TEXT, reason TEXT, contact TEXT,
-    status TEXT, created REAL, closed REAL, note TEXT, transcript TEXT,
-    webhook TEXT, attempts INTEGER, last_error TEXT);
-"""
-
 
 @dataclass(frozen=True)
 class Ticket:
@@ -56,81 +49,86 @@ class Ticket:
 
 
 class TicketStore:
-    def __init__(self, path: Path) -> None:
-        self._db = open_database(path)
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+    """Tickets in the conversation database (location: an SQLite file, or a
+    store.database_url)."""
+
+    def __init__(self, location: Path | str) -> None:
+        self._db = open_database(location)
 
     def create(self, session_id: str, kb: str, reason: str, transcript: list[dict[str, Any]],
                contact: str = "", webhook: bool = False) -> Ticket:
         ticket_id = "T" + uuid.uuid4().hex[:10].upper()
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT INTO tickets VALUES (?, ?, ?, ?, ?, 'open', ?, NULL, '', ?, ?, 0, '')",
-                (ticket_id, session_id, kb, reason, contact, time.time(),
-                 json.dumps(transcript, ensure_ascii=False), "pending" if webhook else ""))
+        with self._db.begin() as db:
+            db.execute(tickets.insert().values(
+                id=ticket_id, session_id=session_id, kb=kb, reason=reason, contact=contact,
+                status="open", created=time.time(), closed=None, note="",
+                transcript=json.dumps(transcript, ensure_ascii=False),
+                webhook="pending" if webhook else "", attempts=0, last_error=""))
         return self.get(ticket_id)
 
     def get(self, ticket_id: str) -> Ticket:
-        with self._lock:
-            row = self._db.execute("SELECT * FROM tickets WHERE id = ?",
-                                   (ticket_id.strip().upper(),)).fetchone()
+        with self._db.begin() as db:
+            row = db.execute(select(tickets).where(
+                tickets.c.id == ticket_id.strip().upper())).first()
         if row is None:
             raise TicketError(f"no ticket {ticket_id!r}; `kefu tickets list` shows them")
         return _ticket(row)
 
     def list(self, status: str = "open", limit: int = 200) -> builtins.list[Ticket]:
         """Newest first; status 'open', 'closed' or 'all'."""
-        where, args = ("", ()) if status == "all" else ("WHERE status = ?", (status,))
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT * FROM tickets {where} ORDER BY created DESC LIMIT ?", (*args, limit)
-            ).fetchall()
-        return [_ticket(r) for r in rows]
+        query = select(tickets).order_by(tickets.c.created.desc()).limit(limit)
+        if status != "all":
+            query = query.where(tickets.c.status == status)
+        with self._db.begin() as db:
+            return [_ticket(r) for r in db.execute(query).all()]
 
     def open_for(self, session_id: str) -> Ticket | None:
         """The session's open ticket, if it has one (a second request reuses it)."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM tickets WHERE session_id = ? AND status = 'open' "
-                "ORDER BY created DESC LIMIT 1", (session_id,)).fetchone()
+        with self._db.begin() as db:
+            row = db.execute(select(tickets).where(
+                tickets.c.session_id == session_id, tickets.c.status == "open")
+                .order_by(tickets.c.created.desc()).limit(1)).first()
         return _ticket(row) if row else None
 
     def close(self, ticket_id: str, note: str = "") -> Ticket:
         ticket = self.get(ticket_id)
         if ticket.status == "closed":
             raise TicketClosed(f"ticket {ticket.id} is already closed")
-        with self._lock, self._db:
-            self._db.execute("UPDATE tickets SET status = 'closed', closed = ?, note = ? "
-                             "WHERE id = ?", (time.time(), note, ticket.id))
+        with self._db.begin() as db:
+            db.execute(update(tickets).where(tickets.c.id == ticket.id).values(
+                status="closed", closed=time.time(), note=note))
         return self.get(ticket.id)
 
     def record_attempt(self, ticket_id: str, state: str, error: str = "") -> None:
-        with self._lock, self._db:
-            self._db.execute("UPDATE tickets SET webhook = ?, attempts = attempts + 1, "
-                             "last_error = ? WHERE id = ?", (state, error[:300], ticket_id))
+        with self._db.begin() as db:
+            db.execute(update(tickets).where(tickets.c.id == ticket_id).values(
+                webhook=state, attempts=tickets.c.attempts + 1, last_error=error[:300]))
 
     def undelivered(self) -> builtins.list[Ticket]:
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM tickets WHERE webhook IN "
-                                    "('pending', 'failed') ORDER BY created").fetchall()
+        with self._db.begin() as db:
+            rows = db.execute(select(tickets).where(
+                tickets.c.webhook.in_(("pending", "failed"))).order_by(tickets.c.created)).all()
         return [_ticket(r) for r in rows]
 
     def forget(self, session_ids: Sequence[str], closed_only: bool = False) -> int:
         """Delete the tickets of these conversations (only the closed ones: an open ticket
         still waits for staff); how many."""
-        status = "AND status = 'closed'" if closed_only else ""
-        with self._lock, self._db:
-            return sum(self._db.execute(f"DELETE FROM tickets WHERE session_id = ? {status}",
-                                        (sid,)).rowcount for sid in session_ids)
+        if not session_ids:
+            return 0
+        query = delete(tickets).where(tickets.c.session_id.in_(list(session_ids)))
+        if closed_only:
+            query = query.where(tickets.c.status == "closed")
+        with self._db.begin() as db:
+            return int(db.execute(query).rowcount)
 
     def close_db(self) -> None:
-        self._db.close()
+        """Close the pooled connections (the next use opens new ones)."""
+        self._db.engine.dispose()
 
 
-def _ticket(row: tuple[Any, ...]) -> Ticket:
+def _ticket(row: Row[Any]) -> Ticket:
     (ticket_id, session_id, kb, reason, contact, status, created, closed, note, transcript,
-     webhook, attempts, last_error) = row
+     webhook, attempts, last_error) = tuple(row)
     return Ticket(ticket_id, session_id, kb, reason, contact, status, created, closed, note,
                   json.loads(transcript), webhook, attempts, last_error)
 

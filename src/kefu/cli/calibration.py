@@ -57,7 +57,7 @@ def _customer_questions(args: argparse.Namespace, settings: Settings,
     """Customers' questions for kefu tune: --questions FILE, else the conversation log of
     the knowledge base."""
     from kefu.agent.conversations import ConversationStore
-    from kefu.agent.factory import conversations_path
+    from kefu.agent.factory import conversations_database
     from kefu.calibration.tune import MAX_ASKED, Asked, read_questions
     from kefu.knowledge_base.text import detect_lang
 
@@ -66,9 +66,10 @@ def _customer_questions(args: argparse.Namespace, settings: Settings,
         for problem in problems:
             print(problem, file=sys.stderr)
         return asked, args.questions
-    if not conversations_path(settings).exists():
+    database = conversations_database(settings)
+    if isinstance(database, Path) and not database.exists():
         return [], "the conversation log"
-    store = ConversationStore(conversations_path(settings))
+    store = ConversationStore(database)
     texts = store.questions(kb, MAX_ASKED)
     store.close()
     return [Asked(t, detect_lang(t)) for t in texts if t], "the conversation log"

@@ -82,11 +82,11 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_tickets(args: argparse.Namespace) -> int:
-    from kefu.agent.factory import conversations_path
+    from kefu.agent.factory import conversations_database
     from kefu.agent.tickets import TicketStore, WebhookNotifier
 
     settings = settings_from(args)
-    store = TicketStore(conversations_path(settings))
+    store = TicketStore(conversations_database(settings))
     action = args.tickets_command
     if action == "list":
         tickets = store.list(args.status)
@@ -117,12 +117,12 @@ def cmd_tickets(args: argparse.Namespace) -> int:
 def cmd_forget(args: argparse.Namespace) -> int:
     from kefu.agent.conversations import ConversationStore
     from kefu.agent.desk import forget_session
-    from kefu.agent.factory import conversations_path
+    from kefu.agent.factory import conversations_database
     from kefu.agent.tickets import TicketStore
     from kefu.errors import TicketError
 
-    path = conversations_path(settings_from(args))
-    conversations, tickets = ConversationStore(path), TicketStore(path)
+    database = conversations_database(settings_from(args))
+    conversations, tickets = ConversationStore(database), TicketStore(database)
     missing = 0
     for given in args.ids:
         try:

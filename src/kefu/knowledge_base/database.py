@@ -1,6 +1,6 @@
-"""The SQLite adapter: every kefu database (knowledge base, conversations, tickets) is
-opened here, and this is the one place sqlite3's errors ("database is locked", a full
-disk, a damaged file) become StorageError."""
+"""The knowledge base's SQLite adapter: its database is opened here, and this is the one
+place sqlite3's errors ("database is locked", a full disk, a damaged file) become
+StorageError. (Conversations and tickets: storage/database.py.)"""
 
 from __future__ import annotations
 

@@ -51,7 +51,8 @@ class LLMSettings(_Frozen):
     )
     timeout_s: float = Field(120.0, gt=0, description="openai: seconds to wait for the server.")
     parallel: int = Field(
-        1, ge=1, description="Generations at a time; later questions wait in a queue."
+        1, ge=1, description="Generations at a time (with an LLM server: requests sent at "
+        "once); later questions wait in a queue."
     )
     queue_wait_s: float = Field(
         30.0, gt=0, description="Longest wait in the LLM queue; a question that waits longer "
@@ -96,6 +97,11 @@ class StoreSettings(_Frozen):
     port: int = Field(8000, description="Chroma server port (client=http).")
     auth_header: str = Field(
         "", description="Optional 'Name: value' header sent to the Chroma server."
+    )
+    redis_url: str = Field(
+        "", description="Rate limits: empty counts them in each kefu process; "
+        "redis://host:port/0 counts them in Redis, shared by several kefu workers "
+        "(pip install 'kefu[redis]')."
     )
     database_url: str = Field(
         "", description="Conversations, tickets and feedback: empty keeps them in "

@@ -35,7 +35,8 @@ class LlamaCppChatModel:
             from llama_cpp.llama_chat_format import Jinja2ChatFormatter
         except ImportError as exc:
             raise BackendUnavailable(
-                "llama-cpp-python is not installed: pip install llama-cpp-python==0.3.36"
+                "llama-cpp-python is not installed: pip install 'kefu[llama]', or use an LLM "
+                "server (llm.backend = \"openai\")"
             ) from exc
         self.path = path
         self._cfg = cfg

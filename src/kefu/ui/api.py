@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
+from limits.storage import Storage
 from pydantic import BaseModel, Field
 
 from kefu.agent.desk import SupportDesk
@@ -81,11 +82,12 @@ class HandoffResponse(BaseModel):
     session_id: str
 
 
-def build_router(desk: SupportDesk, llm: str, requests_per_ip: int,
-                 per_session: int) -> APIRouter:
+def build_router(desk: SupportDesk, llm: str, requests_per_ip: int, per_session: int,
+                 counts: Storage | None = None) -> APIRouter:
+    """The chat API; counts: where the rate limits are counted (this process by default)."""
     router = APIRouter(responses=ERROR_RESPONSES)
-    limited = [Depends(per_ip(requests_per_ip))]
-    sessions = _Sessions(desk, per_session)
+    limited = [Depends(per_ip(requests_per_ip, counts, "chat-ip"))]
+    sessions = _Sessions(desk, per_session, counts)
 
     @router.get("/healthz", tags=["health"])
     def healthz() -> dict[str, object]:
@@ -99,9 +101,9 @@ def build_router(desk: SupportDesk, llm: str, requests_per_ip: int,
 class _Sessions:
     """What the chat routes share: the desk, the limit per conversation, a reply as JSON."""
 
-    def __init__(self, desk: SupportDesk, per_session: int) -> None:
+    def __init__(self, desk: SupportDesk, per_session: int, counts: Storage | None) -> None:
         self.desk = desk
-        self._by_session = RateLimiter(per_session)
+        self._by_session = RateLimiter(per_session, counts, "session")
 
     def limited(self, session_id: str | None) -> None:
         if session_id:

@@ -4,13 +4,14 @@ widget, the admin page at /admin and the Gradio chat page at /."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import gradio as gr
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from kefu import __version__
@@ -28,11 +29,14 @@ from kefu.ui.admin_page import build_admin_page, check_login
 from kefu.ui.api import build_router
 from kefu.ui.chat_page import build_chat_page
 from kefu.ui.errors import install_error_handlers
+from kefu.ui.leader import runs_background_jobs
+from kefu.ui.limits import limit_storage
 from kefu.ui.openai_api import build_openai_router
 from kefu.ui.widget import build_widget_router
 
 log = logging.getLogger("kefu")
 SWEEP_EVERY_S = 24 * 3600
+SETTINGS_ENV = "KEFU_SERVE_SETTINGS"  # kefu serve --workers: the settings, as JSON
 
 
 def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True,
@@ -46,26 +50,24 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
                   "API (bearer token).")
     app.state.desk = desk
     install_error_handlers(app)
+    app.middleware("http")(_worker_header)
     if server.origins:
         app.add_middleware(CORSMiddleware, allow_origins=server.origins,
                            allow_methods=["GET", "POST"], allow_headers=["content-type"],
                            max_age=600)
     llm = "none" if agent.chat_model is None else f"{settings.llm.backend}:{settings.llm.model}"
-    app.include_router(build_router(desk, llm, server.rate_per_ip, server.rate_per_session))
-    app.include_router(build_openai_router(desk, server.rate_per_ip))
+    counts = limit_storage(settings.store.redis_url)  # one count for every worker with Redis
+    app.include_router(build_router(desk, llm, server.rate_per_ip, server.rate_per_session,
+                                    counts))
+    app.include_router(build_openai_router(desk, server.rate_per_ip, counts))
     app.include_router(build_admin_router(desk, server.admin_token))
     app.include_router(build_widget_router(server, desk.kb_name, agent.shop))
     if warm and isinstance(agent.chat_model, Preloadable):
         # Load the LLM in the background so the first grounded answer does not wait for it.
         threading.Thread(target=_warm, args=(agent.chat_model.warm,), name="kefu-llm-warm-up",
                          daemon=True).start()
-    if warm:
-        _resend_undelivered(desk)
-    if warm and settings.conversations.retention_days:
-        threading.Thread(target=_sweep_daily, args=(desk, settings.conversations.retention_days),
-                         name="kefu-retention", daemon=True).start()
-    if warm and agent.chat_model is not None and settings.llm.translate_entries:
-        desk.twins = TwinMaker(agent, settings.llm.translate_documents).start()
+    if warm and runs_background_jobs(settings.kb_dir / desk.kb_name):
+        _start_background_jobs(settings, desk)
     title = f"{agent.shop} · kefu"
     if server.admin_token:
         reworder = build_chat_model(rewording_llm(settings.llm), settings.models_dir) \
@@ -76,6 +78,31 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
                                   auth_message="Sign in with any user name and the admin token "
                                   "(KEFU_SERVER__ADMIN_TOKEN).")
     return gr.mount_gradio_app(app, build_chat_page(desk, title), path="/")
+
+
+async def _worker_header(request: Request,
+                         call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Which worker process answered (X-Kefu-Worker: its process id), for whoever runs a
+    load balancer in front of several."""
+    response = await call_next(request)
+    response.headers["X-Kefu-Worker"] = str(os.getpid())
+    return response
+
+
+def app_from_environment() -> FastAPI:
+    """One worker of `kefu serve --workers N` (uvicorn's app factory): the settings the CLI
+    resolved, handed over in the environment."""
+    return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
+
+
+def _start_background_jobs(settings: Settings, desk: SupportDesk) -> None:
+    """What runs once per box: webhooks to resend, the retention sweep, translations."""
+    _resend_undelivered(desk)
+    if settings.conversations.retention_days:
+        threading.Thread(target=_sweep_daily, args=(desk, settings.conversations.retention_days),
+                         name="kefu-retention", daemon=True).start()
+    if desk.agent.chat_model is not None and settings.llm.translate_entries:
+        desk.twins = TwinMaker(desk.agent, settings.llm.translate_documents).start()
 
 
 def _warm(warm_up: Callable[[], object]) -> None:

@@ -1,41 +1,61 @@
-"""Per-IP and per-conversation rate limits: a sliding one-minute window in memory."""
+"""Per-IP and per-conversation rate limits: a sliding one-minute window (the `limits`
+library), counted in this process's memory, or in Redis (store.redis_url) so that several
+kefu workers share one count."""
 
 from __future__ import annotations
 
+import logging
 import math
-import threading
 import time
-from collections import defaultdict, deque
 from collections.abc import Callable
 
 from fastapi import Request
+from limits import RateLimitItemPerMinute
+from limits.errors import ConfigurationError
+from limits.storage import MemoryStorage, Storage, storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 
+from kefu.errors import ConfigError
 from kefu.ui.errors import ApiError
 
-WINDOW_S = 60.0
+log = logging.getLogger(__name__)
+
+
+def limit_storage(redis_url: str) -> Storage:
+    """Where the counts live: this process's memory, or the Redis at redis_url."""
+    if not redis_url:
+        return MemoryStorage()
+    try:
+        storage = storage_from_string(redis_url)
+    except ConfigurationError as exc:
+        raise ConfigError(f"store.redis_url {redis_url.split('@')[-1]!r} cannot be used: "
+                          f"{exc} (pip install 'kefu[redis]')") from exc
+    assert isinstance(storage, Storage)
+    return storage
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+    """At most per_minute uses a minute per key; scope keeps the keys of different limits
+    apart in a shared storage."""
+
+    def __init__(self, per_minute: int, storage: Storage | None = None,
+                 scope: str = "limit") -> None:
         self.per_minute = per_minute
-        self._clock = clock
-        self._hits: dict[str, deque[float]] = defaultdict(deque)
-        self._lock = threading.Lock()
+        self._item = RateLimitItemPerMinute(per_minute)
+        self._limiter = MovingWindowRateLimiter(storage or MemoryStorage())
+        self._scope = scope
 
     def check(self, key: str) -> int:
-        """0 when key may go on (and counts this use), else the seconds to wait."""
-        now = self._clock()
-        with self._lock:
-            hits = self._hits[key]
-            while hits and hits[0] <= now - WINDOW_S:
-                hits.popleft()
-            if len(hits) >= self.per_minute:
-                return max(1, math.ceil(hits[0] + WINDOW_S - now))
-            hits.append(now)
-            if len(self._hits) > 100_000:  # forget idle keys now and then
-                for stale in [k for k, v in self._hits.items() if not v]:
-                    del self._hits[stale]
+        """0 when key may go on (and counts this use), else the seconds to wait. When the
+        shared storage (Redis) fails, customers are served and the failure logged."""
+        try:
+            if self._limiter.hit(self._item, self._scope, key):
+                return 0
+            reset, _ = self._limiter.get_window_stats(self._item, self._scope, key)
+        except Exception as exc:  # noqa: BLE001 - the storage's own errors (redis, sockets)
+            log.warning("rate limit not checked (%s): %s", type(exc).__name__, exc)
             return 0
+        return max(1, math.ceil(reset - time.time()))
 
 
 def limit(limiter: RateLimiter, key: str, what: str) -> None:
@@ -46,9 +66,10 @@ def limit(limiter: RateLimiter, key: str, what: str) -> None:
                        headers={"Retry-After": str(wait)})
 
 
-def per_ip(per_minute: int) -> Callable[[Request], None]:
+def per_ip(per_minute: int, storage: Storage | None = None,
+           scope: str = "ip") -> Callable[[Request], None]:
     """A FastAPI dependency: at most per_minute requests a minute from one IP address."""
-    limiter = RateLimiter(per_minute)
+    limiter = RateLimiter(per_minute, storage, scope)
 
     def limited(request: Request) -> None:
         limit(limiter, request.client.host if request.client else "?", "from this address")

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
+from limits.storage import Storage
 from pydantic import BaseModel, Field
 
 from kefu.agent.desk import SupportDesk
@@ -55,7 +56,8 @@ def _text(message: ChatMessageIn) -> str:
     return message.content or ""
 
 
-def build_openai_router(desk: SupportDesk, requests_per_ip: int) -> APIRouter:
+def build_openai_router(desk: SupportDesk, requests_per_ip: int,
+                        counts: Storage | None = None) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["openai-compatible"], responses=ERROR_RESPONSES)
 
     @router.get("/models")
@@ -63,7 +65,9 @@ def build_openai_router(desk: SupportDesk, requests_per_ip: int) -> APIRouter:
         return {"object": "list", "data": [{"id": MODEL_ID, "object": "model",
                                             "created": 0, "owned_by": "kefu"}]}
 
-    @router.post("/chat/completions", dependencies=[Depends(per_ip(requests_per_ip))])
+    limited = Depends(per_ip(requests_per_ip, counts, "openai-ip"))
+
+    @router.post("/chat/completions", dependencies=[limited])
     def completions(body: CompletionRequest) -> Any:
         turns = [Message(m.role, _text(m)) for m in body.messages
                  if m.role in ("user", "assistant")]

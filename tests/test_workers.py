@@ -5,6 +5,7 @@ answers on both."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -85,6 +86,29 @@ def test_a_conversation_hops_between_workers_and_an_edit_answers_on_both(two_wor
         if len(answered_by) == 2:
             break
     assert len(answered_by) == 2
+
+
+def test_a_worker_killed_mid_conversation_loses_no_acknowledged_reply(two_workers):
+    """kill -9 of the worker that answered last, a third of the way through a conversation:
+    every reply a customer got (HTTP 200) is in the stored conversation, and the other
+    worker (then the one uvicorn starts instead) goes on answering it. Requests the OS
+    handed to the dead worker before its replacement listens fail, unacknowledged."""
+    base, session, acknowledged, killed = two_workers, None, [], ""
+    for turn in range(24):
+        try:
+            reply, worker = _ask(base, f"{turn}: how long does shipping take?", session)
+        except httpx.HTTPError:
+            continue  # a request the dying worker had taken: not acknowledged
+        session = reply["session_id"]
+        acknowledged.append(reply["message_id"])
+        if turn == 8:
+            os.kill(int(worker), signal.SIGKILL)
+            killed = worker
+    assert killed and len(acknowledged) >= 15 and acknowledged[-1] == 2 * len(acknowledged)
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as admin:
+        stored = admin.get(f"/api/v1/conversations/{session}").json()
+    assert all(stored[number - 1]["role"] == "assistant" for number in acknowledged)
+    assert len(stored) == 2 * len(acknowledged)
 
 
 def test_one_worker_per_box_runs_the_background_jobs(tmp_path):

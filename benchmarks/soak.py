@@ -5,6 +5,10 @@ server (`python -m llama_cpp.server`) is stopped for a minute. Loopback only; it
 itself.
 
     python benchmarks/soak.py --minutes 30 --customers 8 --llm-server
+    python benchmarks/soak.py --minutes 5 --llm-server --workers 2   # several workers
+
+With --workers N, `kefu serve --workers N` answers with a `chroma run` server holding the
+knowledge base, and each kill is of one worker (uvicorn starts another), not of the server.
 
 What it measures: server errors (HTTP 5xx, a broken stream, a refused connection) outside
 the kill windows; acknowledged replies (a reply with its message number) missing from the
@@ -100,6 +104,8 @@ class Soak:
     def env(self) -> dict[str, str]:
         env = {**os.environ, "KEFU_HOME": str(self.home), "KEFU_SERVER__PORT": str(self.port),
                "KEFU_SERVER__RATE_PER_IP": "100000", "KEFU_LLM__TRANSLATE_ENTRIES": "false"}
+        if self.args.workers > 1:
+            env |= {"KEFU_STORE__CLIENT": "http", "KEFU_STORE__PORT": str(self.args.chroma_port)}
         if self.args.llm_server:
             env |= {"KEFU_LLM__BACKEND": "openai",
                     "KEFU_LLM__BASE_URL": f"http://127.0.0.1:{self.llm_port}/v1",
@@ -109,7 +115,8 @@ class Soak:
     def start_server(self) -> None:
         log = (self.home / "server.log").open("ab")
         self.server = subprocess.Popen(
-            [sys.executable, "-m", "kefu.cli", "serve", "--kb", "demo"], env=self.env(),
+            [sys.executable, "-m", "kefu.cli", "serve", "--kb", "demo", "--workers",
+             str(self.args.workers)], env=self.env(),
             stdout=log, stderr=log)
         run = Run(self.server.pid, time.monotonic())
         self.runs.append(run)
@@ -127,11 +134,29 @@ class Soak:
 
     def kill_and_restart(self) -> None:
         assert self.server is not None
+        if self.args.workers > 1:
+            self.kill_a_worker()
+            return
         killed = time.monotonic()
         self.server.send_signal(signal.SIGKILL)
         self.server.wait()
         self.runs[-1].ended = killed
         self.start_server()
+        self.kill_windows.append((killed, time.monotonic()))
+
+    def kill_a_worker(self) -> None:
+        """SIGKILL one worker; the window lasts until uvicorn has started its replacement."""
+        assert self.server is not None
+        workers = _children(self.server.pid, workers_only=True)
+        killed = time.monotonic()
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = killed + 180
+        while time.monotonic() < deadline:
+            alive = [p for p in _children(self.server.pid, True) if p != workers[0]]
+            if len(alive) >= self.args.workers:
+                break
+            time.sleep(0.1)
+        _wait_for(f"{self.url}/healthz", self.server, 180)
         self.kill_windows.append((killed, time.monotonic()))
 
     def stop_llm_for(self, seconds: float) -> None:
@@ -211,7 +236,7 @@ class Soak:
         while not self.stop.is_set():
             run = self.runs[-1] if self.runs else None
             if run is not None and run.healthy and not run.ended:
-                rss = _rss_mb(run.pid)
+                rss = sum(_rss_mb(pid) for pid in [run.pid, *_children(run.pid)])
                 if rss:
                     run.rss_mb.append(rss)
             self.stop.wait(1.0)
@@ -227,8 +252,9 @@ class Soak:
         threads.append(threading.Thread(target=self.sample_memory, daemon=True))
         for thread in threads:
             thread.start()
-        events = [(0.30, "SIGKILL the server, restart it", self.kill_and_restart),
-                  (0.65, "SIGKILL the server, restart it", self.kill_and_restart)]
+        kill = ("SIGKILL a worker (uvicorn starts another)" if self.args.workers > 1
+                else "SIGKILL the server, restart it")
+        events = [(0.30, kill, self.kill_and_restart), (0.65, kill, self.kill_and_restart)]
         if self.args.llm_server:
             outage = min(60.0, duration * 0.1)
             events.append((0.45, f"stop the LLM server for {outage:.0f} s",
@@ -269,6 +295,7 @@ class Soak:
         return {
             "minutes": round(seconds / 60, 1), "customers": self.args.customers,
             "backend": "openai (llama_cpp.server)" if self.args.llm_server else "llama-cpp",
+            "workers": self.args.workers,
             "requests": len(self.records),
             "server_errors_outside_kills": len(outside),
             "server_errors_in_kill_windows": len(failed) - len(outside),
@@ -341,6 +368,22 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _children(pid: int, workers_only: bool = False) -> list[int]:
+    """The live processes whose parent is pid, oldest first; workers_only: uvicorn's
+    workers (spawned by multiprocessing), not its resource tracker."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+            command = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(parent) == pid and state != "Z" and (
+                not workers_only or b"spawn_main" in command):
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -364,8 +407,9 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], seconds: float) -> Non
 def _print(results: dict[str, Any]) -> None:
     memory = results["memory_mb"]
     rows = [
-        ("minutes, customers, LLM backend",
-         f"{results['minutes']}, {results['customers']}, {results['backend']}"),
+        ("minutes, customers, LLM backend, workers",
+         f"{results['minutes']}, {results['customers']}, {results['backend']}, "
+         f"{results['workers']}"),
         ("requests", results["requests"]),
         ("server errors outside the kill windows", results["server_errors_outside_kills"]),
         ("failed requests inside the kill windows (s)",
@@ -395,16 +439,33 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=8)
     parser.add_argument("--llm-server", action="store_true",
                         help="the LLM in `python -m llama_cpp.server`, stopped for a minute")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="kefu serve --workers N, with a `chroma run` server")
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--out", default="benchmarks/results/soak.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kefu-soak-") as tmp:
         home = Path(tmp)
         (home / "models").symlink_to(MODELS_DIR)
-        subprocess.run([sys.executable, "-m", "kefu.cli", "ingest", "--demo", "--kb", "demo",
-                        "--no-translate"], env={**os.environ, "KEFU_HOME": str(home)},
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        results = Soak(args, home).run()
+        env = {**os.environ, "KEFU_HOME": str(home)}
+        chroma = None
+        if args.workers > 1:
+            args.chroma_port = _free_port()
+            chroma = subprocess.Popen(
+                [str(Path(sys.executable).with_name("chroma")), "run", "--path",
+                 str(home / "chroma-server"), "--host", "127.0.0.1", "--port",
+                 str(args.chroma_port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _wait_for(f"http://127.0.0.1:{args.chroma_port}/api/v2/heartbeat", chroma, 60)
+            env |= {"KEFU_STORE__CLIENT": "http", "KEFU_STORE__PORT": str(args.chroma_port)}
+        try:
+            subprocess.run([sys.executable, "-m", "kefu.cli", "ingest", "--demo", "--kb",
+                            "demo", "--no-translate"], env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            results = Soak(args, home).run()
+        finally:
+            if chroma is not None:
+                chroma.terminate()
+                chroma.wait(30)
     _print(results)
     write_results(args.out, results)
     return 0 if not results["server_errors_outside_kills"] and \

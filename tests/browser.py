@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import uvicorn
+
+from tests.servers import free_port, require
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
@@ -22,18 +21,7 @@ ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
 
 def require_chromium() -> None:
     """Skip the calling module without chromium, unless REQUIRE_BROWSER_TESTS=1 (CI)."""
-    if Path(CHROMIUM).exists():
-        return
-    if os.environ.get("REQUIRE_BROWSER_TESTS") == "1":
-        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install chromium")
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)",
-                allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    require(CHROMIUM if Path(CHROMIUM).exists() else None, "BROWSER", "chromium")
 
 
 @contextmanager

@@ -12,9 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
-from tests.browser import free_port
+from tests.servers import free_port, require
 
 USER = "kefu"
 
@@ -27,21 +25,11 @@ def postgres_bin() -> Path | None:
     return found[-1].parent if found else None
 
 
-def require_postgres() -> Path:
-    """The server's bin folder; skip without it, unless REQUIRE_POSTGRES_TESTS=1 (CI)."""
-    found = postgres_bin()
-    if found is not None:
-        return found
-    if os.environ.get("REQUIRE_POSTGRES_TESTS") == "1":
-        raise RuntimeError("PostgreSQL is missing: apt-get install postgresql")
-    pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-
-
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """A running server with an empty database; yields its address (no password: trust
     on loopback)."""
-    binaries = require_postgres()
+    binaries = require(postgres_bin(), "POSTGRES", "postgresql")
     root = Path(tempfile.mkdtemp(prefix="kefu-pg-"))
     as_postgres: list[str] = []
     if os.geteuid() == 0:  # the server refuses to run as root

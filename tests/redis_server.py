@@ -3,26 +3,13 @@ nothing saved, stopped at the end."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import pytest
-
-from tests.browser import free_port
-
-
-def require_redis() -> str:
-    """The redis-server binary; skip without it, unless REQUIRE_REDIS_TESTS=1 (CI)."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    if os.environ.get("REQUIRE_REDIS_TESTS") == "1":
-        raise RuntimeError("redis-server is missing: apt-get install redis-server")
-    pytest.skip("redis-server is not installed (apt-get install redis-server)")
+from tests.servers import free_port, require
 
 
 @contextmanager
@@ -30,10 +17,10 @@ def redis_server() -> Iterator[str]:
     """A running server; yields its address."""
     import redis
 
-    port = free_port()
+    server, port = require(shutil.which("redis-server"), "REDIS", "redis-server"), free_port()
     process = subprocess.Popen(
-        [require_redis(), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+         "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
     try:
         deadline = time.monotonic() + 20

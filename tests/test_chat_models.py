@@ -16,8 +16,8 @@ from kefu.config import LadderSettings, LLMSettings
 from kefu.errors import ConfigError, LLMError
 from kefu.types import Message
 
-from .browser import free_port
 from .conftest import REAL_MODELS_DIR
+from .servers import free_port
 
 CFG = LLMSettings(backend="openai", base_url="http://llm.local/v1", model="qwen",
                   api_key="sk-test", max_tokens=64, temperature=0.0)

@@ -1,7 +1,6 @@
 """kefu against a real `chroma run` server: same code path as the embedded store."""
 
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,20 +14,16 @@ from kefu.errors import KnowledgeBaseError
 from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
+from tests.servers import free_port
 
 DATA = Path(__file__).parent / "data"
 CHROMA = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture
 def chroma_server(tmp_path):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([CHROMA, "run", "--path", str(tmp_path / "chroma-server"),
                                "--host", "127.0.0.1", "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -65,6 +60,6 @@ def test_ingest_and_query_through_a_chroma_server(chroma_server, isolated_home, 
 def test_an_unreachable_server_is_a_clear_error(isolated_home, e5):
     settings = load_settings(environ={
         "KEFU_HOME": str(isolated_home), "KEFU_STORE__CLIENT": "http",
-        "KEFU_STORE__HOST": "127.0.0.1", "KEFU_STORE__PORT": str(_free_port())})
+        "KEFU_STORE__HOST": "127.0.0.1", "KEFU_STORE__PORT": str(free_port())})
     with pytest.raises(KnowledgeBaseError, match="cannot open the Chroma http store at 127.0.0.1"):
         open_knowledge_base(settings, "served", embedder=e5)

@@ -21,8 +21,9 @@ from kefu.knowledge_base.store import open_knowledge_base
 from kefu.types import Entry
 from kefu.ui.app import create_app
 
-from .browser import ARTIFACTS, chromium, free_port, require_chromium, serving
+from .browser import ARTIFACTS, chromium, require_chromium, serving
 from .conftest import DATA, EchoSourceChatModel
+from .servers import free_port
 
 require_chromium()
 XSS_ANSWER = 'Gift wrap is free. <img src=x onerror="window.__xss=1"><b>bold?</b>'

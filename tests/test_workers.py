@@ -16,7 +16,7 @@ import pytest
 
 from kefu.cli import main
 from kefu.ui.leader import runs_background_jobs
-from tests.browser import free_port
+from tests.servers import free_port
 from tests.test_chroma_server import chroma_server  # noqa: F401 - a fixture
 
 DATA = Path(__file__).parent / "data"

@@ -51,23 +51,27 @@ class ConversationStore:
         if self._mask:
             content, rewritten = mask(content), mask(rewritten)
         cited = json.dumps([s.to_json() for s in sources])
-        for attempt in range(APPEND_TRIES):
-            now = time.time()
+        for _ in range(APPEND_TRIES - 1):
             try:
-                with self._db.begin() as db:
-                    seq = db.execute(select(func.coalesce(func.max(messages.c.seq), 0) + 1)
-                                     .where(messages.c.session_id == session_id)).scalar_one()
-                    db.execute(messages.insert().values(
-                        session_id=session_id, seq=seq, role=role, content=content,
-                        route=route, sources=cited, created=now, handoff=handoff,
-                        rewritten=rewritten))
-                    db.execute(update(sessions).where(sessions.c.id == session_id)
-                               .values(updated=now))
-                return int(seq)
+                return self._append_once(session_id, role, content, route, cited, handoff,
+                                         rewritten)
             except StorageConflict:  # another worker took this number first
-                if attempt == APPEND_TRIES - 1:
-                    raise
-        raise AssertionError("unreachable")
+                pass
+        return self._append_once(session_id, role, content, route, cited, handoff, rewritten)
+
+    def _append_once(self, session_id: str, role: str, content: str, route: str, cited: str,
+                     handoff: str, rewritten: str) -> int:
+        """The message stored under the session's next number (StorageConflict when another
+        writer took that number meanwhile)."""
+        now = time.time()
+        with self._db.begin() as db:
+            seq = db.execute(select(func.coalesce(func.max(messages.c.seq), 0) + 1)
+                             .where(messages.c.session_id == session_id)).scalar_one()
+            db.execute(messages.insert().values(
+                session_id=session_id, seq=seq, role=role, content=content, route=route,
+                sources=cited, created=now, handoff=handoff, rewritten=rewritten))
+            db.execute(update(sessions).where(sessions.c.id == session_id).values(updated=now))
+        return int(seq)
 
     def exists(self, session_id: str) -> bool:
         with self._db.begin() as db:

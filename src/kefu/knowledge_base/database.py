@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from kefu.errors import StorageError
-
-BUSY_TIMEOUT_S = 10.0  # how long a write waits for another process's (kefu kb, kefu ingest)
+from kefu.storage.sqlite import BUSY_TIMEOUT_S, sqlite_hint
 
 
 class Database(sqlite3.Connection):
@@ -38,12 +37,7 @@ class Database(sqlite3.Connection):
             return call(*args)
         except sqlite3.Error as exc:
             raise StorageError(f"the database {self.path} could not be used: {exc}"
-                               f"{_HINTS.get(str(exc), '')}") from exc
-
-
-_HINTS = {"database is locked": " (another process held it too long; try again)",
-          "database or disk is full": " (free some disk space)",
-          "file is not a database": " (the file is damaged; restore it from a backup)"}
+                               f"{sqlite_hint(str(exc))}") from exc
 
 
 def open_database(path: Path) -> Database:

@@ -19,13 +19,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from kefu.errors import ConfigError, StorageConflict, StorageError
+from kefu.storage.sqlite import BUSY_TIMEOUT_S, sqlite_hint
 
-BUSY_TIMEOUT_S = 10.0  # how long an SQLite write waits for another process's
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 20261203  # PostgreSQL advisory lock id held while the schema is migrated
-_HINTS = {"database is locked": " (another process held it too long; try again)",
-          "database or disk is full": " (free some disk space)",
-          "file is not a database": " (the file is damaged; restore it from a backup)"}
 
 
 class Database:
@@ -55,7 +52,7 @@ class Database:
             cause = str(getattr(exc, "orig", None) or exc).strip()
             error = StorageConflict if isinstance(exc, IntegrityError) else StorageError
             raise error(f"the database {self.name} could not be used: {cause}"
-                               f"{_HINTS.get(cause, '')}") from exc
+                               f"{sqlite_hint(cause)}") from exc
 
 
 _open: dict[str, Database] = {}

@@ -6,9 +6,13 @@ itself.
 
     python benchmarks/soak.py --minutes 30 --customers 8 --llm-server
     python benchmarks/soak.py --minutes 5 --llm-server --workers 2   # several workers
+    python benchmarks/soak.py --minutes 5 --scale-demo                # two "machines"
 
 With --workers N, `kefu serve --workers N` answers with a `chroma run` server holding the
 knowledge base, and each kill is of one worker (uvicorn starts another), not of the server.
+With --scale-demo, `scripts/scale-demo.sh up` starts PostgreSQL, Redis, a Chroma server, the
+LLM server, two kefu workers and nginx; the customers talk to nginx, and half-way through one
+worker is killed for good (as a machine lost), nginx sending its share to the other.
 
 What it measures: server errors (HTTP 5xx, a broken stream, a refused connection) outside
 the kill windows; acknowledged replies (a reply with its message number) missing from the
@@ -23,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import sqlite3
@@ -96,6 +101,8 @@ class Soak:
         self.llm: subprocess.Popen[bytes] | None = None
         self.llm_port = _free_port()
         self.stop = threading.Event()
+        self.scale_workers: list[int] = []  # --scale-demo: the workers' process ids
+        self.database_url = ""
         self.curated = _curated_questions()
         self.hostile = [json.loads(line)["text"] for line in
                         (REPO / "tests/data/hostile.jsonl").open(encoding="utf-8")]
@@ -122,6 +129,37 @@ class Soak:
         self.runs.append(run)
         _wait_for(f"{self.url}/healthz", self.server, 180)
         run.healthy = time.monotonic()
+
+    def start_scale_demo(self) -> None:
+        env = {**os.environ, "KEFU_HOME": str(self.home), "SCALE_DEMO_DIR":
+               str(self.home / "scale"), "KEFU_SERVER__RATE_PER_IP": "100000",
+               "KEFU_LLM__TRANSLATE_ENTRIES": "false", "KEFU_LLM__TIMEOUT_S": "30"}
+        up = subprocess.run(["bash", str(REPO / "scripts/scale-demo.sh"), "up"], env=env,
+                            capture_output=True, text=True, check=True)
+        front = up.stdout.strip().splitlines()[-1].split()[0]
+        self.url = front.removeprefix("front=")
+        started = (self.home / "scale" / "started").read_text().split("\n")
+        self.scale_workers = [int(line.split()[1]) for line in started
+                              if line.startswith("worker")]
+        self.database_url = next(
+            line.split("'")[1] for line in (self.home / "scale" / "env").read_text()
+            .splitlines() if line.startswith("export KEFU_STORE__DATABASE_URL="))
+        self.runs.append(Run(self.scale_workers[0], time.monotonic(), time.monotonic()))
+
+    def stop_scale_demo(self) -> None:
+        if self.args.keep_logs:
+            Path(self.args.keep_logs).mkdir(parents=True, exist_ok=True)
+            for log in (self.home / "scale").glob("*.log"):
+                shutil.copy(log, self.args.keep_logs)
+        subprocess.run(["bash", str(REPO / "scripts/scale-demo.sh"), "down"],
+                       env={**os.environ, "SCALE_DEMO_DIR": str(self.home / "scale")},
+                       capture_output=True, check=False)
+
+    def kill_a_machine(self) -> None:
+        """SIGKILL the first worker for good; the window: until nginx has noticed."""
+        killed = time.monotonic()
+        os.kill(self.scale_workers.pop(0), signal.SIGKILL)
+        self.kill_windows.append((killed, killed + 5.0))
 
     def start_llm(self) -> None:
         path = MODELS_DIR / "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
@@ -236,15 +274,19 @@ class Soak:
         while not self.stop.is_set():
             run = self.runs[-1] if self.runs else None
             if run is not None and run.healthy and not run.ended:
-                rss = sum(_rss_mb(pid) for pid in [run.pid, *_children(run.pid)])
+                pids = self.scale_workers or [run.pid, *_children(run.pid)]
+                rss = sum(_rss_mb(pid) for pid in pids)
                 if rss:
                     run.rss_mb.append(rss)
             self.stop.wait(1.0)
 
     def run(self) -> dict[str, Any]:
-        if self.args.llm_server:
-            self.start_llm()
-        self.start_server()
+        if self.args.scale_demo:
+            self.start_scale_demo()
+        else:
+            if self.args.llm_server:
+                self.start_llm()
+            self.start_server()
         began = time.monotonic()
         duration = self.args.minutes * 60
         threads = [threading.Thread(target=self.customer, args=(i,), daemon=True)
@@ -255,7 +297,10 @@ class Soak:
         kill = ("SIGKILL a worker (uvicorn starts another)" if self.args.workers > 1
                 else "SIGKILL the server, restart it")
         events = [(0.30, kill, self.kill_and_restart), (0.65, kill, self.kill_and_restart)]
-        if self.args.llm_server:
+        if self.args.scale_demo:
+            events = [(0.5, "SIGKILL worker 1 for good (nginx sends its share to worker 2)",
+                       self.kill_a_machine)]
+        elif self.args.llm_server:
             outage = min(60.0, duration * 0.1)
             events.append((0.45, f"stop the LLM server for {outage:.0f} s",
                            lambda: self.stop_llm_for(outage)))
@@ -269,13 +314,17 @@ class Soak:
             thread.join(150)
         ended = time.monotonic()
         self.runs[-1].ended = ended
+        results = self.results(ended - began)
+        if self.args.scale_demo:
+            self.stop_scale_demo()
+            return results
         assert self.server is not None
         self.server.terminate()
         self.server.wait(30)
         if self.llm is not None:
             self.llm.terminate()
             self.llm.wait(30)
-        return self.results(ended - began)
+        return results
 
     def results(self, seconds: float) -> dict[str, Any]:
         def in_window(r: Request, windows: list[tuple[float, float]]) -> bool:
@@ -284,7 +333,9 @@ class Soak:
         failed = [r for r in self.records if r.status in (0, -1) or r.status >= 500]
         outside = [r for r in failed if not in_window(r, self.kill_windows)]
         acknowledged = [r for r in self.records if r.status == 200 and r.message_id]
-        lost = _lost(self.home / "conversations.sqlite", acknowledged)
+        stored = (_stored_postgres(self.database_url) if self.args.scale_demo
+                  else _stored_sqlite(self.home / "conversations.sqlite"))
+        lost = _lost(stored, acknowledged)
         curated = [r.end - r.start for r in self.records
                    if r.status == 200 and r.route == "faq" and r.kind == "curated"]
         during_llm_outage = [r for r in self.records if in_window(r, self.llm_down)]
@@ -294,14 +345,17 @@ class Soak:
             routes[key] = routes.get(key, 0) + 1
         return {
             "minutes": round(seconds / 60, 1), "customers": self.args.customers,
-            "backend": "openai (llama_cpp.server)" if self.args.llm_server else "llama-cpp",
-            "workers": self.args.workers,
+            "backend": "openai (llama_cpp.server)" if self.args.llm_server
+            or self.args.scale_demo else "llama-cpp",
+            "workers": "2 behind nginx (scale demo)" if self.args.scale_demo
+            else self.args.workers,
             "requests": len(self.records),
             "server_errors_outside_kills": len(outside),
             "server_errors_in_kill_windows": len(failed) - len(outside),
             "kill_windows_s": [round(b - a, 1) for a, b in self.kill_windows],
             "acknowledged": len(acknowledged), "acknowledged_lost": lost,
-            "integrity": _integrity(self.home / "conversations.sqlite"),
+            "integrity": "PostgreSQL" if self.args.scale_demo
+            else _integrity(self.home / "conversations.sqlite"),
             "llm_outage_s": [round(b - a, 1) for a, b in self.llm_down],
             "requests_during_llm_outage": len(during_llm_outage),
             "errors_during_llm_outage": sum(r in failed for r in during_llm_outage),
@@ -332,10 +386,20 @@ def _curated_questions() -> list[str]:
             if e.kind == "faq"]
 
 
-def _lost(path: Path, acknowledged: list[Request]) -> int:
-    """Acknowledged replies (and the customer's message before each) not in the database."""
+def _stored_sqlite(path: Path) -> set[tuple[str, int, str]]:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        stored = set(db.execute("SELECT session_id, seq, role FROM messages"))
+        return set(db.execute("SELECT session_id, seq, role FROM messages"))
+
+
+def _stored_postgres(url: str) -> set[tuple[str, int, str]]:
+    import psycopg
+
+    with psycopg.connect(url) as db:
+        return {tuple(row) for row in db.execute("SELECT session_id, seq, role FROM messages")}
+
+
+def _lost(stored: set[tuple[str, int, str]], acknowledged: list[Request]) -> int:
+    """Acknowledged replies (and the customer's message before each) not in the database."""
     return sum((r.session, r.message_id, "assistant") not in stored
                or (r.session, r.message_id - 1, "user") not in stored for r in acknowledged)
 
@@ -441,6 +505,10 @@ def main() -> int:
                         help="the LLM in `python -m llama_cpp.server`, stopped for a minute")
     parser.add_argument("--workers", type=int, default=1,
                         help="kefu serve --workers N, with a `chroma run` server")
+    parser.add_argument("--scale-demo", action="store_true",
+                        help="scripts/scale-demo.sh: two workers behind nginx, one killed")
+    parser.add_argument("--keep-logs", metavar="DIR",
+                        help="with --scale-demo: copy the servers' logs to DIR at the end")
     parser.add_argument("--seed", type=int, default=20261202)
     parser.add_argument("--out", default="benchmarks/results/soak.json")
     args = parser.parse_args()
@@ -458,9 +526,10 @@ def main() -> int:
             _wait_for(f"http://127.0.0.1:{args.chroma_port}/api/v2/heartbeat", chroma, 60)
             env |= {"KEFU_STORE__CLIENT": "http", "KEFU_STORE__PORT": str(args.chroma_port)}
         try:
-            subprocess.run([sys.executable, "-m", "kefu.cli", "ingest", "--demo", "--kb",
-                            "demo", "--no-translate"], env=env, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if not args.scale_demo:  # the scale demo imports the demo itself
+                subprocess.run([sys.executable, "-m", "kefu.cli", "ingest", "--demo", "--kb",
+                                "demo", "--no-translate"], env=env, check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             results = Soak(args, home).run()
         finally:
             if chroma is not None:

@@ -63,6 +63,15 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A real PostgreSQL server (tests/postgres.py) for the whole run; its address."""
+    from tests.postgres import postgres_server
+
+    with postgres_server() as url:
+        yield url
+
+
 @pytest.fixture
 def settings(isolated_home: Path) -> Settings:
     return load_settings(environ={"KEFU_HOME": str(isolated_home)})

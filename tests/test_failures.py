@@ -23,12 +23,12 @@ from kefu.agent.prompts import prompts
 from kefu.cli import main
 from kefu.config import LadderSettings, LLMSettings, RetrievalSettings, ServerSettings
 from kefu.errors import KnowledgeBaseError, LLMError, StorageError
-from kefu.knowledge_base import database
 from kefu.knowledge_base.chunking import passages
 from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
-from kefu.storage import database as conversation_database
+from kefu.storage import database
+from kefu.storage.tables import kb_meta
 from kefu.types import Entry, Message
 from kefu.ui.app import create_app
 
@@ -176,7 +176,7 @@ def test_an_llm_failing_mid_reply_shows_nothing_of_it(settings):
 
 def test_a_locked_conversation_database_is_a_storage_error_and_a_polite_reply(
         settings, tiny_kb, monkeypatch):
-    monkeypatch.setattr(conversation_database, "BUSY_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 0.05)
     settings = settings.model_copy(update={"llm": LLMSettings(backend="none")})
     app = _app(settings, tiny_kb, None)
     desk = app.state.desk
@@ -199,20 +199,41 @@ def test_a_locked_conversation_database_is_a_storage_error_and_a_polite_reply(
         assert reply.headers["Retry-After"] == "5"
 
 
+def test_a_database_lost_mid_reply_gives_the_apology_without_a_message_number(
+        settings, tiny_kb, monkeypatch):
+    """The conversation opened, then the database went away before the reply was stored:
+    the customer gets kefu's apology (HTTP 200, message_id null), not a server error."""
+    settings = settings.model_copy(update={"llm": LLMSettings(backend="none")})
+    app = _app(settings, tiny_kb, None)
+    store = app.state.desk.conversations
+    stored = store.append
+
+    def append(session_id, role, *args, **kwargs):
+        if role == "assistant":
+            raise StorageError("the database postgresql://… could not be used: gone")
+        return stored(session_id, role, *args, **kwargs)
+
+    monkeypatch.setattr(store, "append", append)
+    with TestClient(app) as client:
+        reply = client.post("/api/v1/chat", json={"message": "How long does shipping take?"})
+    assert reply.status_code == 200
+    assert reply.json()["message_id"] is None
+    assert reply.json()["answer"] == prompts("en")["abstain"]
+
+
 def test_sqlite_errors_name_the_file_and_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 0.05)
-    path = tmp_path / "x.sqlite"
-    db = database.open_database(path)
-    db.execute("CREATE TABLE t (x)")
-    db.commit()
+    path = tmp_path / "kb.sqlite"
+    db = database.open_database(path, "knowledge_base")
     holder = sqlite3.connect(path)
     holder.execute("BEGIN EXCLUSIVE")
-    with pytest.raises(StorageError, match=f"{path}.*database is locked.*try again"), db:
-        db.execute("INSERT INTO t VALUES (1)")
+    with (pytest.raises(StorageError, match=f"{path}.*database is locked.*try again"),
+          db.begin() as connection):
+        connection.execute(kb_meta.insert().values(key="k", value="v"))
     holder.rollback()
     (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 100)
     with pytest.raises(StorageError, match="damaged"):
-        database.open_database(tmp_path / "junk.sqlite").execute("SELECT * FROM sqlite_master")
+        database.open_database(tmp_path / "junk.sqlite", "knowledge_base")
 
 
 def test_a_vector_store_gone_away_is_a_knowledge_base_error_and_a_polite_reply(

@@ -15,13 +15,7 @@ from kefu.agent.tickets import TicketStore
 from kefu.errors import StorageError, TicketClosed, TicketError
 from kefu.storage.database import open_database
 from kefu.types import Source
-from tests.postgres import fresh_database, postgres_server
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    with postgres_server() as url:
-        yield url
+from tests.postgres import fresh_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -49,6 +43,18 @@ def test_a_conversation_is_kept_in_order_with_its_sources(location):
     [_, reply] = store.transcript(session)
     assert reply["sources"][0]["id"] == "zh-ship" and reply["route"] == "faq"
     assert store.history(session, turns=0) == []
+
+
+def test_a_nul_character_is_stored_as_nothing_on_both_databases(location):
+    """PostgreSQL's text cannot hold NUL; a customer's (or a hostile client's) NUL must not
+    make the message unstorable."""
+    store = ConversationStore(location)
+    session = store.open(None, "shop")
+    store.append(session, "user", "hello\x00 there")
+    ticket = TicketStore(location).create(session, "shop", "asked", store.transcript(session),
+                                          contact="a\x00@example.com")
+    assert [m.content for m in store.history(session)] == ["hello there"]
+    assert TicketStore(location).get(ticket.id).contact == "a@example.com"
 
 
 def test_messages_of_one_conversation_from_many_threads_get_distinct_numbers(location):
@@ -175,7 +181,8 @@ def test_an_unreachable_server_is_a_storage_error_without_its_password(tmp_path)
 
 def test_workers_starting_together_migrate_the_schema_once(postgres):
     """Several workers open a new PostgreSQL database at the same moment (one process here,
-    as many engines as workers): none fails, the schema is made once."""
+    as many engines as workers): none fails, the tables (conversations, and a knowledge
+    base's in its own schema) are made once."""
     from kefu.storage import database
 
     url = fresh_database(postgres)
@@ -183,10 +190,11 @@ def test_workers_starting_together_migrate_the_schema_once(postgres):
 
     def start() -> None:
         try:
-            engine = database._engine(database.database_url(url), url)
-            with database.Database(engine).begin() as connection:
-                database._upgrade(connection)
-            engine.dispose()
+            for tables, schema in (("conversations", ""), ("knowledge_base", "shop")):
+                engine = database._engine(database.database_url(url), url, schema)
+                with database.Database(engine).begin() as connection:
+                    database._upgrade(connection, tables)
+                engine.dispose()
         except Exception as exc:  # noqa: BLE001 - collected and asserted on below
             errors.append(exc)
 

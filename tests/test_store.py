@@ -3,13 +3,53 @@ from functools import partial
 
 import pytest
 
+from kefu.config import StoreSettings
 from kefu.errors import EmbedderMismatch, KnowledgeBaseError
 from kefu.knowledge_base.loaders import load_path
-from kefu.knowledge_base.store import open_knowledge_base
+from kefu.knowledge_base.store import knowledge_base_exists, open_knowledge_base
 from kefu.types import Entry
 from tests.conftest import HashEmbedder
+from tests.postgres import fresh_database
 
 from .conftest import DATA
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings(request, settings):
+    """Every test here runs on both homes of a knowledge base's bookkeeping: its own SQLite
+    file, and a schema of its own in a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return settings
+    url = fresh_database(request.getfixturevalue("postgres"))
+    return settings.model_copy(update={"store": StoreSettings(database_url=url)})
+
+
+def test_a_knowledge_base_exists_once_opened_and_an_edit_reaches_every_process(
+        settings, hash_embedder):
+    """A second KnowledgeBase on the same stores stands for another worker: its cached
+    entries and BM25 statistics are dropped when the generation mark changes."""
+    assert not knowledge_base_exists(settings, "shop")
+    entries = load_path(DATA / "faq.csv").entries
+    writer = open_knowledge_base(settings, "shop", embedder=hash_embedder)
+    assert knowledge_base_exists(settings, "shop")
+    assert not knowledge_base_exists(settings, "other")
+    writer.ingest(entries[:3])
+    reader = open_knowledge_base(settings, "shop", embedder=hash_embedder)
+    assert list(reader.entries()) == [e.id for e in entries[:3]]
+    before = reader.generation()
+    writer.ingest(entries)
+    assert reader.generation() != before
+    assert list(reader.entries()) == [e.id for e in entries]
+    assert reader.keyword_matches(["1"], 5) == []
+    writer.ingest([replace(entries[0], answer="Orders arrive in 1-2 working days.")])
+    assert reader.get(entries[0].id).answer == "Orders arrive in 1-2 working days."
+    assert [i for i, _ in reader.keyword_matches(["1"], 5)] == [entries[0].id]
+    writer.set_setting("ladder", {"faq_threshold": 0.7})
+    assert reader.setting("ladder") == {"faq_threshold": 0.7}
+    writer.set_twin_state(entries[0].id, "hash", "done", "x")
+    assert reader.twin_states() == {entries[0].id: ("hash", "done", "x")}
+    writer.close()
+    reader.close()
 
 
 def test_reingest_of_unchanged_entries_changes_nothing(settings, hash_embedder):
@@ -26,6 +66,13 @@ def test_reingest_of_unchanged_entries_changes_nothing(settings, hash_embedder):
     assert (again.added, again.updated, again.unchanged) == (0, 0, 6)
     assert kb.vectors.count() == vectors
     assert list(kb.entries()) == [e.id for e in entries]
+
+
+def test_an_entry_with_a_nul_character_is_stored_without_it(settings, hash_embedder):
+    kb = open_knowledge_base(settings, "shop", embedder=hash_embedder)
+    kb.ingest([Entry("nul", "Gift\x00 cards?", "Yes\x00, from US$20.", "en")])
+    assert (kb.get("nul").question, kb.get("nul").answer) == ("Gift cards?", "Yes, from US$20.")
+    kb.close()
 
 
 def test_changed_entry_is_replaced_not_duplicated(settings, hash_embedder):

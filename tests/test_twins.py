@@ -1,5 +1,6 @@
 """Machine-translated twins: FAQ entries written in one language only, made bilingual."""
 
+import json
 import re
 import sqlite3
 import time
@@ -245,17 +246,30 @@ def _until(condition, seconds=20.0):
         time.sleep(0.1)
 
 
-def test_a_knowledge_base_made_before_twins_opens_with_its_entries(settings, e5):
+def test_a_knowledge_base_file_made_before_twins_is_taken_over_in_its_order(settings, e5):
+    """kefu 0.2 made these tables by hand (no translated_from, no twins, no position: the
+    order was SQLite's rowid)."""
+    path = settings.kb_dir / "old" / "kb.sqlite"
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as db:
+        db.executescript("""
+            CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+            CREATE TABLE entries (id TEXT PRIMARY KEY, kind TEXT, lang TEXT, question TEXT,
+                answer TEXT, category TEXT, alt_questions TEXT, source TEXT, hash TEXT);
+            CREATE TABLE bm25 (entry_id TEXT PRIMARY KEY, tokens TEXT);
+        """)
+        for entry in (ZH_ONLY, EN_ONLY):
+            db.execute("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (entry.id, entry.kind, entry.lang, entry.question, entry.answer,
+                        entry.category, json.dumps(list(entry.alt_questions)), entry.source,
+                        "old-hash"))
     kb = open_knowledge_base(settings, "old", embedder=e5)
-    kb.ingest([EN_ONLY])
-    kb.close()
-    db = sqlite3.connect(settings.kb_dir / "old" / "kb.sqlite")
-    db.execute("ALTER TABLE entries DROP COLUMN translated_from")
-    db.commit()
-    db.close()
-    kb = open_knowledge_base(settings, "old", embedder=e5)
-    assert kb.get("en-canada") == EN_ONLY
-    assert [e.id for e in twins.pending(kb)] == ["en-canada"]
+    assert list(kb.entries().values()) == [ZH_ONLY, EN_ONLY]
+    assert [e.id for e in twins.pending(kb)] == ["zh-return-fee", "en-canada"]
+    kb.ingest([EN_ONLY])  # re-indexed (its hash is not this kefu's), now written last
+    assert list(kb.entries()) == ["zh-return-fee", "en-canada"]
+    kb.ingest([ZH_ONLY])
+    assert list(kb.entries()) == ["en-canada", "zh-return-fee"]
     kb.close()
 
 

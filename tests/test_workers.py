@@ -15,7 +15,9 @@ import httpx
 import pytest
 
 from kefu.cli import main
+from kefu.config import StoreSettings
 from kefu.ui.leader import runs_background_jobs
+from tests.postgres import fresh_database
 from tests.servers import free_port
 from tests.test_chroma_server import chroma_server  # noqa: F401 - a fixture
 
@@ -111,10 +113,16 @@ def test_a_worker_killed_mid_conversation_loses_no_acknowledged_reply(two_worker
     assert len(stored) == 2 * len(acknowledged)
 
 
-def test_one_worker_per_box_runs_the_background_jobs(tmp_path):
-    assert runs_background_jobs(tmp_path / "kb" / "shop")
-    assert not runs_background_jobs(tmp_path / "kb" / "shop")  # another worker
-    assert runs_background_jobs(tmp_path / "kb" / "other")
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_one_worker_runs_a_knowledge_bases_background_jobs(settings, database, request):
+    """On one box a file lock; with PostgreSQL a lock on the server, so workers on other
+    boxes (each a connection of its own, as here) wait too."""
+    if database == "postgresql":
+        url = fresh_database(request.getfixturevalue("postgres"))
+        settings = settings.model_copy(update={"store": StoreSettings(database_url=url)})
+    assert runs_background_jobs(settings, "shop")
+    assert not runs_background_jobs(settings, "shop")  # another worker
+    assert runs_background_jobs(settings, "other")
 
 
 def test_several_workers_without_a_chroma_server_are_refused(isolated_home, capsys):

@@ -104,9 +104,12 @@ class StoreSettings(_Frozen):
         "(pip install 'kefu[redis]')."
     )
     database_url: str = Field(
-        "", description="Conversations, tickets and feedback: empty keeps them in "
-        "KEFU_HOME/conversations.sqlite; postgresql://user:password@host:port/db puts them in "
-        "PostgreSQL (pip install 'kefu[postgres]'), shared by several kefu workers."
+        "", description="Conversations, tickets and feedback, and each knowledge base's "
+        "entries, BM25 tokens, edit mark and fitted settings: empty keeps them in SQLite files "
+        "under KEFU_HOME (conversations.sqlite, kb/NAME/kb.sqlite); "
+        "postgresql://user:password@host:port/db puts them in PostgreSQL (pip install "
+        "'kefu[postgres]'; a schema per knowledge base), shared by several kefu workers on any "
+        "number of machines. Vectors stay in Chroma (client = http for several workers)."
     )
 
 

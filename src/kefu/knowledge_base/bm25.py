@@ -1,11 +1,15 @@
-"""A persistent jieba BM25 index: tokens live in SQLite, statistics are rebuilt in memory."""
+"""A persistent jieba BM25 index: tokens live in the knowledge base's database (SQLite or
+PostgreSQL), statistics are rebuilt in memory."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
 
-from kefu.knowledge_base.database import Database
+from sqlalchemy import Connection, delete, select
+
+from kefu.storage.database import Database
+from kefu.storage.tables import kb_tokens
 
 K1 = 1.2
 B = 0.75
@@ -16,32 +20,32 @@ class BM25Index:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        db.execute("CREATE TABLE IF NOT EXISTS bm25 (entry_id TEXT PRIMARY KEY, tokens TEXT)")
         self._stale = True
         self._postings: dict[str, list[tuple[str, int]]] = {}
         self._lengths: dict[str, int] = {}
         self._avg_len = 1.0
 
-    def put(self, entry_id: str, tokens: list[str]) -> None:
-        """Insert or replace; the caller commits with the entry row."""
-        self._db.execute(
-            "INSERT OR REPLACE INTO bm25 (entry_id, tokens) VALUES (?, ?)",
-            (entry_id, " ".join(t.replace(" ", "_") for t in tokens)),
-        )
+    def put(self, connection: Connection, tokens: dict[str, list[str]]) -> None:
+        """Insert or replace each entry's tokens, in the caller's transaction."""
+        self._db.upsert(connection, kb_tokens, [
+            {"entry_id": entry_id, "tokens": " ".join(t.replace(" ", "_") for t in entry)}
+            for entry_id, entry in tokens.items()])
         self._stale = True
 
     def mark_stale(self) -> None:
-        """Rebuild the statistics from SQLite before the next search."""
+        """Rebuild the statistics from the database before the next search."""
         self._stale = True
 
-    def delete(self, entry_id: str) -> None:
-        self._db.execute("DELETE FROM bm25 WHERE entry_id = ?", (entry_id,))
+    def delete(self, connection: Connection, entry_ids: list[str]) -> None:
+        connection.execute(delete(kb_tokens).where(kb_tokens.c.entry_id.in_(entry_ids)))
         self._stale = True
 
     def _rebuild(self) -> None:
         postings: dict[str, list[tuple[str, int]]] = defaultdict(list)
         lengths: dict[str, int] = {}
-        for entry_id, text in self._db.execute("SELECT entry_id, tokens FROM bm25"):
+        with self._db.begin() as connection:
+            rows = connection.execute(select(kb_tokens.c.entry_id, kb_tokens.c.tokens)).all()
+        for entry_id, text in rows:
             tokens = text.split()
             lengths[entry_id] = len(tokens)
             for token, tf in Counter(tokens).items():

@@ -1,4 +1,5 @@
-"""KnowledgeBase: entries in SQLite, vectors in Chroma, tokens in the BM25 index, kept in step."""
+"""KnowledgeBase: entries and BM25 tokens in its database (its own SQLite file, or its own
+schema in PostgreSQL), vectors in Chroma, kept in step."""
 
 from __future__ import annotations
 
@@ -12,28 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Connection, delete, func, select
 from tqdm import tqdm
 
 from kefu.config import Settings
 from kefu.errors import EmbedderMismatch, KnowledgeBaseError
 from kefu.knowledge_base.bm25 import BM25Index
 from kefu.knowledge_base.chunking import LONG_ANSWER_CHARS, passages
-from kefu.knowledge_base.database import Database, open_database
 from kefu.knowledge_base.embedders import build_embedder
 from kefu.knowledge_base.text import detect_lang, to_simplified, tokenize
 from kefu.knowledge_base.vector_cache import VectorCache
 from kefu.knowledge_base.vector_store import VectorStore, build_chroma_client
+from kefu.storage.database import has_schema, open_database
+from kefu.storage.tables import kb_entries, kb_meta, kb_twins
 from kefu.types import Embedder, Entry, IngestReport
 
 _KB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,48}[a-z0-9]$")
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS entries (
-    id TEXT PRIMARY KEY, kind TEXT, lang TEXT, question TEXT, answer TEXT,
-    category TEXT, alt_questions TEXT, source TEXT, hash TEXT);
-CREATE TABLE IF NOT EXISTS twins (
-    source_id TEXT PRIMARY KEY, source_hash TEXT, status TEXT, covered_by TEXT);
-"""
 
 
 # Bumped when what is indexed for the same entry changes, so the next ingest redoes it all.
@@ -49,13 +44,6 @@ def content_hash(entry: Entry) -> str:
     if entry.kind == "faq" and len(entry.answer) > LONG_ANSWER_CHARS:
         fields.append("passages")  # indexed passage by passage since 0.3
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
-
-
-def _add_twin_column(db: Database) -> None:
-    """Knowledge bases made before twins existed get the entries.translated_from column."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
-    if "translated_from" not in columns:
-        db.execute("ALTER TABLE entries ADD COLUMN translated_from TEXT NOT NULL DEFAULT ''")
 
 
 def _fields(entry: Entry) -> tuple[list[str], list[str]]:
@@ -81,38 +69,47 @@ def passage_index(field: str) -> int | None:
     return (int(index) if index else 0) if name == "answer" else None
 
 
-class KnowledgeBase:
-    """One named knowledge base; every write goes to SQLite, Chroma and BM25 together."""
+def check_name(name: str) -> str:
+    if not _KB_NAME.match(name):
+        raise KnowledgeBaseError(
+            f"invalid knowledge base name {name!r}: use 3-50 lower-case letters, digits, "
+            "'-' or '_'"
+        )
+    return name
 
-    def __init__(self, name: str, directory: Path, embedder: Embedder, chroma_client: Any):
-        if not _KB_NAME.match(name):
-            raise KnowledgeBaseError(
-                f"invalid knowledge base name {name!r}: use 3-50 lower-case letters, digits, "
-                "'-' or '_'"
-            )
-        self.name = name
+
+class KnowledgeBase:
+    """One named knowledge base; every write goes to its database, Chroma and BM25 together.
+    database: an SQLite file (the default, one per knowledge base) or a store.database_url
+    (its tables then live in the schema named after the knowledge base)."""
+
+    def __init__(self, name: str, database: Path | str, embedder: Embedder, chroma_client: Any):
+        self.name = check_name(name)
         self.embedder = embedder
-        directory.mkdir(parents=True, exist_ok=True)
-        self._db = open_database(directory / "kb.sqlite")
-        self._db.executescript(_SCHEMA)
-        _add_twin_column(self._db)
+        self._db = open_database(database, "knowledge_base", schema=name)
         self._lock = threading.RLock()
         self._check_embedder()
         self.vectors = VectorStore(chroma_client, name, embedder.model_id, embedder.dim)
         self.bm25 = BM25Index(self._db)
-        self._db.commit()
         self._cache: dict[str, Entry] | None = None
         self._vector_cache: VectorCache | None = None
         self._generation = self._stored_generation()
 
+    def _meta(self, connection: Connection, key: str) -> str | None:
+        return connection.execute(
+            select(kb_meta.c.value).where(kb_meta.c.key == key)).scalar_one_or_none()
+
+    def _set_meta(self, connection: Connection, key: str, value: str) -> None:
+        self._db.upsert(connection, kb_meta, [{"key": key, "value": value}])
+
     def _check_embedder(self) -> None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
         current = {"id": self.embedder.model_id, "dim": self.embedder.dim}
-        if row is None:
-            self._db.execute(
-                "INSERT INTO meta VALUES ('embedder', ?)", (json.dumps(current),))
-            return
-        stored = json.loads(row[0])
+        with self._db.begin() as connection:
+            row = self._meta(connection, "embedder")
+            if row is None:
+                self._set_meta(connection, "embedder", json.dumps(current))
+                return
+        stored = json.loads(row)
         if stored != current:
             raise EmbedderMismatch(
                 f"knowledge base {self.name!r} was built with embedder {stored['id']!r} "
@@ -125,7 +122,8 @@ class KnowledgeBase:
     def ingest(self, entries: Sequence[Entry], progress: bool = False) -> IngestReport:
         """Add new entries, re-embed changed ones, skip unchanged ones (by content hash)."""
         report = IngestReport()
-        stored = dict(self._db.execute("SELECT id, hash FROM entries"))
+        with self._db.begin() as connection:
+            stored = dict(connection.execute(select(kb_entries.c.id, kb_entries.c.hash)).all())
         todo = []
         for entry in {e.id: e for e in entries}.values():  # the last of a repeated id wins
             digest = content_hash(entry)
@@ -157,15 +155,20 @@ class KnowledgeBase:
             if self._vector_cache is not None:
                 langs = [detect_lang(text) for entry_texts, _ in fields for text in entry_texts]
                 self._vector_cache.put(owners, vectors, langs)
-            for (entry, digest), (entry_texts, _) in zip(batch, fields, strict=True):
-                self.bm25.put(entry.id, tokenize(" ".join(entry_texts)))
-                self._db.execute(
-                    "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (entry.id, entry.kind, entry.lang, entry.question, entry.answer,
-                     entry.category, json.dumps(list(entry.alt_questions), ensure_ascii=False),
-                     entry.source, digest, entry.translated_from),
-                )
-            self._committed()
+            with self._db.begin() as connection:
+                last = connection.execute(select(func.max(kb_entries.c.position))).scalar()
+                self.bm25.put(connection, {
+                    entry.id: tokenize(" ".join(entry_texts))
+                    for (entry, _), (entry_texts, _) in zip(batch, fields, strict=True)})
+                self._db.upsert(connection, kb_entries, [
+                    {"id": entry.id, "kind": entry.kind, "lang": entry.lang,
+                     "question": entry.question, "answer": entry.answer,
+                     "category": entry.category,
+                     "alt_questions": json.dumps(list(entry.alt_questions), ensure_ascii=False),
+                     "source": entry.source, "hash": digest,
+                     "translated_from": entry.translated_from, "position": (last or 0) + i}
+                    for i, (entry, digest) in enumerate(batch, start=1)])
+                self._committed(connection)
 
     def delete(self, entry_ids: Iterable[str]) -> int:
         """Remove entries, and the machine-translated twins of those that had one."""
@@ -176,21 +179,20 @@ class KnowledgeBase:
             self.vectors.delete(ids + twins)
             if self._vector_cache is not None:
                 self._vector_cache.remove(ids + twins)
-            for entry_id in ids + twins:
-                self.bm25.delete(entry_id)
-            removed = sum(
-                self._db.execute("DELETE FROM entries WHERE id = ?", (i,)).rowcount for i in ids)
-            self._db.executemany("DELETE FROM entries WHERE id = ?", [(i,) for i in twins])
-            self._db.executemany("DELETE FROM twins WHERE source_id = ?", [(i,) for i in ids])
-            self._committed()
+            with self._db.begin() as connection:
+                self.bm25.delete(connection, ids + twins)
+                removed = connection.execute(
+                    delete(kb_entries).where(kb_entries.c.id.in_(ids))).rowcount
+                connection.execute(delete(kb_entries).where(kb_entries.c.id.in_(twins)))
+                connection.execute(delete(kb_twins).where(kb_twins.c.source_id.in_(ids)))
+                self._committed(connection)
         return removed
 
-    def _committed(self) -> None:
-        """Commit with a new generation mark, so other processes' caches know to reload."""
+    def _committed(self, connection: Connection) -> None:
+        """A new generation mark in the write's transaction, so other processes' caches know
+        to reload."""
         self._generation = uuid.uuid4().hex
-        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)",
-                         (self._generation,))
-        self._db.commit()
+        self._set_meta(connection, "generation", self._generation)
         self._forget()
 
     def _forget(self, vectors: bool = False) -> None:
@@ -200,8 +202,8 @@ class KnowledgeBase:
             self._vector_cache = None
 
     def _stored_generation(self) -> str:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()
-        return row[0] if row else ""
+        with self._db.begin() as connection:
+            return self._meta(connection, "generation") or ""
 
     def generation(self) -> str:
         """A mark that changes with every write, by any process."""
@@ -221,9 +223,13 @@ class KnowledgeBase:
         with self._lock:
             self.refresh()
             if self._cache is None:
-                rows = self._db.execute(
-                    "SELECT id, kind, lang, question, answer, category, alt_questions, source, "
-                    "translated_from FROM entries ORDER BY rowid")
+                with self._db.begin() as connection:
+                    rows = connection.execute(select(
+                        kb_entries.c.id, kb_entries.c.kind, kb_entries.c.lang,
+                        kb_entries.c.question, kb_entries.c.answer, kb_entries.c.category,
+                        kb_entries.c.alt_questions, kb_entries.c.source,
+                        kb_entries.c.translated_from,
+                    ).order_by(kb_entries.c.position, kb_entries.c.id)).all()
                 self._cache = {
                     r[0]: Entry(id=r[0], kind=r[1], lang=r[2], question=r[3], answer=r[4],
                                 category=r[5], alt_questions=tuple(json.loads(r[6])), source=r[7],
@@ -274,45 +280,54 @@ class KnowledgeBase:
 
     def setting(self, key: str) -> Any:
         """A value stored with this knowledge base (e.g. the thresholds `kefu tune` chose)."""
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = ?",
-                                   (f"setting:{key}",)).fetchone()
-        return json.loads(row[0]) if row else None
+        with self._lock, self._db.begin() as connection:
+            row = self._meta(connection, f"setting:{key}")
+        return json.loads(row) if row is not None else None
 
     def set_setting(self, key: str, value: Any) -> None:
-        with self._lock, self._db:
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                             (f"setting:{key}", json.dumps(value, ensure_ascii=False)))
+        with self._lock, self._db.begin() as connection:
+            self._set_meta(connection, f"setting:{key}", json.dumps(value, ensure_ascii=False))
 
     def twin_states(self) -> dict[str, tuple[str, str, str]]:
         """source id -> (the content hash of the source its twin was made from, status, the
         entry that covers it), for every FAQ entry a twin was made (or tried) for; twins.py."""
-        with self._lock:
-            rows = self._db.execute("SELECT source_id, source_hash, status, covered_by "
-                                    "FROM twins")
-            return {source: (digest, status, by) for source, digest, status, by in rows}
+        with self._lock, self._db.begin() as connection:
+            rows = connection.execute(select(kb_twins)).all()
+        return {source: (digest, status, by) for source, digest, status, by in rows}
 
     def set_twin_state(self, source_id: str, source_hash: str, status: str,
                        covered_by: str = "") -> None:
-        with self._lock, self._db:
-            self._db.execute("INSERT OR REPLACE INTO twins VALUES (?, ?, ?, ?)",
-                             (source_id, source_hash, status, covered_by))
+        with self._lock, self._db.begin() as connection:
+            self._db.upsert(connection, kb_twins, [
+                {"source_id": source_id, "source_hash": source_hash, "status": status,
+                 "covered_by": covered_by}])
 
     def __len__(self) -> int:
         return len(self.entries())
 
     def close(self) -> None:
-        self._db.close()
+        """Let go of the database's connections (they reopen if used again)."""
+        self._db.engine.dispose()
+
+
+def knowledge_base_database(settings: Settings, name: str) -> Path | str:
+    """Where the knowledge base's bookkeeping lives: store.database_url, else its own
+    SQLite file under KEFU_HOME."""
+    return settings.store.database_url or settings.kb_dir / check_name(name) / "kb.sqlite"
 
 
 def open_knowledge_base(
     settings: Settings, name: str, embedder: Embedder | None = None, chroma_client: Any = None
 ) -> KnowledgeBase:
-    """Open (or create) the knowledge base `name` under KEFU_HOME with the configured backends."""
+    """Open (or create) the knowledge base `name` with the configured backends."""
     embedder = embedder or build_embedder(settings.embedder)
     client = chroma_client or build_chroma_client(settings.store, settings.kb_dir / "chroma")
-    return KnowledgeBase(name, settings.kb_dir / name, embedder, client)
+    return KnowledgeBase(name, knowledge_base_database(settings, name), embedder, client)
 
 
 def knowledge_base_exists(settings: Settings, name: str) -> bool:
-    return (settings.kb_dir / name / "kb.sqlite").exists()
+    """True once the knowledge base has been created (even if it is empty)."""
+    database = knowledge_base_database(settings, name)
+    if isinstance(database, Path):
+        return database.exists()
+    return has_schema(database, name)

@@ -1,8 +1,10 @@
-"""The conversation database (sessions, messages, feedback, tickets): SQLite, a file under
-KEFU_HOME (the default), or PostgreSQL (store.database_url), through SQLAlchemy Core.
-Opened here once per process and address, its schema brought up to date by the Alembic
-migrations (storage/migrations) on first open; the one place its errors become
-StorageError, naming the database (never its password)."""
+"""kefu's relational databases, through SQLAlchemy Core: the conversation database
+(sessions, messages, feedback, tickets) and each knowledge base's bookkeeping (entries, BM25
+tokens, settings, twins). SQLite files under KEFU_HOME by default; PostgreSQL
+(store.database_url) for several workers, a knowledge base's tables in a schema of its own.
+Opened here once per process and address, the tables brought up to date by their chain of
+Alembic migrations (storage/migrations/<chain>) on first open; the one place their errors
+become StorageError, naming the database (never its password)."""
 
 from __future__ import annotations
 
@@ -10,27 +12,32 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
 from kefu.errors import ConfigError, StorageConflict, StorageError
-from kefu.storage.sqlite import BUSY_TIMEOUT_S, sqlite_hint
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK = 20261203  # PostgreSQL advisory lock id held while the schema is migrated
+BUSY_TIMEOUT_S = 10.0  # how long an SQLite write waits for another process's (kefu ingest)
+_HINTS = {"database is locked": " (another process held it too long; try again)",
+          "database or disk is full": " (free some disk space)",
+          "file is not a database": " (the file is damaged; restore it from a backup)"}
+Tables = Literal["conversations", "knowledge_base"]  # a chain of migrations each
 
 
 class Database:
-    """One conversation database: connections from its pool, errors as StorageError."""
+    """One database: connections from its pool, errors as StorageError."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.name = engine.url.render_as_string(hide_password=True)
+        self.name = _without_password(str(engine.url))
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
@@ -44,6 +51,17 @@ class Database:
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
         return dialect.insert(table)
 
+    def upsert(self, connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+        """Insert rows, replacing those with the same primary key."""
+        if not rows:
+            return
+        statement = self.insert(table)
+        keys = [column.name for column in table.primary_key]
+        connection.execute(statement.on_conflict_do_update(
+            index_elements=keys,
+            set_={name: statement.excluded[name] for name in rows[0] if name not in keys}),
+            rows)
+
     @contextmanager
     def _translated(self) -> Iterator[None]:
         try:
@@ -55,7 +73,12 @@ class Database:
                                f"{sqlite_hint(cause)}") from exc
 
 
-_open: dict[str, Database] = {}
+def sqlite_hint(message: str) -> str:
+    """What to do about an SQLite error with this message ('' when nothing to add)."""
+    return _HINTS.get(message, "")
+
+
+_open: dict[tuple[str, str], Database] = {}
 _open_lock = threading.Lock()
 
 
@@ -68,20 +91,25 @@ def database_url(location: Path | str) -> str:
     return location
 
 
-def open_database(location: Path | str) -> Database:
+def open_database(location: Path | str, tables: Tables = "conversations",
+                  schema: str = "") -> Database:
     """The database at location (an SQLite file, created with its folder if new, or a
-    database_url), migrated to the current schema; one per address and process."""
+    database_url), its tables migrated to the newest; one per address and process. schema:
+    on PostgreSQL, the tables live in that schema (created if new; a knowledge base's name);
+    an SQLite file holds one set of tables and needs none."""
     url = database_url(location)
+    if url.startswith("sqlite"):
+        schema = ""
     with _open_lock:
-        if url not in _open:
-            database = Database(_engine(url, location))
+        if (url, schema) not in _open:
+            database = Database(_engine(url, location, schema))
             with database.begin() as connection:
-                _upgrade(connection)
-            _open[url] = database
-        return _open[url]
+                _upgrade(connection, tables)
+            _open[url, schema] = database
+        return _open[url, schema]
 
 
-def _engine(url: str, location: Path | str) -> Engine:
+def _engine(url: str, location: Path | str, schema: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             if isinstance(location, Path):
@@ -91,12 +119,73 @@ def _engine(url: str, location: Path | str) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "begin", _write_lock_first)
             return engine
-        return create_engine(url, pool_pre_ping=True)
+        if not schema:
+            return create_engine(url, pool_pre_ping=True)
+        _create_schema(url, schema)
+        return create_engine(url, pool_pre_ping=True,
+                             connect_args={"options": f'-csearch_path="{schema}"'})
     except ImportError as exc:
         raise ConfigError(f"store.database_url {url.split('://')[0]}:// needs its driver: "
                           "pip install 'kefu[postgres]'") from exc
     except (SQLAlchemyError, OSError, ValueError) as exc:
-        raise StorageError(f"cannot open the database {location}: {exc}") from exc
+        shown = location if isinstance(location, Path) else _without_password(url)
+        raise StorageError(f"cannot open the database {shown}: {exc}") from exc
+
+
+def _without_password(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        return url.split("://", 1)[0] + "://…"
+
+
+_held: list[Connection] = []  # the connections holding this process's PostgreSQL locks
+
+
+def hold_lock(location: str, key: str) -> bool:
+    """Take the PostgreSQL session lock named key for the rest of this process's life, on a
+    connection of its own; False when another process, on any machine, holds it."""
+    url = database_url(location)
+    engine = _engine(url, location, "")
+    try:
+        connection = engine.connect()
+        taken = connection.execute(text("SELECT pg_try_advisory_lock(hashtext(:key))"),
+                                   {"key": key}).scalar()
+        connection.commit()  # a session lock outlives the transaction that took it
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise StorageError(f"the database {_without_password(url)} could not be used: "
+                           f"{exc}") from exc
+    if taken:
+        _held.append(connection)
+    else:
+        connection.close()
+        engine.dispose()
+    return bool(taken)
+
+
+def has_schema(location: str, schema: str) -> bool:
+    """True when the PostgreSQL database at location has the schema."""
+    url = database_url(location)
+    engine = _engine(url, location, "")
+    try:
+        with Database(engine).begin() as connection:
+            return bool(connection.execute(
+                text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :name"),
+                {"name": schema}).first())
+    finally:
+        engine.dispose()
+
+
+def _create_schema(url: str, schema: str) -> None:
+    """The PostgreSQL schema, made if missing (one worker at a time)."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            connection.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    finally:
+        engine.dispose()
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -113,12 +202,13 @@ def _write_lock_first(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _upgrade(connection: Connection) -> None:
-    """The schema brought to the newest migration; on PostgreSQL one worker at a time (the
-    others wait for its lock, then find nothing to do)."""
+def _upgrade(connection: Connection, tables: Tables) -> None:
+    """The tables brought to the newest migration of their chain; on PostgreSQL one worker
+    at a time (the others wait for its lock, then find nothing to do)."""
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("version_locations", str(MIGRATIONS / tables))
     config.attributes["connection"] = connection
     command.upgrade(config, "head")

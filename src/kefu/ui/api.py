@@ -57,8 +57,9 @@ class ChatResponse(BaseModel):
                            "understood as ('' when it was not rewritten).")
     reason: str = Field("", description="Why kefu took this route, in a line (for logs and "
                         "debugging; not meant for the customer).")
-    message_id: int = Field(..., description="This reply's number in the conversation, for "
-                            "feedback.")
+    message_id: int | None = Field(None, description="This reply's number in the "
+                                   "conversation, for feedback; null when the conversation "
+                                   "could not be stored (the reply is then kefu's apology).")
     ticket_id: str | None = Field(None, description="Set when this reply opened a ticket.")
     session_id: str
 

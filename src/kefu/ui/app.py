@@ -36,6 +36,7 @@ from kefu.ui.widget import build_widget_router
 
 log = logging.getLogger("kefu")
 SWEEP_EVERY_S = 24 * 3600
+LEAD_RETRY_S = 30  # how often a worker that does not run the background jobs asks again
 SETTINGS_ENV = "KEFU_SERVE_SETTINGS"  # kefu serve --workers: the settings, as JSON
 
 
@@ -66,8 +67,8 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
         # Load the LLM in the background so the first grounded answer does not wait for it.
         threading.Thread(target=_warm, args=(agent.chat_model.warm,), name="kefu-llm-warm-up",
                          daemon=True).start()
-    if warm and runs_background_jobs(settings.kb_dir / desk.kb_name):
-        _start_background_jobs(settings, desk)
+    if warm:
+        _lead_or_wait(settings, desk)
     title = f"{agent.shop} · kefu"
     if server.admin_token:
         reworder = build_chat_model(rewording_llm(settings.llm), settings.models_dir) \
@@ -93,6 +94,26 @@ def app_from_environment() -> FastAPI:
     """One worker of `kefu serve --workers N` (uvicorn's app factory): the settings the CLI
     resolved, handed over in the environment."""
     return create_app(Settings.model_validate_json(os.environ[SETTINGS_ENV]))
+
+
+def _lead_or_wait(settings: Settings, desk: SupportDesk) -> None:
+    """Start the background jobs if this worker takes the lead; else try again every
+    LEAD_RETRY_S in a thread, so a worker takes over when the one leading stops."""
+    if runs_background_jobs(settings, desk.kb_name):
+        _start_background_jobs(settings, desk)
+        return
+
+    def wait() -> None:
+        while True:
+            time.sleep(LEAD_RETRY_S)
+            try:
+                if runs_background_jobs(settings, desk.kb_name):
+                    _start_background_jobs(settings, desk)
+                    return
+            except KefuError as exc:
+                log.warning("could not ask for the background jobs' lock: %s", exc)
+
+    threading.Thread(target=wait, name="kefu-lead-wait", daemon=True).start()
 
 
 def _start_background_jobs(settings: Settings, desk: SupportDesk) -> None:

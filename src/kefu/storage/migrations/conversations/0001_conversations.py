@@ -7,9 +7,9 @@ Revision ID: 0001
 Revises:
 """
 
-import sqlalchemy as sa
-from alembic import op
 from sqlalchemy import Column, Float, Integer, MetaData, PrimaryKeyConstraint, Table, Text
+
+from kefu.storage.takeover import drop_all, take_over
 
 revision = "0001"
 down_revision = None
@@ -69,19 +69,8 @@ tickets = Table(
 
 
 def upgrade() -> None:
-    bind = op.get_bind()
-    inspector = sa.inspect(bind)
-    existing = set(inspector.get_table_names())
-    for table in metadata.sorted_tables:
-        if table.name not in existing:
-            table.create(bind)
-            continue
-        columns = {c["name"] for c in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name not in columns:
-                op.add_column(table.name, column._copy())
+    take_over(metadata)
 
 
 def downgrade() -> None:
-    for table in reversed(metadata.sorted_tables):
-        op.drop_table(table.name)
+    drop_all(metadata)

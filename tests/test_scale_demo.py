@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.browser import ARTIFACTS, chromium, require_chromium
 from tests.conftest import REAL_MODELS_DIR
 from tests.postgres import postgres_bin
 from tests.servers import require
@@ -92,6 +93,26 @@ def test_two_workers_behind_nginx_share_every_kind_of_state(scaled):
     for worker_url in (one, two):
         reply, _ = _chat(worker_url, "Do you ship to Monaco?")
         assert (reply["route"], reply["answer"]) == ("faq", NEW_ANSWER)
+
+
+def test_the_chat_page_answers_through_nginx(scaled):
+    """The page's queue lives in one worker: nginx keeps a browser's page requests on one
+    (scripts/scale-demo.nginx.conf); every question is answered in the page."""
+    require_chromium()
+    front = scaled[0]
+    questions = ["How much does shipping cost?", "Do you sell gift cards?"]
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        page.goto(f"{front}/", wait_until="load")
+        box = page.get_by_role("textbox").first
+        for number, question in enumerate(questions, start=1):
+            box.fill(question)
+            box.press("Enter")
+            page.get_by_text("Sources:").nth(number - 1).wait_for(timeout=60_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "scale-demo-chat.png"))
+        body = page.inner_text("body")
+    assert "US$6.90" in body and "US$20 to US$200" in body
 
 
 def test_a_conversations_rate_limit_is_one_count_across_the_workers(scaled):

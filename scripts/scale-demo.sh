@@ -67,7 +67,7 @@ up() {
   command -v redis-server > /dev/null || die "redis-server is missing: apt-get install redis-server"
   command -v nginx > /dev/null || die "nginx is missing: apt-get install nginx"
   local pg_bin
-  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2> /dev/null | sort -V | tail -n 1)
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2> /dev/null | sort -V | tail -n 1 || true)
   [ -x "$pg_bin/postgres" ] || die "PostgreSQL is missing: apt-get install postgresql"
 
   bash scripts/setup.sh
@@ -89,16 +89,24 @@ up() {
   mkdir -p "$run/pg"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$run/pg"
   as_postgres "$pg_bin/initdb" -D "$run/pg/data" -U kefu --auth=trust -E UTF8 > "$STATE/pg-init.log"
+  started "postgres $pg_bin $run/pg/data"  # before the start: a slow start is stopped too
   as_postgres "$pg_bin/pg_ctl" -D "$run/pg/data" -l "$run/pg/server.log" -w \
     -o "-p $pg -k $run/pg -c listen_addresses=127.0.0.1" start > /dev/null
-  started "postgres $pg_bin $run/pg/data"
   as_postgres "$pg_bin/createdb" -h 127.0.0.1 -p "$pg" -U kefu kefu
 
   say "Redis on $redis"
+  rm -f "$STATE/redis.pid"
   redis-server --bind 127.0.0.1 --port "$redis" --save "" --appendonly no --daemonize yes \
     --pidfile "$STATE/redis.pid" --logfile "$STATE/redis.log" --dir "$STATE"
   for _ in $(seq 40); do [ -s "$STATE/redis.pid" ] && break; sleep 0.25; done
+  [ -s "$STATE/redis.pid" ] || die "Redis did not start (log: $STATE/redis.log)"
   started "redis $(cat "$STATE/redis.pid")"
+  for _ in $(seq 40); do
+    redis-cli -p "$redis" ping 2> /dev/null | grep -q PONG && break
+    sleep 0.25
+  done
+  redis-cli -p "$redis" ping 2> /dev/null | grep -q PONG \
+    || die "Redis does not answer on $redis (log: $STATE/redis.log)"
 
   say "Chroma on $chroma"
   local pid
@@ -143,9 +151,11 @@ EOF
   echo "front=http://127.0.0.1:$front workers=http://127.0.0.1:$w1,http://127.0.0.1:$w2"
 }
 
-stop_pid() {  # PID: TERM, then KILL after 20 s
-  local pid=$1 i
+stop_pid() {  # PID WORD: TERM, then KILL after 20 s, if PID is still the process started
+  local pid=$1 word=$2 i
   kill -0 "$pid" 2> /dev/null || return 0
+  # after a reboot the number may belong to another program: leave that one alone
+  tr '\0' ' ' < "/proc/$pid/cmdline" 2> /dev/null | grep -q -- "$word" || return 0
   kill -TERM -- "-$pid" 2> /dev/null || kill -TERM "$pid" 2> /dev/null || true
   for ((i = 0; i < 80; i++)); do kill -0 "$pid" 2> /dev/null || return 0; sleep 0.25; done
   kill -KILL -- "-$pid" 2> /dev/null || kill -KILL "$pid" 2> /dev/null || true
@@ -161,7 +171,10 @@ down() {
              for _ in $(seq 40); do [ -s "$a/nginx.pid" ] || break; sleep 0.25; done ;;
       postgres) as_postgres "$a/pg_ctl" -D "$b" -m fast -w stop > /dev/null 2>&1 || true ;;
       folder) rm -rf "$a" ;;
-      *) stop_pid "$a" ;;
+      redis) stop_pid "$a" redis-server ;;
+      chroma) stop_pid "$a" chroma ;;
+      llm) stop_pid "$a" llama_cpp.server ;;
+      *) stop_pid "$a" "kefu serve" ;;
     esac
     say "stopped $kind"
   done

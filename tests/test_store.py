@@ -1,12 +1,15 @@
+import sqlite3
 from dataclasses import replace
 from functools import partial
 
 import pytest
 
+from kefu.agent.conversations import ConversationStore
 from kefu.config import StoreSettings
 from kefu.errors import EmbedderMismatch, KnowledgeBaseError
 from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import knowledge_base_exists, open_knowledge_base
+from kefu.storage import database
 from kefu.types import Entry
 from tests.conftest import HashEmbedder
 from tests.postgres import fresh_database
@@ -73,6 +76,38 @@ def test_an_entry_with_a_nul_character_is_stored_without_it(settings, hash_embed
     kb.ingest([Entry("nul", "Gift\x00 cards?", "Yes\x00, from US$20.", "en")])
     assert (kb.get("nul").question, kb.get("nul").answer) == ("Gift cards?", "Yes, from US$20.")
     kb.close()
+
+
+def test_a_knowledge_base_named_like_a_database_schema_leaves_the_conversations_alone(
+        settings, hash_embedder):
+    """On PostgreSQL a knowledge base's tables live in a schema of their own, named so
+    that 'public' or the user's name cannot be the conversation tables' schema."""
+    for name in ("public", "kefu", "pg_shop"):
+        kb = open_knowledge_base(settings, name, embedder=hash_embedder)
+        kb.ingest([Entry("gift", "Gift cards?", "Yes.", "en")])
+        kb.close()
+    store = ConversationStore(settings.store.database_url or settings.home / "c.sqlite")
+    assert store.append(store.open(None, "public"), "user", "hi") == 1
+    assert list(open_knowledge_base(settings, "public", embedder=hash_embedder).entries()) == [
+        "gift"]
+
+
+def test_reading_never_waits_for_a_writer_in_another_process(settings, hash_embedder,
+                                                            monkeypatch):
+    if settings.store.database_url:
+        pytest.skip("SQLite's locks")
+    monkeypatch.setattr(database, "BUSY_TIMEOUT_S", 0.2)
+    kb = open_knowledge_base(settings, "locked", embedder=hash_embedder)
+    kb.ingest([Entry("gift", "Gift cards?", "Yes.", "en")])
+    writer = sqlite3.connect(settings.kb_dir / "locked" / "kb.sqlite")
+    writer.execute("BEGIN IMMEDIATE")  # kefu ingest, mid-batch
+    try:
+        other = open_knowledge_base(settings, "locked", embedder=hash_embedder)
+        assert list(other.entries()) == ["gift"] and other.setting("x") is None
+        assert other.keyword_matches(["gift"], 1)[0][0] == "gift"
+    finally:
+        writer.rollback()
+        writer.close()
 
 
 def test_changed_entry_is_replaced_not_duplicated(settings, hash_embedder):

@@ -43,7 +43,7 @@ class BM25Index:
     def _rebuild(self) -> None:
         postings: dict[str, list[tuple[str, int]]] = defaultdict(list)
         lengths: dict[str, int] = {}
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             rows = connection.execute(select(kb_tokens.c.entry_id, kb_tokens.c.tokens)).all()
         for entry_id, text in rows:
             tokens = text.split()

@@ -86,7 +86,7 @@ class KnowledgeBase:
     def __init__(self, name: str, database: Path | str, embedder: Embedder, chroma_client: Any):
         self.name = check_name(name)
         self.embedder = embedder
-        self._db = open_database(database, "knowledge_base", schema=name)
+        self._db = open_database(database, "knowledge_base", schema=_schema(name))
         self._lock = threading.RLock()
         self._check_embedder()
         self.vectors = VectorStore(chroma_client, name, embedder.model_id, embedder.dim)
@@ -104,11 +104,12 @@ class KnowledgeBase:
 
     def _check_embedder(self) -> None:
         current = {"id": self.embedder.model_id, "dim": self.embedder.dim}
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             row = self._meta(connection, "embedder")
-            if row is None:
+        if row is None:  # a new knowledge base
+            with self._db.begin() as connection:
                 self._set_meta(connection, "embedder", json.dumps(current))
-                return
+            return
         stored = json.loads(row)
         if stored != current:
             raise EmbedderMismatch(
@@ -122,7 +123,7 @@ class KnowledgeBase:
     def ingest(self, entries: Sequence[Entry], progress: bool = False) -> IngestReport:
         """Add new entries, re-embed changed ones, skip unchanged ones (by content hash)."""
         report = IngestReport()
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             stored = dict(connection.execute(select(kb_entries.c.id, kb_entries.c.hash)).all())
         todo = []
         for entry in {e.id: e for e in entries}.values():  # the last of a repeated id wins
@@ -202,7 +203,7 @@ class KnowledgeBase:
             self._vector_cache = None
 
     def _stored_generation(self) -> str:
-        with self._db.begin() as connection:
+        with self._db.read() as connection:
             return self._meta(connection, "generation") or ""
 
     def generation(self) -> str:
@@ -223,7 +224,7 @@ class KnowledgeBase:
         with self._lock:
             self.refresh()
             if self._cache is None:
-                with self._db.begin() as connection:
+                with self._db.read() as connection:
                     rows = connection.execute(select(
                         kb_entries.c.id, kb_entries.c.kind, kb_entries.c.lang,
                         kb_entries.c.question, kb_entries.c.answer, kb_entries.c.category,
@@ -280,7 +281,7 @@ class KnowledgeBase:
 
     def setting(self, key: str) -> Any:
         """A value stored with this knowledge base (e.g. the thresholds `kefu tune` chose)."""
-        with self._lock, self._db.begin() as connection:
+        with self._lock, self._db.read() as connection:
             row = self._meta(connection, f"setting:{key}")
         return json.loads(row) if row is not None else None
 
@@ -291,7 +292,7 @@ class KnowledgeBase:
     def twin_states(self) -> dict[str, tuple[str, str, str]]:
         """source id -> (the content hash of the source its twin was made from, status, the
         entry that covers it), for every FAQ entry a twin was made (or tried) for; twins.py."""
-        with self._lock, self._db.begin() as connection:
+        with self._lock, self._db.read() as connection:
             rows = connection.execute(select(kb_twins)).all()
         return {source: (digest, status, by) for source, digest, status, by in rows}
 
@@ -330,4 +331,10 @@ def knowledge_base_exists(settings: Settings, name: str) -> bool:
     database = knowledge_base_database(settings, name)
     if isinstance(database, Path):
         return database.exists()
-    return has_schema(database, name)
+    return has_schema(database, _schema(name))
+
+
+def _schema(name: str) -> str:
+    """The knowledge base's PostgreSQL schema: prefixed, so that no name ('public', the
+    user's, 'pg_…') meets a schema PostgreSQL or the conversation tables use."""
+    return f"kb_{name}"

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, Table, create_engine, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -43,6 +44,15 @@ class Database:
     def begin(self) -> Iterator[Connection]:
         """A connection in a transaction, committed at the end (rolled back on an error)."""
         with self._translated(), self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection in a transaction that only reads: on SQLite it does not take the
+        write lock, so it never waits for a writer (WAL)."""
+        with (self._translated(),
+              self.engine.connect().execution_options(kefu_reads_only=True) as connection,
+              connection.begin()):
             yield connection
 
     def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
@@ -109,7 +119,13 @@ def open_database(location: Path | str, tables: Tables = "conversations",
         return _open[url, schema]
 
 
-def _engine(url: str, location: Path | str, schema: str) -> Engine:
+# A lock's connection notices a machine or network gone within about half a minute, so the
+# server releases the lock and another worker takes over (TCP's default: two hours).
+KEEPALIVE = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
+             "keepalives_count": 3, "tcp_user_timeout": 30_000}
+
+
+def _engine(url: str, location: Path | str, schema: str, keepalive: bool = False) -> Engine:
     try:
         if url.startswith("sqlite"):
             if isinstance(location, Path):
@@ -120,7 +136,8 @@ def _engine(url: str, location: Path | str, schema: str) -> Engine:
             event.listen(engine, "begin", _write_lock_first)
             return engine
         if not schema:
-            return create_engine(url, pool_pre_ping=True)
+            return create_engine(url, pool_pre_ping=True,
+                                 connect_args=KEEPALIVE if keepalive else {})
         _create_schema(url, schema)
         return create_engine(url, pool_pre_ping=True,
                              connect_args={"options": f'-csearch_path="{schema}"'})
@@ -146,7 +163,7 @@ def hold_lock(location: str, key: str) -> bool:
     """Take the PostgreSQL session lock named key for the rest of this process's life, on a
     connection of its own; False when another process, on any machine, holds it."""
     url = database_url(location)
-    engine = _engine(url, location, "")
+    engine = _engine(url, location, "", keepalive=True)
     try:
         connection = engine.connect()
         taken = connection.execute(text("SELECT pg_try_advisory_lock(hashtext(:key))"),
@@ -197,9 +214,11 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 
 def _write_lock_first(connection: Connection) -> None:
-    """Every transaction takes SQLite's write lock at its start (waiting up to
-    BUSY_TIMEOUT_S), so a read-then-write (the next message number) is never overtaken."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    """Every transaction but Database.read's takes SQLite's write lock at its start (waiting
+    up to BUSY_TIMEOUT_S), so a read-then-write (the next message number) is never
+    overtaken."""
+    reads_only = connection.get_execution_options().get("kefu_reads_only")
+    connection.exec_driver_sql("BEGIN" if reads_only else "BEGIN IMMEDIATE")
 
 
 def _upgrade(connection: Connection, tables: Tables) -> None:
@@ -211,4 +230,8 @@ def _upgrade(connection: Connection, tables: Tables) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("version_locations", str(MIGRATIONS / tables))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    try:
+        command.upgrade(config, "head")
+    except CommandError as exc:  # e.g. tables another program made in the same place
+        raise StorageError(f"the tables in the database could not be brought up to date: "
+                           f"{exc}") from exc

@@ -104,14 +104,17 @@ def _lead_or_wait(settings: Settings, desk: SupportDesk) -> None:
         return
 
     def wait() -> None:
+        leading = False  # once the lock is taken, only the start is tried again
         while True:
             time.sleep(LEAD_RETRY_S)
             try:
-                if runs_background_jobs(settings, desk.kb_name):
+                leading = leading or runs_background_jobs(settings, desk.kb_name)
+                if leading:
                     _start_background_jobs(settings, desk)
                     return
             except KefuError as exc:
-                log.warning("could not ask for the background jobs' lock: %s", exc)
+                log.warning("the background jobs could not be started; next try in %d s: "
+                            "%s", LEAD_RETRY_S, exc)
 
     threading.Thread(target=wait, name="kefu-lead-wait", daemon=True).start()
 

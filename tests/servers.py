@@ -1,5 +1,6 @@
-"""What the tests that start real servers share: a free loopback port, and the Debian
-package a test needs (skipped without it, required where CI sets REQUIRE_<NAME>_TESTS=1)."""
+"""What the tests that start real servers share: a free loopback port, the Debian package
+a test needs (skipped without it, required where CI sets REQUIRE_<NAME>_TESTS=1), and one
+chat message to a running kefu."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import socket
 from typing import TypeVar
 
+import httpx
 import pytest
 
 T = TypeVar("T")
@@ -27,3 +29,17 @@ def require(found: T | None, name: str, package: str) -> T:
     if os.environ.get(f"REQUIRE_{name}_TESTS") == "1":
         raise RuntimeError(f"{package} is missing: {install}")
     pytest.skip(f"{package} is not installed ({install})", allow_module_level=True)
+
+
+def ask(base: str, message: str, session_id: str | None = None,
+        timeout: float = 60.0) -> tuple[dict, str]:
+    """One chat message on a new connection (so a load balancer or the OS may hand it to
+    any worker): the reply, and the worker that answered (X-Kefu-Worker). Anything but 200
+    raises httpx.HTTPStatusError with the reply's text."""
+    with httpx.Client(base_url=base, timeout=timeout) as client:
+        reply = client.post("/api/v1/chat", json={"message": message,
+                                                  "session_id": session_id})
+    if reply.status_code != 200:
+        raise httpx.HTTPStatusError(f"{reply.status_code}: {reply.text[:500]}",
+                                    request=reply.request, response=reply)
+    return reply.json(), reply.headers["X-Kefu-Worker"]

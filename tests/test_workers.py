@@ -18,22 +18,13 @@ from kefu.cli import main
 from kefu.config import StoreSettings
 from kefu.ui.leader import runs_background_jobs
 from tests.postgres import fresh_database
-from tests.servers import free_port
+from tests.servers import ask, free_port
 from tests.test_chroma_server import chroma_server  # noqa: F401 - a fixture
 
 DATA = Path(__file__).parent / "data"
 TOKEN = "owner-token"
 GIFT = "Do you sell gift cards?"
 MAX_TRIES = 60
-
-
-def _ask(base: str, message: str, session_id: str | None = None) -> tuple[dict, str]:
-    """One request on a new connection (so the OS may hand it to either worker)."""
-    with httpx.Client(base_url=base, timeout=60) as client:
-        reply = client.post("/api/v1/chat", json={"message": message,
-                                                  "session_id": session_id})
-    reply.raise_for_status()
-    return reply.json(), reply.headers["X-Kefu-Worker"]
 
 
 @pytest.fixture
@@ -68,10 +59,10 @@ def two_workers(chroma_server, isolated_home, monkeypatch):  # noqa: F811
 
 def test_a_conversation_hops_between_workers_and_an_edit_answers_on_both(two_workers):
     base = two_workers
-    first, worker = _ask(base, "How long does shipping take?")
+    first, worker = ask(base, "How long does shipping take?")
     session, workers, asked = first["session_id"], {worker}, 1
     while len(workers) < 2 and asked < MAX_TRIES:  # the OS hands connections to either
-        reply, worker = _ask(base, "And returns?", session)
+        reply, worker = ask(base, "And returns?", session)
         workers.add(worker)
         asked += 1
     assert len(workers) == 2, f"{asked} requests all went to one worker"
@@ -82,7 +73,7 @@ def test_a_conversation_hops_between_workers_and_an_edit_answers_on_both(two_wor
         assert put.json()["status"] == "added"
     answered_by: set[str] = set()
     for _ in range(MAX_TRIES):
-        reply, worker = _ask(base, GIFT)
+        reply, worker = ask(base, GIFT)
         assert (reply["route"], reply["answer"]) == ("faq", "Yes: digital gift cards from US$20.")
         answered_by.add(worker)
         if len(answered_by) == 2:
@@ -98,7 +89,7 @@ def test_a_worker_killed_mid_conversation_loses_no_acknowledged_reply(two_worker
     base, session, acknowledged, killed = two_workers, None, [], ""
     for turn in range(24):
         try:
-            reply, worker = _ask(base, f"{turn}: how long does shipping take?", session)
+            reply, worker = ask(base, f"{turn}: how long does shipping take?", session)
         except httpx.HTTPError:
             continue  # a request the dying worker had taken: not acknowledged
         session = reply["session_id"]

@@ -80,12 +80,7 @@ class Database:
             cause = str(getattr(exc, "orig", None) or exc).strip()
             error = StorageConflict if isinstance(exc, IntegrityError) else StorageError
             raise error(f"the database {self.name} could not be used: {cause}"
-                               f"{sqlite_hint(cause)}") from exc
-
-
-def sqlite_hint(message: str) -> str:
-    """What to do about an SQLite error with this message ('' when nothing to add)."""
-    return _HINTS.get(message, "")
+                               f"{_HINTS.get(cause, '')}") from exc
 
 
 _open: dict[tuple[str, str], Database] = {}
@@ -162,22 +157,21 @@ _held: list[Connection] = []  # the connections holding this process's PostgreSQ
 def hold_lock(location: str, key: str) -> bool:
     """Take the PostgreSQL session lock named key for the rest of this process's life, on a
     connection of its own; False when another process, on any machine, holds it."""
-    url = database_url(location)
-    engine = _engine(url, location, "", keepalive=True)
+    database = Database(_engine(database_url(location), location, "", keepalive=True))
     try:
-        connection = engine.connect()
-        taken = connection.execute(text("SELECT pg_try_advisory_lock(hashtext(:key))"),
-                                   {"key": key}).scalar()
-        connection.commit()  # a session lock outlives the transaction that took it
-    except SQLAlchemyError as exc:
-        engine.dispose()
-        raise StorageError(f"the database {_without_password(url)} could not be used: "
-                           f"{exc}") from exc
+        with database._translated():
+            connection = database.engine.connect()
+            taken = connection.execute(text("SELECT pg_try_advisory_lock(hashtext(:key))"),
+                                       {"key": key}).scalar()
+            connection.commit()  # a session lock outlives the transaction that took it
+    except StorageError:
+        database.engine.dispose()
+        raise
     if taken:
         _held.append(connection)
     else:
         connection.close()
-        engine.dispose()
+        database.engine.dispose()
     return bool(taken)
 
 

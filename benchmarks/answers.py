@@ -3,6 +3,7 @@
     python benchmarks/answers.py DATA_DIR [--models default small] [--seed 0]
                                  [--limit-questions N] [--out benchmarks/results/answers.json]
                                  [--peer-python PATH | --peer-venv ~/.cache/kefu/peer-venv]
+                                 [--variant NAME KEFU_KEY=VALUE ... [--variant ...]]
 
 DATA_DIR is in the evaluation format: faq.jsonl, queries.jsonl (with `answer_facts`), oos.jsonl
 (with `kind` near/far) and optionally docs.jsonl. The peer's own sample() picks the questions
@@ -19,6 +20,9 @@ same 40. For each installed model, the peer first, then kefu, never both at once
           POST /api/v1/chat/stream (server-sent events), once the server has gone idle
           (its model loaded) and up to five questions outside the sample (until one streams
           text) have put the system prompt in the LLM's cache, as in steady use
+    kefu variants, one per --variant: the same, on the same imported knowledge base, with
+          those KEFU_* settings too (another threshold, the LLM's choice as it was), so
+          kefu is compared with itself in the same run
 
 Both are scored by the peer's rules, read from its source: an answer has the gold facts when
 every `answer_facts` string occurs in it (case-insensitively; a question without facts cannot
@@ -215,12 +219,14 @@ def _kefu(*args: str) -> list[str]:
             *args]
 
 
-def kefu_env(home: Path, model: str, seed: int) -> dict[str, str]:
-    """The environment without the caller's KEFU_* settings: kefu's defaults, this home."""
+def kefu_env(home: Path, model: str, seed: int,
+             variant: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment without the caller's KEFU_* settings: kefu's defaults (and a
+    variant's settings), this home."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")}
-    return env | {"KEFU_HOME": str(home), "KEFU_LLM__MODEL": model, "KEFU_LLM__SEED": str(seed),
-                  "KEFU_SERVER__RATE_PER_IP": "100000",
-                  "KEFU_SERVER__RATE_PER_SESSION": "100000"}
+    return env | (variant or {}) | {
+        "KEFU_HOME": str(home), "KEFU_LLM__MODEL": model, "KEFU_LLM__SEED": str(seed),
+        "KEFU_SERVER__RATE_PER_IP": "100000", "KEFU_SERVER__RATE_PER_SESSION": "100000"}
 
 
 def ingest(home: Path, files: list[Path]) -> str:
@@ -262,15 +268,16 @@ def wait_idle(pid: int, timeout: float = 300) -> float:
 
 
 @contextmanager
-def kefu_server(home: Path, model: str, seed: int) -> Iterator[tuple[str, float]]:
+def kefu_server(home: Path, model: str, seed: int,
+                variant: dict[str, str] | None = None) -> Iterator[tuple[str, float]]:
     """`kefu serve` for the knowledge base on a free loopback port: its URL once /healthz
     answers and the process has gone idle, and the seconds that took. Stopped on the way
     out, errors included."""
-    port, log = _free_port(), home / f"serve-{model}.log"
+    port, log = _free_port(), home / f"serve-{model}-{len(variant or {})}.log"
     with log.open("w") as output:
         server = subprocess.Popen(
             _kefu("serve", "--kb", KB, "--host", "127.0.0.1", "--port", str(port)),
-            stdout=output, stderr=subprocess.STDOUT, env=kefu_env(home, model, seed))
+            stdout=output, stderr=subprocess.STDOUT, env=kefu_env(home, model, seed, variant))
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 300
@@ -315,9 +322,10 @@ def ask(client: httpx.Client, url: str, question: str) -> dict[str, Any]:
 
 
 def run_kefu(home: Path, model: str, questions: list[dict], warm_up: list[dict], seed: int,
-             rules: dict[str, Any]) -> dict[str, Any]:
-    block: dict[str, Any] = {}
-    with kefu_server(home, model, seed) as (url, idle_s), httpx.Client(timeout=600) as client:
+             rules: dict[str, Any], variant: dict[str, str] | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {"settings": variant or {}}
+    with kefu_server(home, model, seed, variant) as (url, idle_s), \
+            httpx.Client(timeout=600) as client:
         warm = []
         for question in warm_up:  # the system prompt into the KV cache, as in steady use
             warm.append(ask(client, url, question["query"]))
@@ -397,7 +405,11 @@ def main() -> int:
                         "--peer-venv's, made when missing)")
     parser.add_argument("--peer-venv", type=Path,
                         default=Path.home() / ".cache" / "kefu" / "peer-venv")
+    parser.add_argument("--variant", nargs="+", action="append", default=[],
+                        metavar=("NAME", "KEFU_KEY=VALUE"),
+                        help="also run kefu with these settings, as a column NAME")
     args = parser.parse_args()
+    variants = {v[0]: variant_settings(parser, v) for v in args.variant}
 
     data_dir = args.data_dir.resolve()
     faq, docs = data_dir / "faq.jsonl", data_dir / "docs.jsonl"
@@ -458,6 +470,14 @@ def main() -> int:
             print(f"{name}: kefu serve, {len(questions)} questions", flush=True)
             block["kefu"] = run_kefu(home, name, questions, warm_up, args.seed, rules)
             block["kefu"]["scores"] = summarize(block["kefu"]["rows"], rules["pct"])
+            block["variants"] = {}
+            for variant, extra in variants.items():
+                print(f"{name}: kefu serve as {variant}, {len(questions)} questions", flush=True)
+                block["variants"][variant] = run_kefu(home, name, questions, warm_up, args.seed,
+                                                      rules, extra)
+                block["variants"][variant]["scores"] = summarize(
+                    block["variants"][variant]["rows"], rules["pct"])
+                write_results(args.out, results)
             peer_first = block["peer"]["scores"]["first_median_s"]
             kefu_first = block["kefu"]["scores"]["first_median_s"]
             block["first_median_kefu_over_peer"] = (
@@ -466,6 +486,16 @@ def main() -> int:
     print(table(results))
     write_results(args.out, results)
     return 0
+
+
+def variant_settings(parser: argparse.ArgumentParser, given: list[str]) -> dict[str, str]:
+    """--variant NAME KEFU_KEY=VALUE ...: the settings, or a usage error."""
+    pairs = [p.partition("=") for p in given[1:]]
+    bad = [k for k, eq, _ in pairs if not (eq and k.startswith("KEFU_"))]
+    if len(given) < 2 or bad:
+        parser.error(f"--variant {given[0]}: give KEFU_KEY=VALUE settings after the name"
+                     + (f" (not {bad[0]!r})" if bad else ""))
+    return {k: v for k, _, v in pairs}
 
 
 def table(results: dict[str, Any]) -> str:
@@ -480,7 +510,8 @@ def table(results: dict[str, Any]) -> str:
     for name, block in results["models"].items():
         if "kefu" not in block:
             continue
-        peer, kefu = block["peer"]["scores"], block["kefu"]["scores"]
+        systems = {"peer": block["peer"]["scores"], "kefu": block["kefu"]["scores"]} | {
+            f"kefu {v}": b["scores"] for v, b in block.get("variants", {}).items()}
         rows = [
             ("answers with the gold facts", lambda s: count(s["with_facts"], s["in_scope"])),
             ("answered but wrong (facts missing)", lambda s: count(s["wrong"], s["in_scope"])),
@@ -494,15 +525,16 @@ def table(results: dict[str, Any]) -> str:
             ("first visible text median / p90 (s)", lambda s: secs(s, "first")),
             ("total median / p90 (s)", lambda s: secs(s, "total")),
         ]
-        if peer["unscored"] or kefu["unscored"]:
+        if any(s["unscored"] for s in systems.values()):
             rows.insert(2, ("answered, no answer_facts to check",
                             lambda s: count(s["unscored"], s["in_scope"])))
         lines.append(f"\n{name}: {block['file']}")
-        lines.append(f"{'':<38} {'peer':>16} {'kefu':>24}")
-        lines += [f"{label:<38} {cell(peer):>16} {cell(kefu):>24}" for label, cell in rows]
+        lines.append(f"{'':<38}" + "".join(f" {system:>24}" for system in systems))
+        lines += [f"{label:<38}" + "".join(f" {cell(s):>24}" for s in systems.values())
+                  for label, cell in rows]
         ratio = block["first_median_kefu_over_peer"]
         lines.append(f"{'kefu/peer median first visible text':<38} "
-                     f"{'-' if ratio is None else f'{ratio:.2f}x':>41}")
+                     f"{'-' if ratio is None else f'{ratio:.2f}x':>49}")
     notes = ["peer: declined = its REFUSAL pattern matched; kefu: route abstain, refuse or "
              "handoff, or suggest (did you mean).",
              "A declined reply never counts as an answer, even with the facts in it."]

@@ -10,8 +10,9 @@ HEADER = """# Configuration
 
 Settings are read once, in this order, later ones winning: the defaults below, a TOML file
 (`--config PATH` or `KEFU_CONFIG`), then environment variables `KEFU_<SECTION>__<KEY>`
-(for example `KEFU_LLM__MODEL=small`, `KEFU_HOME=/srv/kefu`). Unknown keys and invalid
-values are refused with a message naming the key.
+(for example `KEFU_LLM__MODEL=small`, `KEFU_HOME=/srv/kefu`; a list as JSON:
+`KEFU_LADDER__CERTAINTY_WEIGHTS='[-5, 3, 1, 3, 1]'`). Unknown keys and invalid values are
+refused with a message naming the key.
 
 ```toml
 # kefu.toml

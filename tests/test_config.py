@@ -17,6 +17,15 @@ def test_defaults_then_toml_then_environment(tmp_path: Path):
     assert settings.models_dir == tmp_path / "models"
 
 
+def test_a_list_setting_comes_from_the_environment_as_json():
+    weights = load_settings(environ={"KEFU_LADDER__CERTAINTY_WEIGHTS": "[-5, 3, 1, 3, 1.5]"})
+    assert weights.ladder.certainty_weights == (-5.0, 3.0, 1.0, 3.0, 1.5)
+    with pytest.raises(ConfigError, match="ladder.certainty_weights: Input should be a valid"):
+        load_settings(environ={"KEFU_LADDER__CERTAINTY_WEIGHTS": "[-5, 3"})
+    with pytest.raises(ConfigError, match="ladder.certainty_weights: Tuple should have at most"):
+        load_settings(environ={"KEFU_LADDER__CERTAINTY_WEIGHTS": "[1, 2, 3, 4, 5, 6]"})
+
+
 def test_unknown_choice_lists_the_valid_ones():
     with pytest.raises(ConfigError,
                        match="llm.backend: Input should be 'llama-cpp', 'openai' or 'none'"):

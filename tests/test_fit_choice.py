@@ -1,11 +1,13 @@
-"""kefu tune's choice step: the choose threshold fitted from the LLM's own choices."""
+"""kefu tune's choice step: the certainty of the LLM's choice fitted from its own choices."""
 
+import math
 import re
 
+from kefu.agent.decision import CERTAINTY_FEATURES, certainty
 from kefu.agent.factory import TUNED, ladder_for
 from kefu.agent.ladder import Agent
 from kefu.calibration import fit_choice
-from kefu.calibration.fit_choice import Chosen, choices, choose
+from kefu.calibration.fit_choice import Certainty, Chosen, choices, choose, fit_weights
 from kefu.calibration.tune import Probe
 from kefu.cli import main
 from kefu.config import LadderSettings, RetrievalSettings, load_settings
@@ -16,28 +18,43 @@ from tests.conftest import FakeModel
 from .conftest import DATA
 from .test_tune import REWORDINGS
 
+DEFAULT = Certainty(LadderSettings().certainty_weights, LadderSettings().choose_certainty)
+SURE = (0.5, 0.95, 0.9, 1.0)  # retrieval confidence, lead, probability, retrieval's first
+DOUBTFUL = (0.38, 0.62, 0.45, 0.0)
 
-def _chosen(n, lead, right=True):
-    return [Chosen("a" if right else "b", lead, "a") for _ in range(n)]
+
+def _chosen(n, features, right=True):
+    return [Chosen("a" if right else "b", features, "a") for _ in range(n)]
 
 
-def test_a_model_whose_wrong_choices_lead_less_gets_a_higher_threshold():
-    # right choices lead by 0.9, wrong ones (the entry left out, another chosen) by 0.65
-    probes = _chosen(40, 0.9) + _chosen(30, 0.65, right=False) + _chosen(10, 0.55)
-    best, now, scores = choose(probes, current=0.6)
+def test_wrong_choices_that_look_doubtful_are_declined_by_the_fitted_certainty():
+    # right choices are sure on every signal; wrong ones (another entry chosen) are not
+    probes = _chosen(40, SURE) + _chosen(30, DOUBTFUL, right=False)
+    best, now, scores = choose(probes, Certainty((5.0, 0, 0, 0, 0), 0.5))  # answers all
     assert (now.right, now.wrong) == (40, 30)
-    assert best.threshold == 0.7  # the nearest threshold above the wrong ones' lead
-    assert (best.right, best.wrong, best.declined) == (40, 0, 40)
-    assert [s.threshold for s in scores] == list(fit_choice.CHOOSE_GRID)
+    assert (best.right, best.wrong, best.declined) == (40, 0, 30)
+    assert [s.certainty.cut for s in scores] == list(fit_choice.CUT_GRID)
+    weights = best.certainty.weights
+    assert certainty(weights, SURE) > 0.9 > 0.1 > certainty(weights, DOUBTFUL)
 
 
-def test_a_threshold_is_kept_unless_another_is_surely_better():
-    probes = _chosen(40, 0.9) + _chosen(1, 0.62, right=False) + _chosen(2, 0.63)
-    best, now, _ = choose(probes, current=0.6)
+def test_a_certainty_is_kept_unless_another_is_surely_better():
+    probes = _chosen(40, SURE) + _chosen(1, DOUBTFUL, right=False) + _chosen(2, DOUBTFUL)
+    assert certainty(DEFAULT.weights, SURE) >= DEFAULT.cut
+    best, now, _ = choose(probes, Certainty((5.0, 0, 0, 0, 0), 0.5))
     assert best == now  # one wrong answer less at the cost of two right: chance
-    nothing_wrong = _chosen(30, 0.55) + _chosen(20, 0.9)
-    best, now, _ = choose(nothing_wrong, current=0.6)
-    assert (best.threshold, best.right) == (0.55, 50)  # the nearest that answers them all
+
+
+def test_the_weights_follow_the_signal_that_tells_right_from_wrong():
+    # only the LLM's lead separates them; retrieval's confidence is the same noise in both
+    noise = (0.3, 0.4, 0.5)
+    probes = [Chosen("a", (r, 0.9, 0.7, 1.0), "a") for r in noise * 10] + \
+        [Chosen("b", (r, 0.6, 0.7, 1.0), "a") for r in noise * 10]
+    weights = fit_weights(probes)
+    assert len(weights) == 1 + len(CERTAINTY_FEATURES)
+    lead = weights[1 + CERTAINTY_FEATURES.index("the LLM's lead")]
+    assert lead > 5 and abs(weights[1]) < 1
+    assert all(math.isfinite(w) for w in weights)  # separable, yet regularised
 
 
 class Chooser(FakeModel):
@@ -69,7 +86,7 @@ def test_each_probe_is_asked_as_it_is_and_with_its_entry_left_out(tiny_kb):
     chosen = choices(agent, probes, progress=False)
     assert model.calls == 4
     assert [c.gold for c in chosen] == ["t-en-ship", "", "t-zh-return", ""]
-    assert chosen[0].chosen == "t-en-ship" and chosen[0].lead > 0.6
+    assert chosen[0].chosen == "t-en-ship" and chosen[0].features[1] > 0.6  # its lead
     assert chosen[1].chosen != "t-en-ship"  # its entry was not among the candidates
     sure = Agent(agent.retriever, model, LadderSettings(faq_threshold=0.5, rag_threshold=0.0,
                                                         translate=False), "Shop")
@@ -79,12 +96,20 @@ def test_each_probe_is_asked_as_it_is_and_with_its_entry_left_out(tiny_kb):
     assert model.calls == calls + 1  # the curated match answers it as it is: no choice
 
 
-def test_the_fitted_choose_threshold_is_what_the_ladder_uses(settings, tiny_kb):
-    assert ladder_for(settings, tiny_kb).choose_threshold == settings.ladder.choose_threshold
-    tiny_kb.set_setting(TUNED, {"faq_threshold": 0.7, "choose_threshold": 0.75})
-    assert ladder_for(settings, tiny_kb).choose_threshold == 0.75
-    tiny_kb.set_setting(TUNED, {"faq_threshold": 0.7})  # a tune from before this step
-    assert ladder_for(settings, tiny_kb).choose_threshold == settings.ladder.choose_threshold
+def test_the_fitted_certainty_is_what_the_ladder_uses(settings, tiny_kb):
+    configured = settings.ladder
+    assert ladder_for(settings, tiny_kb).certainty_weights == configured.certainty_weights
+    weights = [-3.0, 2.0, 4.0, 1.0, 0.5]
+    tiny_kb.set_setting(TUNED, {"faq_threshold": 0.7, "certainty_weights": weights,
+                                "choose_certainty": 0.55})
+    tuned = ladder_for(settings, tiny_kb)
+    assert (list(tuned.certainty_weights), tuned.choose_certainty) == (weights, 0.55)
+    tiny_kb.set_setting(TUNED, {"faq_threshold": 0.7, "choose_threshold": 0.8})  # before
+    older = ladder_for(settings, tiny_kb)  # the lead's cut-off of an older tune: ignored
+    assert (older.certainty_weights, older.choose_certainty) == (
+        configured.certainty_weights, configured.choose_certainty)
+    tiny_kb.set_setting(TUNED, {"certainty_weights": [1.0, 2.0]})  # damaged: all ignored
+    assert ladder_for(settings, tiny_kb).certainty_weights == configured.certainty_weights
 
 
 class WriterAndChooser(Chooser):
@@ -101,19 +126,27 @@ def test_kefu_tune_without_a_log_lets_the_llms_questions_stand_in_and_shows_the_
     assert main(["ingest", str(DATA / "faq.csv"), "--kb", "shop", "--no-translate"]) == 0
     monkeypatch.setattr("kefu.agent.chat_models.build_chat_model",
                         lambda *args, **kwargs: WriterAndChooser())
-    # the LLM's choices as the fit sees them: its wrong ones lead less than its right ones
+    # the LLM's choices as the fit sees them, in a shop unlike the default weights': its
+    # right choices are seldom retrieval's first, its wrong ones are
+    right, wrong = (0.3, 0.95, 0.9, 0.0), (0.55, 0.7, 0.6, 1.0)
+    assert certainty(DEFAULT.weights, right) < DEFAULT.cut <= certainty(DEFAULT.weights, wrong)
     monkeypatch.setattr(fit_choice, "choices", lambda *args, **kwargs:
-                        _chosen(40, 0.9) + _chosen(30, 0.65, right=False))
+                        _chosen(40, right) + _chosen(30, wrong, right=False))
     main(["tune", "--kb", "shop"])
     out = capsys.readouterr().out
     stood_in = re.search(r"(\d+) customers' questions from the LLM's customer-style", out)
     assert stood_in and int(stood_in[1]) > 0
-    assert "choose thr." in out  # the choice step's table
-    assert "favour choose threshold 0.70; written only with --choice" in out
+    assert "fitted certainty weights: intercept" in out  # the choice step's table
+    favoured = re.search(r"favour the fitted weights at cut-off (0\.\d+); written only with "
+                         r"--choice", out)
+    assert favoured
     kb = open_knowledge_base(load_settings(), "shop")
-    assert "choose_threshold" not in (kb.setting(TUNED) or {})  # shown, written with --choice
+    assert "certainty_weights" not in (kb.setting(TUNED) or {})  # shown, written with --choice
     kb.close()
     main(["tune", "--kb", "shop", "--choice"])
     kb = open_knowledge_base(load_settings(), "shop")
-    assert kb.setting(TUNED)["choose_threshold"] == 0.7
+    tuned = kb.setting(TUNED)
+    assert tuned["choose_certainty"] == float(favoured[1])
+    assert certainty(tuned["certainty_weights"], right) > 0.9 > 0.1 > certainty(
+        tuned["certainty_weights"], wrong)
     kb.close()

@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -101,13 +102,18 @@ def test_an_unsure_choice_between_two_faq_entries_offers_both(tiny_kb, scripted)
 
 def test_the_retrievers_rank_weighs_the_llms_choice(tiny_kb, scripted):
     """0.45 for the first entry against 0.55 for the third: the first wins (0.45 against
-    0.55 / 3), and leads enough to answer."""
+    0.55 / 3) and leads by 0.71; how sure that makes kefu is certainty()'s to say."""
     question = "Can I send back something I bought?"
     ranked = [h.entry.id for h in Retriever(tiny_kb, RetrievalSettings()).search(question)]
-    scripted.enqueue(json.dumps([0.0, 0.45, 0.0, 0.55] + [0.0] * (len(ranked) - 3)))
+    odds = json.dumps([0.0, 0.45, 0.0, 0.55] + [0.0] * (len(ranked) - 3))
+    scripted.enqueue(odds)
     final = _agent(tiny_kb, scripted, FORCE_RAG).ask(question)
+    sure = float(re.search(r"certainty (0\.\d+)", final.reason)[1])
+    assert "lead 0.71" in final.reason and final.route == "abstain"
+    scripted.enqueue(odds)
+    trusting = FORCE_RAG.model_copy(update={"choose_certainty": sure})
+    final = _agent(tiny_kb, scripted, trusting).ask(question)
     assert (final.route, final.sources[0].id) == ("faq", ranked[0])
-    assert "lead 0.71" in final.reason
 
 
 def test_a_chosen_document_answers_with_its_own_sentence(tiny_kb, scripted):

@@ -93,7 +93,8 @@ def test_a_config_file_that_is_not_utf8_is_a_config_error(tmp_path: Path):
 
 
 @FUZZ
-@given(ladder=JSON | st.fixed_dictionaries({"faq_threshold": JSON, "choose_threshold": JSON}),
+@given(ladder=JSON | st.fixed_dictionaries({"faq_threshold": JSON, "choose_certainty": JSON,
+                                                  "certainty_weights": JSON}),
        retrieval=JSON | st.fixed_dictionaries({"bm25_weight": JSON, "center_languages": JSON}))
 def test_damaged_tuned_settings_fall_back_to_the_configured_ones(tmp_path_factory, hash_embedder,
                                                                  ladder, retrieval):
@@ -110,7 +111,8 @@ def test_damaged_tuned_settings_fall_back_to_the_configured_ones(tmp_path_factor
         fitted = retrieval_for(configured, kb)
     finally:
         kb.close()
-    assert 0.5 <= chosen.choose_threshold <= 1.0  # validated like the configured ones
+    assert 0.0 <= chosen.choose_certainty <= 1.0  # validated like the configured ones
+    assert len(chosen.certainty_weights) == 5
     assert 0.0 <= fitted.bm25_weight <= 1.0
 
 
@@ -119,12 +121,12 @@ def test_valid_tuned_settings_are_used(settings, hash_embedder):
     from kefu.knowledge_base.store import open_knowledge_base
 
     kb = open_knowledge_base(settings, "tuned", hash_embedder)
-    kb.set_setting(TUNED, {"faq_threshold": 0.71, "choose_threshold": "0.8", "other": 1})
+    kb.set_setting(TUNED, {"faq_threshold": 0.71, "choose_certainty": "0.8", "other": 1})
     chosen = ladder_for(settings, kb)
     kb.close()
-    assert (chosen.faq_threshold, chosen.choose_threshold) == (0.71, 0.8)
+    assert (chosen.faq_threshold, chosen.choose_certainty) == (0.71, 0.8)
     kb = open_knowledge_base(settings, "tuned", hash_embedder)
-    kb.set_setting(TUNED, {"faq_threshold": 0.71, "choose_threshold": 3})
+    kb.set_setting(TUNED, {"faq_threshold": 0.71, "choose_certainty": 3})
     assert ladder_for(settings, kb) == settings.ladder
     kb.close()
 

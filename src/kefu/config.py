@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -175,11 +176,20 @@ class LadderSettings(_Frozen):
         "or sentences are what the customer reads. Fewer answer sooner: on the demo shop 3 "
         "took two thirds of the time of 5."
     )
-    choose_threshold: float = Field(
-        0.6, ge=0.5, le=1.0, description="How far the entry the LLM chooses must lead its "
-        "strongest rival, the next entry or 'none of these' (its share of the two "
-        "probabilities, read from the LLM's token log-probabilities): at or above it that "
-        "entry answers; below it kefu offers the likely ones ('did you mean') or declines."
+    certainty_weights: tuple[float, float, float, float, float] = Field(
+        (-4.94, 3.29, 1.27, 2.92, 1.42), description="How sure kefu is that the entry the LLM "
+        "chose answers: a logistic function's intercept and weights of retrieval's "
+        "confidence, the choice's lead over its strongest rival (the next entry or 'none of "
+        "these', its share of the two probabilities from the LLM's token log-probabilities), "
+        "the probability the LLM gave it, and whether it is retrieval's first (1/0). `kefu "
+        "tune --choice` fits them per knowledge base; these were fitted on the default "
+        "model's choices for the Pinecone evaluation shop's probes (docs/evaluation.md)."
+    )
+    choose_certainty: float = Field(
+        0.5, ge=0.0, le=1.0, description="The certainty (certainty_weights) at or above "
+        "which the entry the LLM chose answers (0.5: more likely right than not, with as "
+        "many unanswerable questions as answerable ones); below it kefu offers the likely "
+        "ones ('did you mean') or declines."
     )
     suggest_probability: float = Field(
         0.2, ge=0.0, le=1.0, description="When the LLM is unsure, FAQ entries it gives at "
@@ -199,8 +209,9 @@ class LadderSettings(_Frozen):
         "LLM translate its curated answer (marked 'translated' in the sources)."
     )
     use_tuned: bool = Field(
-        True, description="Use the faq/rag thresholds `kefu tune` chose for the knowledge base "
-        "being served, when it chose some; false: always the two values above."
+        True, description="Use the thresholds, margin weight and certainty weights `kefu tune` "
+        "chose for the knowledge base being served, when it chose some; false: always the "
+        "values above."
     )
 
 
@@ -334,7 +345,8 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
-    """KEFU_HOME -> home, KEFU_LLM__MODEL -> llm.model."""
+    """KEFU_HOME -> home, KEFU_LLM__MODEL -> llm.model; a value that starts with '[' is read
+    as a JSON list when it is one (KEFU_LADDER__CERTAINTY_WEIGHTS='[-5, 3, 1, 3, 1]')."""
     out: dict[str, Any] = {}
     for name, value in environ.items():
         if not name.startswith("KEFU_") or name == "KEFU_CONFIG":
@@ -343,8 +355,17 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
         node = out
         for part in path[:-1]:
             node = node.setdefault(part, {})
-        node[path[-1]] = value
+        node[path[-1]] = _list_or_text(value)
     return out
+
+
+def _list_or_text(value: str) -> Any:
+    if not value.lstrip().startswith("["):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value  # validation names the setting
 
 
 def load_settings(

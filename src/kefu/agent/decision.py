@@ -1,9 +1,11 @@
 """How sure kefu is before and after the LLM: the rung a question lands on from retrieval
-alone (decide(), under the ladder's thresholds: what `kefu tune` sweeps), and the LLM's
-choice among the candidates with its lead over the rival."""
+alone (decide(), under the ladder's thresholds: what `kefu tune` sweeps), the LLM's choice
+among the candidates with its lead over the rival, and how likely that choice is right
+(certainty(): retrieval's confidence and the choice in one calibrated probability)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -86,3 +88,26 @@ def lead_share(best: float, rival: float) -> float:
     share, not the probability itself: a small model spreads its mass more thinly in one
     language than in the other, but ranks alike in both."""
     return best / (best + rival) if best + rival > 0 else 0.0
+
+
+# What certainty() weighs, in the order of ladder.certainty_weights (after the intercept).
+CERTAINTY_FEATURES = ("retrieval confidence", "the LLM's lead", "its probability",
+                      "retrieval's first")
+
+
+def choice_features(retrieval: float, choice: Choice) -> tuple[float, ...]:
+    """What certainty() weighs of a choice: retrieval's confidence (confidence()), how far
+    the LLM's choice leads its rival, the probability it gave it, and 1 when it chose
+    retrieval's first entry (0 otherwise)."""
+    return (retrieval, choice.lead, choice.chances[choice.best], float(choice.best == 0))
+
+
+def certainty(weights: Sequence[float], features: Sequence[float]) -> float:
+    """The probability that the chosen entry answers the question: a logistic function of
+    the features (choice_features()), weights[0] its intercept. `kefu tune` fits the weights
+    per knowledge base from the LLM's choices on its probes; retrieval and the LLM each
+    miss cases the other catches, so one probability ranks answers better than a cut-off
+    on each (on the Pinecone shop's own questions: a fifth fewer wrong answers at about as
+    many right ones as the lead alone; docs/evaluation.md)."""
+    z = weights[0] + sum(w * x for w, x in zip(weights[1:], features, strict=True))
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))

@@ -38,13 +38,14 @@ def build_agent(settings: Settings, kb: KnowledgeBase | None = None,
 
 
 TUNED = "ladder.tuned"  # the knowledge base setting `kefu tune` writes
-TUNABLE = ("faq_threshold", "rag_threshold", "margin_weight", "choose_threshold")
+TUNABLE = ("faq_threshold", "rag_threshold", "margin_weight", "certainty_weights",
+           "choose_certainty")
 
 
 def ladder_for(settings: Settings, kb: KnowledgeBase) -> LadderSettings:
     """The ladder's settings for kb: the thresholds (and margin weight) `kefu tune` chose
     for it, when it did and ladder.use_tuned is on; else the configured ones (each one it
-    did not choose: an older tune chose no choose_threshold)."""
+    did not choose: an older tune chose no certainty)."""
     tuned = kb.setting(TUNED) if settings.ladder.use_tuned else None
     return _with_tuned(settings.ladder, tuned, TUNABLE, f"{kb.name}'s {TUNED}")
 

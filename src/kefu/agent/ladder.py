@@ -26,7 +26,15 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from kefu.agent.budget import cut, fitted, pieces
-from kefu.agent.decision import Choice, Decision, decide, lead_share
+from kefu.agent.decision import (
+    Choice,
+    Decision,
+    certainty,
+    choice_features,
+    confidence,
+    decide,
+    lead_share,
+)
 from kefu.agent.guard import (
     clean,
     intent,
@@ -260,14 +268,16 @@ class Agent:
         return probs[0], probs[1:]
 
     def _choose(self, question: str, lang: Lang, hits: Sequence[Hit]) -> Iterator[Event]:
-        """The LLM chooses among the candidates (choice()). Sure: that entry's curated
-        answer, or the sentences of the document it picks; unsure: the likely FAQ questions
-        to click, or "I don't know"."""
+        """The LLM chooses among the candidates (choice()). Sure (certainty() at or above
+        choose_certainty): that entry's curated answer, or the sentences of the document it
+        picks; unsure: the likely FAQ questions to click, or "I don't know"."""
         picked = self.choice(question, [h.entry for h in hits])
-        best, lead, chances, odds = picked.best, picked.lead, picked.chances, picked.odds
+        best, chances = picked.best, picked.chances
+        sure = self.certainty(hits, picked)
+        odds = f"{picked.odds}; certainty {sure:.2f}"
         log.info("choice for %r: [%d] %s (%s)", question[:60], best + 1, hits[best].entry.id,
                  odds)
-        if lead >= self.cfg.choose_threshold:
+        if sure >= self.cfg.choose_certainty:
             chosen = hits[best]
             reason = f"the LLM chose [{best + 1}] {chosen.entry.id} ({odds})"
             if chosen.entry.kind == "doc" or len(passages(chosen.entry.answer)) > 1:
@@ -279,13 +289,19 @@ class Agent:
             else:
                 yield reply(lang, "abstain", "abstain", reason=f"{reason}; translation off")
             return
-        unsure = f"the LLM is unsure ({odds} < choose_threshold {self.cfg.choose_threshold})"
+        unsure = f"the LLM is unsure ({odds} < choose_certainty {self.cfg.choose_certainty})"
         likely = [hits[i] for i in picked.order if chances[i] >= self.cfg.suggest_probability
                   and hits[i].entry.kind == "faq" and hits[i].entry.lang == lang]
         if len(likely) >= 2:
             yield suggest(lang, likely[: self.cfg.max_suggestions], unsure)
         else:
             yield reply(lang, "abstain", "abstain", reason=unsure)
+
+    def certainty(self, hits: Sequence[Hit], picked: Choice) -> float:
+        """How likely the entry the LLM picked among hits (best retrieved first) answers:
+        retrieval's confidence and the choice in one probability (decision.certainty)."""
+        return certainty(self.cfg.certainty_weights,
+                         choice_features(confidence(self.cfg, hits), picked))
 
     def _extract(self, question: str, lang: Lang, hit: Hit, reason: str) -> Iterator[Event]:
         """The sentences of a document (or of the passage of a long FAQ answer that matched)

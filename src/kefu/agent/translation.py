@@ -73,7 +73,7 @@ class EntryTranslator:
         """The shop's own entry answers the translated question, as the ladder would serve
         a customer asking it: a sure curated match (its question match reaches
         ladder.faq_threshold) that the LLM, choosing among the entries retrieved in that
-        language, also surely chooses (ladder.choose_threshold)."""
+        language, also surely chooses (its certainty reaches ladder.choose_certainty)."""
         hits = [h for h in self.agent.retriever.search(question)
                 if h.entry.kind == "faq" and h.entry.lang == partner.lang
                 and not h.entry.translated_from][: self.agent.cfg.choose_among]
@@ -84,7 +84,7 @@ class EntryTranslator:
         with self.agent.queue.holding():
             picked = self.agent.choice(question, entries)
         return (entries[picked.best] == partner
-                and picked.lead >= self.agent.cfg.choose_threshold)
+                and self.agent.certainty(hits, picked) >= self.agent.cfg.choose_certainty)
 
 
 @dataclass

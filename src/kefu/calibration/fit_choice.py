@@ -1,11 +1,13 @@
-"""`kefu tune`'s last step: how sure the LLM's choice must be before its entry answers
-(ladder.choose_threshold), fitted per knowledge base from the LLM's own choices.
+"""`kefu tune`'s last step: how likely the LLM's choice is right (ladder.certainty_weights)
+and how sure kefu must be before its entry answers (ladder.choose_certainty), fitted per
+knowledge base from the LLM's own choices.
 
-Past a curated match the LLM chooses among the retrieved entries, and the lead of its
-choice over its strongest rival (Agent.choice) decides: at or above choose_threshold the
-entry answers; below it kefu offers "did you mean" or declines. How far ahead a right
-choice is depends on the model and on how alike the shop's entries are, so one constant
-fits no shop.
+Past a curated match the LLM chooses among the retrieved entries; certainty() turns
+retrieval's confidence and the choice (its lead over the strongest rival, the probability
+it gave, whether it is retrieval's first) into the probability that the chosen entry
+answers. At or above choose_certainty the entry answers; below it kefu offers "did you
+mean" or declines. How these signals relate to being right depends on the model and on how
+alike the shop's entries are, so one set of weights fits no shop.
 
 Probes: the questions the LLM wrote for `kefu tune`'s first step (calibration/fit_retrieval.py:
 what other customers would ask of a spread of the FAQ entries, and facts asked of document
@@ -14,16 +16,16 @@ as it is (right: its entry answers) and once with its entry and the entry's twin
 of the candidates (right: nothing answers; the near out-of-scope case, a question in the
 shop's own words that no entry answers). Not the second step's rewordings: they keep the
 FAQ question's words, so the LLM chooses their entry with more assurance than customers'
-questions earn (on the Pinecone shop they chose 0.90 where the first step's questions
-chose 0.80, and its real questions did best at 0.70-0.75). A probe that retrieval answers
-with a sure curated match or declines before the LLM is left out, as it would never reach
-the choice. The LLM chooses once per probe; every threshold on CHOOSE_GRID is scored on the
-same choices. A threshold replaces the current one only when it is surely better: it
-answers more probes rightly minus WRONG_COST per wrong answer, by more than KEEP_Z x
-sqrt(probes whose outcome changes). `kefu tune` shows the result and writes it only with
---choice: with one probe left without its entry for every probe with it, near out-of-scope
-questions are as common at the choice as answerable ones, far more than among a shop's
-real questions (docs/evaluation.md), so the fitted threshold comes out too strict.
+questions earn. A probe that retrieval answers with a sure curated match or declines
+before the LLM is left out, as it would never reach the choice. The LLM chooses once per
+probe; a logistic regression (L2-regularised, on standardised features) fits the weights to
+whether each choice was right, and every cut-off on CUT_GRID is scored on the same choices.
+The fitted certainty replaces the current one only when it is surely better: it answers
+more probes rightly minus WRONG_COST per wrong answer, by more than KEEP_Z x sqrt(probes
+whose outcome changes). `kefu tune` shows the result and writes it only with --choice: with
+one probe left without its entry for every probe with it, near out-of-scope questions are
+as common at the choice as answerable ones, far more than among a shop's real questions
+(docs/evaluation.md), so the fitted cut-off comes out strict.
 """
 
 from __future__ import annotations
@@ -32,39 +34,56 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from tqdm import tqdm
 
+from kefu.agent.decision import CERTAINTY_FEATURES, certainty, choice_features, confidence
 from kefu.agent.ladder import Agent
 from kefu.calibration.fit_retrieval import RetrievalProbe
 from kefu.calibration.rewordings import spread
 from kefu.calibration.tune import Probe
 from kefu.knowledge_base.text import detect_lang
 
-CHOOSE_GRID = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))  # 0.50 .. 0.95
+CUT_GRID = tuple(round(0.2 + 0.05 * i, 2) for i in range(14))  # 0.20 .. 0.85
 WRONG_COST = 3.0  # a wrong answer costs a customer more than an honest "I don't know"
 KEEP_Z = 2.0
 MAX_PROBES = 120  # questions (an even spread) asked as they are and with the entry left out
+L2 = 1.0  # the regularisation of the standardised weights: a few probes cannot make them huge
+NEWTON_STEPS = 30
 
 
 @dataclass(frozen=True)
 class Chosen:
-    """One probe through the choice: the origin the LLM chose, how far it led, and the
-    entry that answers ("" when the probe's entry was left out: none does)."""
+    """One probe through the choice: the origin the LLM chose, what certainty() weighs of
+    it (choice_features()), and the entry that answers ("" when the probe's entry was left
+    out: none does)."""
 
     chosen: str
-    lead: float
+    features: tuple[float, ...]
     gold: str
 
-    def outcome(self, threshold: float) -> str:
-        """right / wrong / declined at this threshold."""
-        if self.lead < threshold:
+    @property
+    def right(self) -> bool:
+        return bool(self.gold) and self.chosen == self.gold
+
+    def outcome(self, sure: Certainty) -> str:
+        """right / wrong / declined under this certainty."""
+        if certainty(sure.weights, self.features) < sure.cut:
             return "declined"
-        return "right" if self.chosen == self.gold else "wrong"
+        return "right" if self.right else "wrong"
 
 
 @dataclass(frozen=True)
-class ThresholdScore:
-    threshold: float
+class Certainty:
+    """ladder.certainty_weights and ladder.choose_certainty."""
+
+    weights: tuple[float, ...]
+    cut: float
+
+
+@dataclass(frozen=True)
+class CertaintyScore:
+    certainty: Certainty
     right: int
     wrong: int
     declined: int
@@ -76,15 +95,20 @@ class ThresholdScore:
 
 @dataclass(frozen=True)
 class ChoiceFit:
-    chosen: ThresholdScore  # the current one again when none is surely better
-    current: ThresholdScore
-    scores: list[ThresholdScore]
+    chosen: CertaintyScore  # the current one again when none is surely better
+    current: CertaintyScore
+    scores: list[CertaintyScore]  # the fitted weights at each cut-off of CUT_GRID
     asked: int  # probes with their entry among the candidates
     hidden: int  # probes with it left out
 
     @property
     def changed(self) -> bool:
-        return self.chosen.threshold != self.current.threshold
+        return self.chosen.certainty != self.current.certainty
+
+    def to_setting(self) -> dict[str, object]:
+        """What `kefu tune --choice` writes into the knowledge base's ladder.tuned."""
+        return {"certainty_weights": list(self.chosen.certainty.weights),
+                "choose_certainty": self.chosen.certainty.cut}
 
 
 def choices(agent: Agent, probes: Sequence[Probe], progress: bool = True) -> list[Chosen]:
@@ -103,28 +127,54 @@ def choices(agent: Agent, probes: Sequence[Probe], progress: bool = True) -> lis
             shown = candidates[: agent.cfg.choose_among]
             with agent.queue.holding():
                 picked = agent.choice(probe.text, [h.entry for h in shown])
-            out.append(Chosen(shown[picked.best].entry.origin, picked.lead, gold))
+            features = choice_features(confidence(agent.cfg, shown), picked)
+            out.append(Chosen(shown[picked.best].entry.origin, features, gold))
     return out
 
 
-def score(chosen: Sequence[Chosen], threshold: float) -> ThresholdScore:
-    outcomes = [c.outcome(threshold) for c in chosen]
-    return ThresholdScore(threshold, outcomes.count("right"), outcomes.count("wrong"),
+def fit_weights(chosen: Sequence[Chosen]) -> tuple[float, ...]:
+    """certainty()'s intercept and weights for these choices: the L2-regularised logistic
+    regression of right on the standardised features (Newton's method), expressed on the
+    features as they are."""
+    x = np.array([c.features for c in chosen], dtype=float).reshape(len(chosen),
+                                                                    len(CERTAINTY_FEATURES))
+    y = np.array([c.right for c in chosen], dtype=float)
+    mean = x.mean(axis=0) if len(x) else np.zeros(x.shape[1])
+    spread_ = x.std(axis=0) if len(x) else np.ones(x.shape[1])
+    spread_[spread_ == 0] = 1.0
+    z = np.column_stack([np.ones(len(x)), (x - mean) / spread_])
+    penalty = np.diag([0.0] + [L2] * x.shape[1])
+    w = np.zeros(z.shape[1])
+    for _ in range(NEWTON_STEPS):
+        p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -60, 60)))
+        gradient = z.T @ (p - y) + penalty @ w
+        hessian = z.T @ (z * (p * (1 - p))[:, None]) + penalty + 1e-9 * np.eye(len(w))
+        w = w - np.linalg.solve(hessian, gradient)
+    slopes = w[1:] / spread_
+    return (round(float(w[0] - slopes @ mean), 4), *(round(float(v), 4) for v in slopes))
+
+
+def score(chosen: Sequence[Chosen], sure: Certainty) -> CertaintyScore:
+    outcomes = [c.outcome(sure) for c in chosen]
+    return CertaintyScore(sure, outcomes.count("right"), outcomes.count("wrong"),
                           outcomes.count("declined"))
 
 
-def choose(chosen: Sequence[Chosen], current: float) -> tuple[ThresholdScore, ThresholdScore,
-                                                              list[ThresholdScore]]:
-    """(the threshold to use, the current one's score, every grid threshold's score)."""
+def choose(chosen: Sequence[Chosen], current: Certainty) -> tuple[
+        CertaintyScore, CertaintyScore, list[CertaintyScore]]:
+    """(the certainty to use, the current one's score, the fitted weights' score at every
+    cut-off)."""
     now = score(chosen, current)
-    scores = [score(chosen, t) for t in CHOOSE_GRID]
+    weights = fit_weights(chosen) if chosen else current.weights
+    scores = [score(chosen, Certainty(weights, cut)) for cut in CUT_GRID]
 
-    def surely_better(s: ThresholdScore) -> bool:
-        swaps = sum(c.outcome(s.threshold) != c.outcome(current) for c in chosen)
+    def surely_better(s: CertaintyScore) -> bool:
+        swaps = sum(c.outcome(s.certainty) != c.outcome(current) for c in chosen)
         return s.utility - now.utility > KEEP_Z * math.sqrt(swaps)
 
     better = [s for s in scores if surely_better(s)]
-    best = max(better, key=lambda s: (s.utility, -abs(s.threshold - current)), default=now)
+    best = max(better, key=lambda s: (s.utility, -abs(s.certainty.cut - current.cut)),
+               default=now)
     return best, now, scores
 
 
@@ -134,16 +184,22 @@ def fit(agent: Agent, probes: Sequence[RetrievalProbe], progress: bool = True) -
     asked = [Probe(p.text, detect_lang(p.text), (p.gold,)) for p in probes
              if p.group != "other language"]
     chosen = choices(agent, spread(asked, MAX_PROBES), progress)
-    best, now, scores = choose(chosen, agent.cfg.choose_threshold)
+    current = Certainty(tuple(agent.cfg.certainty_weights), agent.cfg.choose_certainty)
+    best, now, scores = choose(chosen, current)
     return ChoiceFit(best, now, scores, sum(bool(c.gold) for c in chosen),
                      sum(not c.gold for c in chosen))
 
 
 def describe(result: ChoiceFit, line: Callable[[str], None] = print) -> None:
-    line(f"{'choose thr.':>11} {'right':>6} {'wrong':>6} {'declined':>8}")
-    for s in result.scores:
+    fitted = result.scores[0].certainty.weights  # the same at every cut-off
+    line("fitted certainty weights: " + ", ".join(
+        f"{name} {w:+.2f}" for name, w in zip(("intercept", *CERTAINTY_FEATURES), fitted,
+                                               strict=True)))
+    line(f"{'cut-off':>8} {'right':>6} {'wrong':>6} {'declined':>8}")
+    rows = [*result.scores, *([] if result.current in result.scores else [result.current])]
+    for s in rows:
         mark = "  <- chosen" if s == result.chosen else (
-            "  (now)" if s.threshold == result.current.threshold else "")
-        line(f"{s.threshold:11.2f} {s.right:6d} {s.wrong:6d} {s.declined:8d}{mark}")
+            "  (now: the current weights)" if s == result.current else "")
+        line(f"{s.certainty.cut:8.2f} {s.right:6d} {s.wrong:6d} {s.declined:8d}{mark}")
     line(f"probes through the LLM's choice: {result.asked} with their entry among the "
          f"candidates, {result.hidden} with it left out (right: none answers)")

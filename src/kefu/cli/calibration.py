@@ -178,7 +178,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print("dry run: nothing written" if args.dry_run else "nothing to change")
         return 0 if result.met else 1
     agent.kb.set_setting(TUNED, result.to_setting(args.target) | (
-        {"choose_threshold": choosing.chosen.threshold} if choosing else {}))
+        choosing.to_setting() if choosing else {}))
     print(f"written to knowledge base {agent.kb.name!r}: kefu serve, ask, chat and "
           "eval use these thresholds (ladder.use_tuned); restart a running kefu serve")
     return 0 if result.met else 1
@@ -186,15 +186,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def _tune_choice(args: argparse.Namespace, settings: Settings, agent: Agent, tuning: Tuning,
                  model: ChatModel | None, probes: Sequence[RetrievalProbe]) -> ChoiceFit | None:
-    """The last step of kefu tune: how sure the serving LLM's choice must be
-    (ladder.choose_threshold), from its choices on the first step's questions (probes)
-    under the thresholds just chosen. None without an LLM."""
+    """The last step of kefu tune: how likely the serving LLM's choice is right and how sure
+    it must be (ladder.certainty_weights, ladder.choose_certainty), from its choices on the
+    first step's questions (probes) under the thresholds just chosen. None without an LLM."""
     from kefu.agent.chat_models import build_chat_model
     from kefu.agent.ladder import Agent
     from kefu.calibration import fit_choice
 
     if settings.llm.backend == "none":
-        print("no LLM (llm.backend none): the choose threshold stays")
+        print("no LLM (llm.backend none): the certainty stays")
         return None
     chooser = build_chat_model(settings.llm, settings.models_dir) if args.llm else model
     point = tuning.chosen
@@ -202,13 +202,13 @@ def _tune_choice(args: argparse.Namespace, settings: Settings, agent: Agent, tun
                                        "rag_threshold": point.rag_threshold,
                                        "margin_weight": point.margin_weight})
     result = fit_choice.fit(Agent(agent.retriever, chooser, cfg, agent.shop), probes)
-    print("\nthe LLM's choice: how the probes it chooses for end at each choose threshold")
+    print("\nthe LLM's choice: how the probes it chooses for end at each certainty cut-off")
     fit_choice.describe(result)
     if not result.changed:
-        print("no choose threshold is surely better: it stays")
+        print("no certainty is surely better: it stays")
     elif not args.choice:
-        print(f"the LLM's choices favour choose threshold {result.chosen.threshold:.2f}; "
-              "written only with --choice")
+        print(f"the LLM's choices favour the fitted weights at cut-off "
+              f"{result.chosen.certainty.cut:.2f}; written only with --choice")
     return result
 
 
@@ -258,9 +258,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     tune_cmd.add_argument("--retrieval", action="store_true", help="the first step only: "
                           "fit the retrieval weights, keep the thresholds")
     tune_cmd.add_argument("--plot", help="write the trade-off curve as a PNG here")
-    tune_cmd.add_argument("--choice", action="store_true", help="also write the choose "
-                          "threshold the LLM's choices favour (without it the last step only "
-                          "shows them: on the Pinecone shop the fitted one was stricter than "
-                          "its real questions wanted)")
+    tune_cmd.add_argument("--choice", action="store_true", help="also write the certainty "
+                          "weights and cut-off the LLM's choices favour (without it the last "
+                          "step only shows them: the probes hold as many near out-of-scope "
+                          "questions as answerable ones, so the fitted cut-off is strict)")
     tune_cmd.add_argument("--dry-run", action="store_true", help="show, do not write")
     tune_cmd.set_defaults(func=cmd_tune)

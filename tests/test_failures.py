@@ -283,7 +283,7 @@ def test_the_warranty_terms_through_the_real_llm_in_the_cli_the_api_and_its_stre
     monkeypatch.setenv("KEFU_LLM__MODEL", "small")
     monkeypatch.setenv("KEFU_LADDER__FAQ_THRESHOLD", "9")
     monkeypatch.setenv("KEFU_LADDER__RAG_THRESHOLD", "0")
-    monkeypatch.setenv("KEFU_LADDER__CHOOSE_THRESHOLD", "0.5")
+    monkeypatch.setenv("KEFU_LADDER__CHOOSE_CERTAINTY", "0")  # any choice answers
     warranty_kb.close()
     assert main(["ask", "Is water damage covered by the warranty?", "--kb", "tiny",
                  "--json"]) == 0

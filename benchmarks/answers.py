@@ -273,7 +273,8 @@ def kefu_server(home: Path, model: str, seed: int,
     """`kefu serve` for the knowledge base on a free loopback port: its URL once /healthz
     answers and the process has gone idle, and the seconds that took. Stopped on the way
     out, errors included."""
-    port, log = _free_port(), home / f"serve-{model}-{len(variant or {})}.log"
+    port = _free_port()
+    log = home / f"serve-{model}-{port}.log"
     with log.open("w") as output:
         server = subprocess.Popen(
             _kefu("serve", "--kb", KB, "--host", "127.0.0.1", "--port", str(port)),
@@ -406,10 +407,12 @@ def main() -> int:
     parser.add_argument("--peer-venv", type=Path,
                         default=Path.home() / ".cache" / "kefu" / "peer-venv")
     parser.add_argument("--variant", nargs="+", action="append", default=[],
-                        metavar=("NAME", "KEFU_KEY=VALUE"),
+                        metavar=("NAME", "KEFU_KEY=VALUE"),  # one setting at least
                         help="also run kefu with these settings, as a column NAME")
     args = parser.parse_args()
     variants = {v[0]: variant_settings(parser, v) for v in args.variant}
+    if len(variants) < len(args.variant):
+        parser.error("--variant: each needs a name of its own")
 
     data_dir = args.data_dir.resolve()
     faq, docs = data_dir / "faq.jsonl", data_dir / "docs.jsonl"
@@ -489,11 +492,14 @@ def main() -> int:
 
 
 def variant_settings(parser: argparse.ArgumentParser, given: list[str]) -> dict[str, str]:
-    """--variant NAME KEFU_KEY=VALUE ...: the settings, or a usage error."""
+    """--variant NAME KEFU_KEY=VALUE ...: the settings, or a usage error (also for the
+    settings the benchmark sets itself)."""
     pairs = [p.partition("=") for p in given[1:]]
-    bad = [k for k, eq, _ in pairs if not (eq and k.startswith("KEFU_"))]
+    fixed = set(kefu_env(Path(), "default", 0))
+    bad = [k for k, eq, _ in pairs if not (eq and k.startswith("KEFU_")) or k in fixed]
     if len(given) < 2 or bad:
-        parser.error(f"--variant {given[0]}: give KEFU_KEY=VALUE settings after the name"
+        parser.error(f"--variant {given[0]}: give KEFU_KEY=VALUE settings after the name, "
+                     f"not the home, model, seed or rate limits"
                      + (f" (not {bad[0]!r})" if bad else ""))
     return {k: v for k, _, v in pairs}
 

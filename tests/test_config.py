@@ -37,6 +37,12 @@ def test_unknown_key_is_refused():
         load_settings(environ={"KEFU_LADDER__FAQ_TRESHOLD": "0.5"})
 
 
+def test_a_replaced_key_names_its_successor():
+    with pytest.raises(ConfigError, match="ladder.choose_threshold was replaced by "
+                                          "ladder.choose_certainty"):
+        load_settings(environ={"KEFU_LADDER__CHOOSE_THRESHOLD": "0.6"})
+
+
 def test_missing_config_file(tmp_path: Path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "nope.toml", {})

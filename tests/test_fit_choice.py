@@ -39,10 +39,27 @@ def test_wrong_choices_that_look_doubtful_are_declined_by_the_fitted_certainty()
 
 
 def test_a_certainty_is_kept_unless_another_is_surely_better():
-    probes = _chosen(40, SURE) + _chosen(1, DOUBTFUL, right=False) + _chosen(2, DOUBTFUL)
-    assert certainty(DEFAULT.weights, SURE) >= DEFAULT.cut
-    best, now, _ = choose(probes, Certainty((5.0, 0, 0, 0, 0), 0.5))
-    assert best == now  # one wrong answer less at the cost of two right: chance
+    probes = _chosen(40, SURE) + _chosen(5, DOUBTFUL, right=False) + _chosen(8, DOUBTFUL)
+    best, now, _ = choose(probes, Certainty((5.0, 0, 0, 0, 0), 0.5))  # answers all
+    assert best == now  # five wrong answers less at the cost of eight right: chance
+
+
+def test_too_few_wrong_choices_to_fit_from_keep_the_weights():
+    probes = _chosen(40, SURE) + _chosen(4, DOUBTFUL, right=False)
+    best, now, scores = choose(probes, DEFAULT)
+    assert {s.certainty.weights for s in scores} == {DEFAULT.weights}
+    assert best.certainty.weights == DEFAULT.weights
+
+
+def test_of_equally_good_cut_offs_the_strictest_is_chosen():
+    probes = _chosen(40, SURE) + _chosen(30, DOUBTFUL, right=False)
+    best, _, scores = choose(probes, Certainty((5.0, 0, 0, 0, 0), 0.5))
+    ties = [s for s in scores if s.utility == best.utility]
+    assert len(ties) > 1 and best.certainty.cut == max(s.certainty.cut for s in ties)
+
+
+def test_there_is_a_default_weight_for_every_feature():
+    assert len(LadderSettings().certainty_weights) == 1 + len(CERTAINTY_FEATURES)
 
 
 def test_the_weights_follow_the_signal_that_tells_right_from_wrong():

@@ -74,8 +74,12 @@ def test_a_long_answer_is_shown_to_the_chooser_cut_short(answer, shown):
     assert excerpt_of(entry) == f"Q? — {shown}"
 
 
+LEAD_ONLY = FORCE_RAG.model_copy(update={  # certainty >= 0.5 exactly when the lead >= 0.6
+    "certainty_weights": (-60.0, 0.0, 100.0, 0.0, 0.0)})
+
+
 @pytest.mark.parametrize("probs,route,why", [
-    # [0] is "none of these"; a choice must lead its strongest rival by a share of 0.6
+    # [0] is "none of these"; here a choice must lead its strongest rival by a share of 0.6
     ("[0.1, 0.7, 0.2, 0.0, 0.0, 0.0]", "faq", "the LLM chose [1]"),  # 0.7 / 0.9 = 0.78
     ("[0.6, 0.3, 0.1, 0.0, 0.0, 0.0]", "abstain", "the LLM is unsure"),  # none leads
     ("[0.35, 0.45, 0.1, 0.1, 0.0, 0.0]", "abstain", "the LLM is unsure"),  # 0.45 / 0.8 = 0.56
@@ -83,8 +87,18 @@ def test_a_long_answer_is_shown_to_the_chooser_cut_short(answer, shown):
 def test_the_choice_is_read_as_probabilities_against_a_threshold(tiny_kb, scripted, probs,
                                                                    route, why):
     scripted.enqueue(probs)
-    final = _agent(tiny_kb, scripted, FORCE_RAG).ask("Can I send back something I bought?")
+    final = _agent(tiny_kb, scripted, LEAD_ONLY).ask("Can I send back something I bought?")
     assert final.route == route and final.reason.startswith(why)
+
+
+def test_retrievals_confidence_never_overrules_the_llms_none(tiny_kb, scripted):
+    trusting = FORCE_RAG.model_copy(update={"certainty_weights": (60.0, 0.0, 0.0, 0.0, 0.0)})
+    scripted.enqueue("[0.55, 0.45, 0.0, 0.0, 0.0, 0.0]")  # "none of these" just ahead
+    final = _agent(tiny_kb, scripted, trusting).ask("Can I send back something I bought?")
+    assert final.route == "abstain" and "certainty 0.00" in final.reason
+    scripted.enqueue("[0.45, 0.55, 0.0, 0.0, 0.0, 0.0]")
+    final = _agent(tiny_kb, scripted, trusting).ask("Can I send back something I bought?")
+    assert final.route == "faq" and "certainty 1.00" in final.reason
 
 
 def test_an_unsure_choice_between_two_faq_entries_offers_both(tiny_kb, scripted):
@@ -108,10 +122,10 @@ def test_the_retrievers_rank_weighs_the_llms_choice(tiny_kb, scripted):
     odds = json.dumps([0.0, 0.45, 0.0, 0.55] + [0.0] * (len(ranked) - 3))
     scripted.enqueue(odds)
     final = _agent(tiny_kb, scripted, FORCE_RAG).ask(question)
-    sure = float(re.search(r"certainty (0\.\d+)", final.reason)[1])
+    sure = float(re.search(r"certainty (0\.\d+)", final.reason)[1])  # rounded to 0.01
     assert "lead 0.71" in final.reason and final.route == "abstain"
     scripted.enqueue(odds)
-    trusting = FORCE_RAG.model_copy(update={"choose_certainty": sure})
+    trusting = FORCE_RAG.model_copy(update={"choose_certainty": sure - 0.005})
     final = _agent(tiny_kb, scripted, trusting).ask(question)
     assert (final.route, final.sources[0].id) == ("faq", ranked[0])
 

@@ -186,7 +186,7 @@ def test_an_entry_the_llm_finds_its_partner_answers_is_covered(mixed_kb, scripte
         "How do I reset my password?", covered_by="en-password")
     assert "[1] How do I reset my password? — Click" in scripted.prompts[-1][-1].content
     scripted.enqueue("How do I reset my password?")
-    scripted.enqueue("[0.97, 0.03, 0.0]")  # "none of them", though retrieval is sure
+    scripted.enqueue("[0.6, 0.4, 0.0]")  # "none of them" ahead: retrieval's sureness aside
     scripted.enqueue("Click 'Forgot password' on the sign-in page.")
     assert EntryTranslator(agent)(PAIR[1], "en", PAIR[0]).answer == (
         "Click 'Forgot password' on the sign-in page.")

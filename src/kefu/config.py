@@ -344,6 +344,18 @@ def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]
     return merged
 
 
+# Settings that were replaced, and what to set instead.
+REPLACED = {"ladder.choose_threshold": "ladder.choose_certainty (a probability, 0.5 by "
+            "default; docs/configuration.md)"}
+
+
+def _problem(err: Any) -> str:
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden" and key in REPLACED:
+        return f"{key} was replaced by {REPLACED[key]}"
+    return f"{key}: {err['msg']}"
+
+
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     """KEFU_HOME -> home, KEFU_LLM__MODEL -> llm.model; a value that starts with '[' is read
     as a JSON list when it is one (KEFU_LADDER__CERTAINTY_WEIGHTS='[-5, 3, 1, 3, 1]')."""
@@ -391,8 +403,6 @@ def load_settings(
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         source = f"{path} and the KEFU_* environment" if path else "the KEFU_* environment"
         raise ConfigError(f"invalid settings ({source}): {problems}") from exc

@@ -93,6 +93,7 @@ def lead_share(best: float, rival: float) -> float:
 # What certainty() weighs, in the order of ladder.certainty_weights (after the intercept).
 CERTAINTY_FEATURES = ("retrieval confidence", "the LLM's lead", "its probability",
                       "retrieval's first")
+_LEAD = CERTAINTY_FEATURES.index("the LLM's lead")
 
 
 def choice_features(retrieval: float, choice: Choice) -> tuple[float, ...]:
@@ -108,6 +109,10 @@ def certainty(weights: Sequence[float], features: Sequence[float]) -> float:
     per knowledge base from the LLM's choices on its probes; retrieval and the LLM each
     miss cases the other catches, so one probability ranks answers better than a cut-off
     on each (on the Pinecone shop's own questions: a fifth fewer wrong answers at about as
-    many right ones as the lead alone; docs/evaluation.md)."""
+    many right ones as the lead alone; docs/evaluation.md). 0 when the LLM itself prefers
+    "none of these" or the next entry (a lead of 0.5 or less): retrieval's confidence never
+    overrules the LLM's no."""
+    if features[_LEAD] <= 0.5:
+        return 0.0
     z = weights[0] + sum(w * x for w, x in zip(weights[1:], features, strict=True))
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))

@@ -50,6 +50,7 @@ KEEP_Z = 2.0
 MAX_PROBES = 120  # questions (an even spread) asked as they are and with the entry left out
 L2 = 1.0  # the regularisation of the standardised weights: a few probes cannot make them huge
 NEWTON_STEPS = 30
+MIN_EACH = 5  # right and not-right choices the fit needs; with fewer the weights stay
 
 
 @dataclass(frozen=True)
@@ -133,15 +134,13 @@ def choices(agent: Agent, probes: Sequence[Probe], progress: bool = True) -> lis
 
 
 def fit_weights(chosen: Sequence[Chosen]) -> tuple[float, ...]:
-    """certainty()'s intercept and weights for these choices: the L2-regularised logistic
-    regression of right on the standardised features (Newton's method), expressed on the
-    features as they are."""
-    x = np.array([c.features for c in chosen], dtype=float).reshape(len(chosen),
-                                                                    len(CERTAINTY_FEATURES))
+    """certainty()'s intercept and weights for these choices (MIN_EACH right and not right
+    at least): the L2-regularised logistic regression of right on the standardised
+    features (Newton's method), expressed on the features as they are."""
+    x = np.array([c.features for c in chosen], dtype=float)
     y = np.array([c.right for c in chosen], dtype=float)
-    mean = x.mean(axis=0) if len(x) else np.zeros(x.shape[1])
-    spread_ = x.std(axis=0) if len(x) else np.ones(x.shape[1])
-    spread_[spread_ == 0] = 1.0
+    mean, spread_ = x.mean(axis=0), x.std(axis=0)
+    spread_[spread_ < 1e-9] = 1.0  # a feature that does not vary keeps weight 0
     z = np.column_stack([np.ones(len(x)), (x - mean) / spread_])
     penalty = np.diag([0.0] + [L2] * x.shape[1])
     w = np.zeros(z.shape[1])
@@ -149,9 +148,18 @@ def fit_weights(chosen: Sequence[Chosen]) -> tuple[float, ...]:
         p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -60, 60)))
         gradient = z.T @ (p - y) + penalty @ w
         hessian = z.T @ (z * (p * (1 - p))[:, None]) + penalty + 1e-9 * np.eye(len(w))
-        w = w - np.linalg.solve(hessian, gradient)
+        step = np.linalg.solve(hessian, gradient)
+        w = w - step
+        if np.abs(step).max() < 1e-8:
+            break
     slopes = w[1:] / spread_
     return (round(float(w[0] - slopes @ mean), 4), *(round(float(v), 4) for v in slopes))
+
+
+def fittable(chosen: Sequence[Chosen]) -> bool:
+    """Enough right and not-right choices to fit weights from (MIN_EACH of each)."""
+    right = sum(c.right for c in chosen)
+    return min(right, len(chosen) - right) >= MIN_EACH
 
 
 def score(chosen: Sequence[Chosen], sure: Certainty) -> CertaintyScore:
@@ -163,9 +171,9 @@ def score(chosen: Sequence[Chosen], sure: Certainty) -> CertaintyScore:
 def choose(chosen: Sequence[Chosen], current: Certainty) -> tuple[
         CertaintyScore, CertaintyScore, list[CertaintyScore]]:
     """(the certainty to use, the current one's score, the fitted weights' score at every
-    cut-off)."""
+    cut-off; the current weights' when too few choices to fit from)."""
     now = score(chosen, current)
-    weights = fit_weights(chosen) if chosen else current.weights
+    weights = fit_weights(chosen) if fittable(chosen) else current.weights
     scores = [score(chosen, Certainty(weights, cut)) for cut in CUT_GRID]
 
     def surely_better(s: CertaintyScore) -> bool:
@@ -173,8 +181,7 @@ def choose(chosen: Sequence[Chosen], current: Certainty) -> tuple[
         return s.utility - now.utility > KEEP_Z * math.sqrt(swaps)
 
     better = [s for s in scores if surely_better(s)]
-    best = max(better, key=lambda s: (s.utility, -abs(s.certainty.cut - current.cut)),
-               default=now)
+    best = max(better, key=lambda s: (s.utility, s.certainty.cut), default=now)  # ties: strict
     return best, now, scores
 
 
@@ -191,15 +198,21 @@ def fit(agent: Agent, probes: Sequence[RetrievalProbe], progress: bool = True) -
 
 
 def describe(result: ChoiceFit, line: Callable[[str], None] = print) -> None:
+    def named(weights: Sequence[float]) -> str:
+        return ", ".join(f"{name} {w:+.2f}" for name, w in zip(
+            ("intercept", *CERTAINTY_FEATURES), weights, strict=True))
+
     fitted = result.scores[0].certainty.weights  # the same at every cut-off
-    line("fitted certainty weights: " + ", ".join(
-        f"{name} {w:+.2f}" for name, w in zip(("intercept", *CERTAINTY_FEATURES), fitted,
-                                               strict=True)))
+    now = result.current.certainty
+    line(f"certainty weights now: {named(now.weights)}")
+    line("fitted certainty weights: " + (named(fitted) if fitted != now.weights else
+                                         f"none (fewer than {MIN_EACH} right or wrong choices)"))
     line(f"{'cut-off':>8} {'right':>6} {'wrong':>6} {'declined':>8}")
     rows = [*result.scores, *([] if result.current in result.scores else [result.current])]
     for s in rows:
-        mark = "  <- chosen" if s == result.chosen else (
-            "  (now: the current weights)" if s == result.current else "")
-        line(f"{s.certainty.cut:8.2f} {s.right:6d} {s.wrong:6d} {s.declined:8d}{mark}")
+        marks = [m for m, on in (("now", s == result.current), ("<- chosen", s == result.chosen))
+                 if on]
+        line(f"{s.certainty.cut:8.2f} {s.right:6d} {s.wrong:6d} {s.declined:8d}"
+             + (f"  ({', '.join(marks)})" if marks else ""))
     line(f"probes through the LLM's choice: {result.asked} with their entry among the "
          f"candidates, {result.hidden} with it left out (right: none answers)")

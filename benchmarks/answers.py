@@ -202,6 +202,7 @@ def run_peer(python: Path, peer_file: Path, data_dir: Path, model: Path, questio
                 "retrieved": raw["retrieved"], "answer": raw["answer"]}
         rows.append(row)
     block["rows"] = rows
+    block["scores"] = summarize(rows, rules["pct"])
     return block
 
 
@@ -361,6 +362,7 @@ def run_kefu(home: Path, model: str, questions: list[dict], warm_up: list[dict],
                   f"lang={row['answer_lang']}/{row['lang']} facts={row.get('facts_ok')}",
                   flush=True)
     block["rows"] = rows
+    block["scores"] = summarize(rows, rules["pct"])
     return block
 
 
@@ -468,18 +470,14 @@ def main() -> int:
             block["peer"] = run_peer(python, args.peer_file, data_dir, path, questions,
                                      args.seed, Path(tmp), rules,
                                      cut=len(questions) < len(sample))
-            block["peer"]["scores"] = summarize(block["peer"]["rows"], rules["pct"])
             write_results(args.out, results)
             print(f"{name}: kefu serve, {len(questions)} questions", flush=True)
             block["kefu"] = run_kefu(home, name, questions, warm_up, args.seed, rules)
-            block["kefu"]["scores"] = summarize(block["kefu"]["rows"], rules["pct"])
             block["variants"] = {}
             for variant, extra in variants.items():
                 print(f"{name}: kefu serve as {variant}, {len(questions)} questions", flush=True)
                 block["variants"][variant] = run_kefu(home, name, questions, warm_up, args.seed,
                                                       rules, extra)
-                block["variants"][variant]["scores"] = summarize(
-                    block["variants"][variant]["rows"], rules["pct"])
                 write_results(args.out, results)
             peer_first = block["peer"]["scores"]["first_median_s"]
             kefu_first = block["kefu"]["scores"]["first_median_s"]

@@ -96,11 +96,13 @@ CERTAINTY_FEATURES = ("retrieval confidence", "the LLM's lead", "its probability
 _LEAD = CERTAINTY_FEATURES.index("the LLM's lead")
 
 
-def choice_features(retrieval: float, choice: Choice) -> tuple[float, ...]:
-    """What certainty() weighs of a choice: retrieval's confidence (confidence()), how far
-    the LLM's choice leads its rival, the probability it gave it, and 1 when it chose
-    retrieval's first entry (0 otherwise)."""
-    return (retrieval, choice.lead, choice.chances[choice.best], float(choice.best == 0))
+def choice_features(cfg: LadderSettings, hits: Sequence[Hit], choice: Choice
+                    ) -> tuple[float, ...]:
+    """What certainty() weighs of a choice among hits (best retrieved first): retrieval's
+    confidence (confidence()), how far the LLM's choice leads its rival, the probability it
+    gave it, and 1 when it chose retrieval's first entry (0 otherwise)."""
+    return (confidence(cfg, hits), choice.lead, choice.chances[choice.best],
+            float(choice.best == 0))
 
 
 def certainty(weights: Sequence[float], features: Sequence[float]) -> float:

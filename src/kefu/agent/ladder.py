@@ -31,7 +31,6 @@ from kefu.agent.decision import (
     Decision,
     certainty,
     choice_features,
-    confidence,
     decide,
     lead_share,
 )
@@ -300,8 +299,7 @@ class Agent:
     def certainty(self, hits: Sequence[Hit], picked: Choice) -> float:
         """How likely the entry the LLM picked among hits (best retrieved first) answers:
         retrieval's confidence and the choice in one probability (decision.certainty)."""
-        return certainty(self.cfg.certainty_weights,
-                         choice_features(confidence(self.cfg, hits), picked))
+        return certainty(self.cfg.certainty_weights, choice_features(self.cfg, hits, picked))
 
     def _extract(self, question: str, lang: Lang, hit: Hit, reason: str) -> Iterator[Event]:
         """The sentences of a document (or of the passage of a long FAQ answer that matched)

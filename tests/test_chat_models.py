@@ -12,9 +12,10 @@ import pytest
 from kefu.agent.chat_models import OpenAIChatModel, build_chat_model
 from kefu.agent.factory import build_agent
 from kefu.agent.model_files import MODELS, install_model
-from kefu.config import LadderSettings, LLMSettings
+from kefu.config import LLMSettings
 from kefu.errors import ConfigError, LLMError
 from kefu.types import Message
+from tests.conftest import LLM_CHOOSES
 
 from .conftest import REAL_MODELS_DIR
 from .servers import free_port
@@ -117,8 +118,7 @@ def test_an_unreachable_server_is_an_llm_error_and_the_customer_gets_the_abstain
     model = OpenAIChatModel(CFG, httpx.MockTransport(down))
     with pytest.raises(LLMError, match="cannot reach the LLM server at http://llm.local/v1"):
         list(model.stream([Message("user", "hi")]))
-    forced = settings.model_copy(update={"ladder": LadderSettings(faq_threshold=9.0,
-                                                                   rag_threshold=0.0)})
+    forced = settings.model_copy(update={"ladder": LLM_CHOOSES})
     events = list(build_agent(forced, kb=tiny_kb, chat_model=model).answer("Any discounts?"))
     assert [e.kind for e in events][-2:] == ["error", "answer"]
     assert events[-1].answer.route == "abstain"
@@ -167,8 +167,7 @@ def test_a_real_openai_compatible_server_answers_through_the_ladder(llama_server
                                                                     demo_kb):
     cfg = LLMSettings(backend="openai", base_url=llama_server, model="small", max_tokens=96,
                       temperature=0.0)
-    forced = settings.model_copy(update={"llm": cfg, "ladder": LadderSettings(
-        faq_threshold=9.0, rag_threshold=0.0)})
+    forced = settings.model_copy(update={"llm": cfg, "ladder": LLM_CHOOSES})
     agent = build_agent(forced, kb=demo_kb)
     events = list(agent.answer("How long will my refund take to arrive?"))
     hits = [h.entry.id for h in events[0].hits]

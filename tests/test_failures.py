@@ -31,10 +31,10 @@ from kefu.storage import database
 from kefu.storage.tables import kb_meta
 from kefu.types import Entry, Message
 from kefu.ui.app import create_app
+from tests.conftest import LLM_CHOOSES
 
 from .conftest import DATA, REAL_MODELS_DIR, FakeModel
 
-LLM_ROUTE = LadderSettings(faq_threshold=9.0, rag_threshold=0.0)
 TERMS = " ".join(
     f"Section {i + 1}. The warranty on {part} covers manufacturing defects for {12 + i % 24} "
     f"months from delivery if the seal is intact. Damage from drops, liquids or repairs by "
@@ -89,7 +89,7 @@ def test_a_long_answer_is_indexed_in_passages_and_the_one_that_matches_is_found(
 def test_every_prompt_fits_the_context_whatever_the_entry_the_message_and_the_conversation(
         warranty_kb):
     model = ContextKeeper()
-    agent = Agent(Retriever(warranty_kb, RetrievalSettings()), model, LLM_ROUTE, "Shop")
+    agent = Agent(Retriever(warranty_kb, RetrievalSettings()), model, LLM_CHOOSES, "Shop")
     story = "我上个月买了一台笔记本，" * 400 + "请问屏幕保修多久？"  # ~4,000 characters
     history = [Message("user", "我想问保修的事。" * 300), Message("assistant", TERMS),
                Message("user", story), Message("assistant", "好的。")]
@@ -102,7 +102,7 @@ def test_every_prompt_fits_the_context_whatever_the_entry_the_message_and_the_co
 
 
 def test_a_chosen_long_answer_shows_the_sentences_of_the_passage_that_matched(warranty_kb):
-    agent = Agent(Retriever(warranty_kb, RetrievalSettings()), ContextKeeper(), LLM_ROUTE,
+    agent = Agent(Retriever(warranty_kb, RetrievalSettings()), ContextKeeper(), LLM_CHOOSES,
                   "Shop")
     final = agent.ask("how long is the warranty on cameras?")
     assert final.route == "rag" and final.sources[0].id == "warranty-terms"
@@ -137,7 +137,7 @@ class FailsMidReply(FakeModel):
 
 def _app(settings, kb, chat_model):
     settings = settings.model_copy(update={"server": ServerSettings(kb=kb.name),
-                                           "ladder": LLM_ROUTE})
+                                           "ladder": LLM_CHOOSES})
     return create_app(settings, build_agent(settings, kb=kb, chat_model=chat_model), warm=False)
 
 
@@ -283,7 +283,9 @@ def test_the_warranty_terms_through_the_real_llm_in_the_cli_the_api_and_its_stre
     monkeypatch.setenv("KEFU_LLM__MODEL", "small")
     monkeypatch.setenv("KEFU_LADDER__FAQ_THRESHOLD", "9")
     monkeypatch.setenv("KEFU_LADDER__RAG_THRESHOLD", "0")
-    monkeypatch.setenv("KEFU_LADDER__CHOOSE_CERTAINTY", "0")  # any choice answers
+    # any choice the LLM leads with answers; retrieval alone is never sure (e^-60 < 0.001)
+    monkeypatch.setenv("KEFU_LADDER__CHOOSE_CERTAINTY", "0.001")
+    monkeypatch.setenv("KEFU_LADDER__RETRIEVAL_CERTAINTY_WEIGHTS", "[-60, 0, 0]")
     warranty_kb.close()
     assert main(["ask", "Is water damage covered by the warranty?", "--kb", "tiny",
                  "--json"]) == 0

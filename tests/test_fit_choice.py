@@ -3,7 +3,7 @@
 import math
 import re
 
-from kefu.agent.decision import CERTAINTY_FEATURES, certainty
+from kefu.agent.decision import CERTAINTY_FEATURES, certainty, retrieval_certainty
 from kefu.agent.factory import TUNED, ladder_for
 from kefu.agent.ladder import Agent
 from kefu.calibration import fit_choice
@@ -36,6 +36,21 @@ def test_wrong_choices_that_look_doubtful_are_declined_by_the_fitted_certainty()
     assert [s.certainty.cut for s in scores] == list(fit_choice.CUT_GRID)
     weights = best.certainty.weights
     assert certainty(weights, SURE) > 0.9 > 0.1 > certainty(weights, DOUBTFUL)
+
+
+def test_retrieval_alone_answers_where_its_lead_tells_right_from_wrong():
+    """The LLM's choices look alike whether right or not; retrieval's first entry is right
+    when it leads the second clearly, and its entry was left out when it does not."""
+    clear = [Chosen("a", DOUBTFUL, "a", "a", (0.6, 0.2)) for _ in range(30)]
+    close = [Chosen("a", DOUBTFUL, "", "a", (0.45, 0.01)) for _ in range(30)]
+    best, now, _ = choose(clear + close, Certainty((-60.0, 0, 0, 0, 0), 0.5))  # all declined
+    assert (now.right, now.wrong) == (0, 0)
+    assert (best.right, best.wrong) == (30, 0)
+    weights = best.certainty.retrieval_weights
+    assert retrieval_certainty(weights, (0.6, 0.2)) > 0.9 > 0.1 > retrieval_certainty(
+        weights, (0.45, 0.01))
+    assert fit_choice.ChoiceFit(best, now, [], 30, 30).to_setting()[
+        "retrieval_certainty_weights"] == list(weights)
 
 
 def test_a_certainty_is_kept_unless_another_is_surely_better():

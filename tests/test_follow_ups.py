@@ -103,7 +103,7 @@ def rule_agent(settings, demo_kb):
         ("How much does shipping cost? and for express delivery?", "en-ship-06", "faq")]),
     (["Do you ship internationally?", "how long does it take?"], [
         ("", "en-ship-03", "faq"),
-        ("Do you ship internationally? how long does it take?", "en-ship-01", "abstain")]),
+        ("Do you ship internationally? how long does it take?", "en-ship-01", "faq")]),
     (["退货运费谁承担？", "那换货呢？"], [
         ("", "zh-ret-03", "faq"), ("退货运费谁承担？ 那换货呢？", "zh-ret-05", "faq")]),
     (["支持哪些付款方式？", "可以分期吗"], [
@@ -112,7 +112,7 @@ def rule_agent(settings, demo_kb):
         ("", "en-ship-02", "faq"),
         ("How much does shipping cost? what about Hong Kong?", "en-ship-03", "abstain"),
         ("How much does shipping cost? what about Hong Kong? how long does it take?",
-         "en-ship-01", "abstain")]),
+         "en-ship-01", "faq")]),
     (["可以开发票吗？", "那电子发票呢？", "多久能收到？"], [
         ("", "zh-pay-05", "faq"), ("可以开发票吗？ 那电子发票呢？", "zh-pay-05", "faq"),
         ("可以开发票吗？ 那电子发票呢？ 多久能收到？", "zh-ship-01", "abstain")]),
@@ -136,7 +136,7 @@ def test_the_follow_up_alone_would_lose_the_topic(rule_agent):
     (["退货运费谁承担？", "那换货呢？"], ["换货的运费谁承担？"],
      [("", "zh-ret-03", "faq"), ("换货的运费谁承担？", "zh-ret-05", "faq")]),
     (["Do you ship internationally?", "and to Hong Kong?", "how long does it take?"],
-     ["Do you ship to Hong Kong?", "[1]", "How long does delivery to Hong Kong take?", "[1]"],
+     ["Do you ship to Hong Kong?", "How long does delivery to Hong Kong take?"],
      [("", "en-ship-03", "faq"), ("Do you ship to Hong Kong?", "en-ship-03", "faq"),
       ("How long does delivery to Hong Kong take?", "en-ship-01", "faq")]),
 ])

@@ -15,7 +15,7 @@ from kefu.agent.prompts import prompts, render
 from kefu.config import LadderSettings, RetrievalSettings
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Message
-from tests.conftest import FakeModel
+from tests.conftest import LLM_CHOOSES, FakeModel
 
 DATA = Path(__file__).parent / "data"
 HOSTILE = [json.loads(line) for line in (DATA / "hostile.jsonl").open(encoding="utf-8")]
@@ -80,7 +80,7 @@ def test_the_leaking_model_is_caught_in_code_when_the_ladder_does_ask_it(tiny_kb
     model's leaking translation is replaced before it is shown."""
     tiny_kb.delete([i for i, e in tiny_kb.entries().items() if e.lang == "en"])
     agent = Agent(Retriever(tiny_kb, RetrievalSettings()), LeakingChatModel(["t-zh-ship"]),
-                  LadderSettings(faq_threshold=9.0, rag_threshold=0.0))
+                  LLM_CHOOSES)
     final = agent.ask("How long does shipping take?")
     assert (final.route, final.reason.split("; ")[-1]) == ("abstain", "translation rejected")
     assert "customer-service assistant" not in final.answer and "t-zh" not in final.answer
@@ -191,8 +191,7 @@ def test_what_a_model_writes_and_the_checks_reject_reaches_no_event_of_the_strea
     kb.ingest([e for e in load_path(DATA / "faq.csv").entries if e.lang == "en"])
     model = MisbehavingChatModel()
     forced = settings.model_copy(update={"server": ServerSettings(kb="english"),
-                                         "ladder": LadderSettings(faq_threshold=9.0,
-                                                                  rag_threshold=0.0)})
+                                         "ladder": LLM_CHOOSES})
     app = create_app(forced, build_agent(forced, kb=kb, chat_model=model), warm=False)
     with TestClient(app) as client:
         bodies = [client.post("/api/v1/chat/stream", json={"message": "可以退货吗？多久内？"}).text

@@ -8,8 +8,7 @@ from kefu.agent.prompts import prompts
 from kefu.config import LadderSettings, RetrievalSettings
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Entry, Hit, Message
-
-FORCE_RAG = LadderSettings(faq_threshold=9.0, rag_threshold=0.0)
+from tests.conftest import LLM_CHOOSES
 
 
 def _agent(kb, model, cfg=None):
@@ -38,7 +37,7 @@ def test_the_llm_chooses_an_entry_and_the_customer_reads_its_curated_answer(tiny
     question = "Can I send back something I bought?"
     number = _number(tiny_kb, question, "t-en-return")
     scripted.enqueue(f"[{number}]")
-    events = list(_agent(tiny_kb, scripted, FORCE_RAG).answer(question))
+    events = list(_agent(tiny_kb, scripted, LLM_CHOOSES).answer(question))
     hits = events[0].hits
     assert events[0].kind == "hits"
     assert [e.kind for e in events] == ["hits", "answer"]  # nothing streamed that could change
@@ -56,7 +55,7 @@ def test_the_llm_chooses_an_entry_and_the_customer_reads_its_curated_answer(tiny
 
 
 def test_a_single_retrieved_entry_is_chosen_against_none_alone(tiny_kb, scripted):
-    agent = Agent(Retriever(tiny_kb, RetrievalSettings(top_k=1)), scripted, FORCE_RAG, "Shop")
+    agent = Agent(Retriever(tiny_kb, RetrievalSettings(top_k=1)), scripted, LLM_CHOOSES, "Shop")
     scripted.enqueue("[0.2, 0.8]")
     final = agent.ask("Can I send back something I bought?")
     assert final.route == "faq" and "lead 0.80" in final.reason
@@ -74,7 +73,7 @@ def test_a_long_answer_is_shown_to_the_chooser_cut_short(answer, shown):
     assert excerpt_of(entry) == f"Q? — {shown}"
 
 
-LEAD_ONLY = FORCE_RAG.model_copy(update={  # certainty >= 0.5 exactly when the lead >= 0.6
+LEAD_ONLY = LLM_CHOOSES.model_copy(update={  # certainty >= 0.5 exactly when the lead >= 0.6
     "certainty_weights": (-60.0, 0.0, 100.0, 0.0, 0.0)})
 
 
@@ -92,7 +91,7 @@ def test_the_choice_is_read_as_probabilities_against_a_threshold(tiny_kb, script
 
 
 def test_retrievals_confidence_never_overrules_the_llms_none(tiny_kb, scripted):
-    trusting = FORCE_RAG.model_copy(update={"certainty_weights": (60.0, 0.0, 0.0, 0.0, 0.0)})
+    trusting = LLM_CHOOSES.model_copy(update={"certainty_weights": (60.0, 0.0, 0.0, 0.0, 0.0)})
     scripted.enqueue("[0.55, 0.45, 0.0, 0.0, 0.0, 0.0]")  # "none of these" just ahead
     final = _agent(tiny_kb, scripted, trusting).ask("Can I send back something I bought?")
     assert final.route == "abstain" and "certainty 0.00" in final.reason
@@ -108,7 +107,7 @@ def test_an_unsure_choice_between_two_faq_entries_offers_both(tiny_kb, scripted)
     probs = [0.1] + [0.0] * len(ranked)
     probs[back], probs[ship] = 0.25 * back, 0.24 * ship  # weighed by 1 / rank: 0.25, 0.24
     scripted.enqueue(json.dumps(probs))
-    final = _agent(tiny_kb, scripted, FORCE_RAG).ask(question)
+    final = _agent(tiny_kb, scripted, LLM_CHOOSES).ask(question)
     assert (final.route, [s.id for s in final.sources]) == ("suggest",
                                                             ["t-en-return", "t-en-ship"])
     assert final.suggestions == ("Can I return an item?", "How long does shipping take?")
@@ -121,11 +120,11 @@ def test_the_retrievers_rank_weighs_the_llms_choice(tiny_kb, scripted):
     ranked = [h.entry.id for h in Retriever(tiny_kb, RetrievalSettings()).search(question)]
     odds = json.dumps([0.0, 0.45, 0.0, 0.55] + [0.0] * (len(ranked) - 3))
     scripted.enqueue(odds)
-    final = _agent(tiny_kb, scripted, FORCE_RAG).ask(question)
+    final = _agent(tiny_kb, scripted, LLM_CHOOSES).ask(question)
     sure = float(re.search(r"certainty (0\.\d+)", final.reason)[1])  # rounded to 0.01
     assert "lead 0.71" in final.reason and final.route == "abstain"
     scripted.enqueue(odds)
-    trusting = FORCE_RAG.model_copy(update={"choose_certainty": sure - 0.005})
+    trusting = LLM_CHOOSES.model_copy(update={"choose_certainty": sure - 0.005})
     final = _agent(tiny_kb, scripted, trusting).ask(question)
     assert (final.route, final.sources[0].id) == ("faq", ranked[0])
 
@@ -136,7 +135,7 @@ def test_a_chosen_document_answers_with_its_own_sentence(tiny_kb, scripted):
     number = next(i for i, e in enumerate(ranked, 1) if e.kind == "doc" and "6 months" in e.answer)
     scripted.enqueue(f"[{number}]")
     scripted.enqueue("[2]")  # the second sentence
-    final = _agent(tiny_kb, scripted, FORCE_RAG).ask(question)
+    final = _agent(tiny_kb, scripted, LLM_CHOOSES).ask(question)
     assert (final.route, final.answer) == ("rag", "Batteries are covered for 6 months.")
     assert final.sources[0].id == ranked[number - 1].id
     extract = scripted.prompts[1][-1].content
@@ -150,7 +149,7 @@ def test_no_sentence_of_the_chosen_document_answering_declines(tiny_kb, scripted
     number = next(i for i, e in enumerate(ranked, 1) if e.kind == "doc" and "6 months" in e.answer)
     scripted.enqueue(f"[{number}]")
     scripted.enqueue("[0]")
-    final = _agent(tiny_kb, scripted, FORCE_RAG).ask(question)
+    final = _agent(tiny_kb, scripted, LLM_CHOOSES).ask(question)
     assert final.route == "abstain" and "no sentence of it answers" in final.reason
 
 
@@ -160,7 +159,7 @@ def test_a_chosen_entry_in_the_other_language_is_translated_after_a_drift(tiny_k
     scripted.enqueue(f"[{_number(tiny_kb, question, 't-zh-return')}]")
     scripted.enqueue("您可以在30天内退回未使用的商品。")
     scripted.enqueue("Unused items can be returned within 30 days.")
-    final = _agent(tiny_kb, scripted, FORCE_RAG).ask(question)
+    final = _agent(tiny_kb, scripted, LLM_CHOOSES).ask(question)
     assert (final.route, final.answer) == ("faq", "Unused items can be returned within 30 days.")
     assert [(s.id, s.translated) for s in final.sources] == [("t-zh-return", True)]
     assert scripted.prompts[2][-1].content.endswith(prompts("en")["retry_rule"])
@@ -172,14 +171,14 @@ def test_two_translations_in_the_wrong_language_decline(tiny_kb, scripted):
     scripted.enqueue(f"[{_number(tiny_kb, question, 't-zh-return')}]")
     for reply in ("您可以在30天内退回。", "您可以在30天内退回。"):
         scripted.enqueue(reply)
-    final = _agent(tiny_kb, scripted, FORCE_RAG).ask(question)
+    final = _agent(tiny_kb, scripted, LLM_CHOOSES).ask(question)
     assert final.route == "abstain" and final.reason.endswith("translation rejected")
 
 
 def test_a_chinese_question_is_chosen_for_under_the_one_choosing_prompt(tiny_kb, scripted):
     question = "买的东西能退回去吗"
     scripted.enqueue(f"[{_number(tiny_kb, question, 't-zh-return')}]")
-    final = _agent(tiny_kb, scripted, FORCE_RAG).ask(question)
+    final = _agent(tiny_kb, scripted, LLM_CHOOSES).ask(question)
     assert (final.route, final.lang, final.answer) == ("faq", "zh", "商品未使用可在30天内退货。")
     system, user = scripted.prompts[0]  # choosing reads a label: one prompt for both languages
     assert system.content.startswith("You are the customer-service assistant of Test Shop.")
@@ -199,7 +198,7 @@ def test_unrelated_questions_abstain_in_the_customers_language(tiny_kb, scripted
 
 
 def test_without_an_llm_the_middle_band_abstains(tiny_kb):
-    final = _agent(tiny_kb, None, FORCE_RAG).ask("Can I send back something I bought?")
+    final = _agent(tiny_kb, None, LLM_CHOOSES).ask("Can I send back something I bought?")
     assert final.route == "abstain"
 
 
@@ -219,20 +218,45 @@ def _hit(entry_id, lang, question, score=None, kind="faq"):
     # three close ones, capped at max_suggestions
     ([_hit("a", "en", 0.55), _hit("b", "en", 0.54), _hit("c", "en", 0.53),
       _hit("d", "en", 0.52)], ("suggest", ["a", "b", "c"], False)),
-    # one well ahead of the rest: the LLM decides, not a menu
-    ([_hit("a", "en", 0.58), _hit("b", "en", 0.47)], ("rag", ["a", "b"], False)),
+    # one ahead of the rest, but not enough for retrieval to be sure: the LLM decides
+    ([_hit("a", "en", 0.52), _hit("b", "en", 0.45)], ("rag", ["a", "b"], False)),
+    # one well ahead of the rest: retrieval is sure of it
+    ([_hit("a", "en", 0.58), _hit("b", "en", 0.40)], ("faq", ["a"], False)),
     # a document ranks first: the LLM answers from it
     ([_hit("doc", "en", 0.6, kind="doc"), _hit("a", "en", 0.55), _hit("b", "en", 0.53)],
      ("rag", ["doc", "a", "b"], False)),
     # only the other language's entry matches closely: its answer, translated
     ([_hit("zh-a", "zh", 0.7), _hit("b", "en", 0.3)], ("faq", ["zh-a"], True)),
     # the other language matches, but so does an entry in the customer's: no translation
-    ([_hit("zh-a", "zh", 0.7), _hit("b", "en", 0.5)], ("rag", ["zh-a", "b"], False)),
+    # of the curated match; retrieval sure of it: translated; not sure: the LLM decides
+    ([_hit("zh-a", "zh", 0.7), _hit("b", "en", 0.5)], ("faq", ["zh-a"], True)),
+    ([_hit("zh-a", "zh", 0.55), _hit("b", "en", 0.5)], ("rag", ["zh-a", "b"], False)),
     ([_hit("a", "en", 0.2)], ("abstain", [], False)),
 ])
 def test_decide_picks_the_rung(tiny_kb, hits, expected):
-    decision = _agent(tiny_kb, None).decide("en", hits)
+    cfg = LadderSettings(retrieval_certainty_weights=(-5.0, 5.0, 20.0))  # sure: 5s + 20 lead > 5
+    decision = _agent(tiny_kb, None, cfg).decide("en", hits)
     assert (decision.route, [h.entry.id for h in decision.hits], decision.translate) == expected
+    if decision.route == "faq" and hits[0].question < cfg.faq_threshold:
+        assert decision.reason.startswith(f"retrieval is sure of {hits[0].entry.id} (certainty")
+
+
+def test_retrieval_sure_of_its_first_entry_answers_without_the_llm(tiny_kb, scripted):
+    """The sure band needs no LLM call: the first entry's curated answer, in the customer's
+    language; a weaker lead goes to the LLM's choice."""
+    question = "Can I send back something I bought?"
+    hits = Retriever(tiny_kb, RetrievalSettings()).search(question)
+    lead = hits[0].score - hits[1].score
+    sure = LLM_CHOOSES.model_copy(update={  # certainty 0.5 exactly at this lead, less below
+        "retrieval_certainty_weights": (-100.0 * lead, 0.0, 100.0)})
+    final = _agent(tiny_kb, scripted, sure).ask(question)
+    assert (final.route, final.sources[0].id) == ("faq", hits[0].entry.id)
+    assert final.answer == hits[0].entry.answer and scripted.prompts == []
+    unsure = LLM_CHOOSES.model_copy(update={
+        "retrieval_certainty_weights": (-100.0 * lead - 1.0, 0.0, 100.0)})
+    scripted.enqueue("[1]")
+    final = _agent(tiny_kb, scripted, unsure).ask(question)
+    assert final.reason.startswith("the LLM chose [1]") and len(scripted.prompts) == 1
 
 
 @pytest.mark.parametrize("weight,threshold,expected", [
@@ -271,7 +295,7 @@ def test_a_translation_with_a_figure_the_entry_does_not_state_is_never_shown(tin
     tiny_kb.delete(["t-en-return"])  # only the Chinese entry answers
     scripted.enqueue(f"[{_number(tiny_kb, question, 't-zh-return')}]")
     scripted.enqueue("Yes, within 90 days, and we pay the postage.")
-    final = _agent(tiny_kb, scripted, FORCE_RAG).ask(question)
+    final = _agent(tiny_kb, scripted, LLM_CHOOSES).ask(question)
     assert (final.route, final.answer) == ("abstain", prompts("en")["abstain"])
 
 

@@ -10,13 +10,11 @@ import pytest
 from kefu.agent.ladder import Agent
 from kefu.agent.llm_queue import GenerationQueue
 from kefu.agent.prompts import prompts
-from kefu.config import LadderSettings, RetrievalSettings
+from kefu.config import RetrievalSettings
 from kefu.errors import QueueTimeout
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Message
-from tests.conftest import FakeModel
-
-FORCE_RAG = LadderSettings(faq_threshold=9.0, rag_threshold=0.0)
+from tests.conftest import LLM_CHOOSES, FakeModel
 
 
 def _positions(turn, out, started):
@@ -103,7 +101,7 @@ class BlockingChatModel(FakeModel):
 def test_the_agent_answers_busy_with_a_human_offer_after_the_limit(tiny_kb):
     model = BlockingChatModel()
     queue = GenerationQueue(slots=1, max_wait_s=0.3)
-    agent = Agent(Retriever(tiny_kb, RetrievalSettings()), model, FORCE_RAG, queue=queue)
+    agent = Agent(Retriever(tiny_kb, RetrievalSettings()), model, LLM_CHOOSES, queue=queue)
     busy = threading.Thread(target=agent.ask, args=("Can I return an item?",))
     busy.start()
     assert model.inside.wait(10)

@@ -13,11 +13,11 @@ from kefu.config import LadderSettings, LLMSettings, RetrievalSettings, load_set
 from kefu.knowledge_base.text import in_language
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Message
+from tests.conftest import LLM_CHOOSES
 
 from .conftest import REAL_MODELS_DIR
 
 pytestmark = pytest.mark.slow
-LLM_ROUTE = LadderSettings(faq_threshold=9.0, rag_threshold=0.0)
 
 
 def _model(name: str) -> LlamaCppChatModel:
@@ -49,7 +49,7 @@ def test_the_default_models_label_probabilities_favour_the_entry_that_answers():
 
 
 def test_default_model_chooses_an_entry_whose_own_words_answer(demo_kb):
-    agent = Agent(Retriever(demo_kb, RetrievalSettings()), _model("default"), LLM_ROUTE,
+    agent = Agent(Retriever(demo_kb, RetrievalSettings()), _model("default"), LLM_CHOOSES,
                   "Lumi Home")
     events = list(agent.answer("How long will my refund take to arrive?"))
     hits = [h.entry.id for h in events[0].hits]
@@ -65,7 +65,7 @@ def test_default_model_chooses_an_entry_whose_own_words_answer(demo_kb):
     ("春节期间发货吗？", "zh"),
 ])
 def test_default_model_answers_in_the_question_language_from_an_entry(demo_kb, question, lang):
-    agent = Agent(Retriever(demo_kb, RetrievalSettings()), _model("default"), LLM_ROUTE,
+    agent = Agent(Retriever(demo_kb, RetrievalSettings()), _model("default"), LLM_CHOOSES,
                   "Lumi Home (露米家居)")
     final = agent.ask(question)
     assert (final.route in ("faq", "rag"), final.lang) == (True, lang), final
@@ -99,7 +99,7 @@ SNEAKY = [  # injections the guard does not catch, sent straight to the LLM band
 
 @pytest.mark.parametrize("question", SNEAKY)
 def test_small_model_in_the_llm_band_shows_nothing_of_its_rules(demo_kb, question):
-    agent = Agent(Retriever(demo_kb, RetrievalSettings()), _model("small"), LLM_ROUTE,
+    agent = Agent(Retriever(demo_kb, RetrievalSettings()), _model("small"), LLM_CHOOSES,
                   "Lumi Home (露米家居)")
     final = agent.ask(question)
     rules = render("en", "system", shop="Lumi Home (露米家居)") + render(

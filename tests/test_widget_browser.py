@@ -20,6 +20,7 @@ from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.types import Entry
 from kefu.ui.app import create_app
+from tests.conftest import LLM_CHOOSES
 
 from .browser import ARTIFACTS, chromium, require_chromium, serving
 from .conftest import DATA, EchoSourceChatModel
@@ -206,7 +207,7 @@ def test_no_frame_the_customer_sees_holds_text_the_checks_rejected(browser, tmp_
     every text the widget ever shows (each DOM state recorded) is free of it, and the
     replies are the polite declines (the second offers a human)."""
     from kefu.agent.prompts import prompts
-    from kefu.config import LadderSettings, load_settings
+    from kefu.config import load_settings
 
     from .conftest import MisbehavingChatModel
 
@@ -216,7 +217,7 @@ def test_no_frame_the_customer_sees_holds_text_the_checks_rejected(browser, tmp_
     kb.ingest([e for e in load_path(DATA / "faq.csv").entries if e.lang == "en"])
     settings = settings.model_copy(update={
         "server": ServerSettings(kb="english"),
-        "ladder": LadderSettings(faq_threshold=9.0, rag_threshold=0.0)})
+        "ladder": LLM_CHOOSES})
     model = MisbehavingChatModel()
     app = create_app(settings, build_agent(settings, kb=kb, chat_model=model), warm=False)
     with serving(app) as url:

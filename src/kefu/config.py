@@ -185,11 +185,20 @@ class LadderSettings(_Frozen):
         "tune --choice` fits them per knowledge base; these were fitted on the default "
         "model's choices for the Pinecone evaluation shop's probes (docs/evaluation.md)."
     )
+    retrieval_certainty_weights: tuple[float, float, float] = Field(
+        (-4.75, 7.25, 12.34), description="How sure kefu is from retrieval alone that the "
+        "first entry answers: a logistic function's intercept and weights of its fused score "
+        "and of its lead over the second entry's. When it reaches choose_certainty (and the "
+        "entry is an FAQ entry) its curated answer is given without the LLM's choice; `kefu "
+        "tune --choice` fits them per knowledge base; these were fitted on the Pinecone "
+        "evaluation shop's probes (docs/evaluation.md)."
+    )
     choose_certainty: float = Field(
-        0.5, ge=0.0, le=1.0, description="The certainty (certainty_weights) at or above "
-        "which the entry the LLM chose answers (0.5: more likely right than not, with as "
-        "many unanswerable questions as answerable ones); below it kefu offers the likely "
-        "ones ('did you mean') or declines."
+        0.5, ge=0.0, le=1.0, description="The certainty at or above which retrieval's first "
+        "FAQ entry answers without the LLM (retrieval_certainty_weights), or the entry the LLM "
+        "chose answers (certainty_weights); 0.5: more likely right than not, with as many "
+        "unanswerable questions as answerable ones. Below it kefu offers the likely ones "
+        "('did you mean') or declines."
     )
     suggest_probability: float = Field(
         0.2, ge=0.0, le=1.0, description="When the LLM is unsure, FAQ entries it gives at "

@@ -71,6 +71,13 @@ def decide(cfg: LadderSettings, lang: Lang, hits: Sequence[Hit]) -> Decision:
     if sure < cfg.rag_threshold:
         return Decision("abstain", reason=f"confidence {sure:.2f} < rag_threshold "
                         f"{cfg.rag_threshold:.2f}")
+    first = hits[0]
+    told = retrieval_certainty(cfg.retrieval_certainty_weights, retrieval_features(hits))
+    if first.entry.kind == "faq" and told >= cfg.choose_certainty and (
+            first.entry.lang == lang or cfg.translate):
+        return Decision("faq", (first,), translate=first.entry.lang != lang, reason=(
+            f"retrieval is sure of {first.entry.id} (certainty {told:.2f} >= "
+            f"choose_certainty {cfg.choose_certainty:.2f})"))
     return Decision("rag", tuple(hits[: cfg.choose_among]),
                     reason=f"confidence {sure:.2f} >= rag_threshold {cfg.rag_threshold:.2f}")
 
@@ -80,6 +87,33 @@ def confidence(cfg: LadderSettings, hits: Sequence[Hit]) -> float:
     winner is surer than one of several entries that score alike."""
     lead = hits[0].score - hits[1].score if len(hits) > 1 else hits[0].score
     return hits[0].score + cfg.margin_weight * lead
+
+
+# What retrieval_certainty() weighs, in the order of ladder.retrieval_certainty_weights
+# (after the intercept).
+RETRIEVAL_FEATURES = ("the first entry's score", "its lead over the second")
+
+
+def retrieval_features(hits: Sequence[Hit]) -> tuple[float, float]:
+    """What retrieval_certainty() weighs of hits (best first): the first one's fused score
+    and how far it leads the second."""
+    return hits[0].score, hits[0].score - (hits[1].score if len(hits) > 1 else 0.0)
+
+
+def retrieval_certainty(weights: Sequence[float], features: Sequence[float]) -> float:
+    """The probability that the first of the hits answers, from retrieval alone: a
+    logistic function of their retrieval_features(), weights[0] its intercept, fitted per
+    knowledge base by `kefu tune` like certainty(). When it reaches choose_certainty, the
+    first FAQ entry answers without the LLM's choice: on the Pinecone shop's own questions
+    the 1.5B model chose the right entry no more often than retrieval's order did, and
+    retrieval's score and lead told right from wrong better than its probabilities
+    (docs/evaluation.md)."""
+    return _logistic(weights, features)
+
+
+def _logistic(weights: Sequence[float], features: Sequence[float]) -> float:
+    z = weights[0] + sum(w * x for w, x in zip(weights[1:], features, strict=True))
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
 
 def lead_share(best: float, rival: float) -> float:
@@ -116,5 +150,4 @@ def certainty(weights: Sequence[float], features: Sequence[float]) -> float:
     overrules the LLM's no."""
     if features[_LEAD] <= 0.5:
         return 0.0
-    z = weights[0] + sum(w * x for w, x in zip(weights[1:], features, strict=True))
-    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+    return _logistic(weights, features)

@@ -39,7 +39,7 @@ def build_agent(settings: Settings, kb: KnowledgeBase | None = None,
 
 TUNED = "ladder.tuned"  # the knowledge base setting `kefu tune` writes
 TUNABLE = ("faq_threshold", "rag_threshold", "margin_weight", "certainty_weights",
-           "choose_certainty")
+           "retrieval_certainty_weights", "choose_certainty")
 
 
 def ladder_for(settings: Settings, kb: KnowledgeBase) -> LadderSettings:

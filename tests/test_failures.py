@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from kefu.agent.budget import prompt_size
 from kefu.agent.chat_models import LlamaCppChatModel, OpenAIChatModel
+from kefu.agent.decision import NEVER_SURE
 from kefu.agent.factory import build_agent
 from kefu.agent.ladder import Agent
 from kefu.agent.model_files import MODELS, install_model
@@ -285,7 +286,7 @@ def test_the_warranty_terms_through_the_real_llm_in_the_cli_the_api_and_its_stre
     monkeypatch.setenv("KEFU_LADDER__RAG_THRESHOLD", "0")
     # any choice the LLM leads with answers; retrieval alone is never sure (e^-60 < 0.001)
     monkeypatch.setenv("KEFU_LADDER__CHOOSE_CERTAINTY", "0.001")
-    monkeypatch.setenv("KEFU_LADDER__RETRIEVAL_CERTAINTY_WEIGHTS", "[-60, 0, 0]")
+    monkeypatch.setenv("KEFU_LADDER__RETRIEVAL_CERTAINTY_WEIGHTS", json.dumps(NEVER_SURE))
     warranty_kb.close()
     assert main(["ask", "Is water damage covered by the warranty?", "--kb", "tiny",
                  "--json"]) == 0

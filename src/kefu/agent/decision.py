@@ -73,8 +73,7 @@ def decide(cfg: LadderSettings, lang: Lang, hits: Sequence[Hit]) -> Decision:
                         f"{cfg.rag_threshold:.2f}")
     first = hits[0]
     told = retrieval_certainty(cfg.retrieval_certainty_weights, retrieval_features(hits))
-    if first.entry.kind == "faq" and told >= cfg.choose_certainty and (
-            first.entry.lang == lang or cfg.translate):
+    if answers_alone(cfg, lang, first) and told >= cfg.choose_certainty:
         return Decision("faq", (first,), translate=first.entry.lang != lang, reason=(
             f"retrieval is sure of {first.entry.id} (certainty {told:.2f} >= "
             f"choose_certainty {cfg.choose_certainty:.2f})"))
@@ -92,6 +91,14 @@ def confidence(cfg: LadderSettings, hits: Sequence[Hit]) -> float:
 # What retrieval_certainty() weighs, in the order of ladder.retrieval_certainty_weights
 # (after the intercept).
 RETRIEVAL_FEATURES = ("the first entry's score", "its lead over the second")
+NEVER_SURE = (-60.0, 0.0, 0.0)  # retrieval certainty weights under which it is never sure
+
+
+def answers_alone(cfg: LadderSettings, lang: Lang, hit: Hit) -> bool:
+    """Whether retrieval's first hit may answer on retrieval's word alone, when it is sure:
+    an FAQ entry (a curated answer to give as written), in the customer's language or, with
+    translation on, in the other."""
+    return hit.entry.kind == "faq" and (hit.entry.lang == lang or cfg.translate)
 
 
 def retrieval_features(hits: Sequence[Hit]) -> tuple[float, float]:

@@ -42,7 +42,9 @@ from tqdm import tqdm
 
 from kefu.agent.decision import (
     CERTAINTY_FEATURES,
+    NEVER_SURE,
     RETRIEVAL_FEATURES,
+    answers_alone,
     certainty,
     choice_features,
     decide,
@@ -62,15 +64,14 @@ MAX_PROBES = 120  # questions (an even spread) asked as they are and with the en
 L2 = 1.0  # the regularisation of the standardised weights: a few probes cannot make them huge
 NEWTON_STEPS = 30
 MIN_EACH = 5  # right and not-right choices the fit needs; with fewer the weights stay
-NEVER = (-60.0, 0.0, 0.0)  # retrieval certainty weights under which retrieval is never sure
 
 
 @dataclass(frozen=True)
 class Chosen:
     """One probe through the choice: the origin the LLM chose, what certainty() weighs of
     it (choice_features()), the entry that answers ("" when the probe's entry was left
-    out: none does), and retrieval's first candidate (its origin, "" for a document: only
-    an FAQ entry answers without the LLM) with what retrieval_certainty() weighs of it."""
+    out: none does), and retrieval's first candidate (its origin; "" when it may not answer
+    without the LLM: decision.answers_alone()) with what retrieval_certainty() weighs."""
 
     chosen: str
     features: tuple[float, ...]
@@ -103,7 +104,7 @@ class Certainty:
 
     weights: tuple[float, ...]
     cut: float
-    retrieval_weights: tuple[float, ...] = NEVER
+    retrieval_weights: tuple[float, ...] = NEVER_SURE
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def choices(agent: Agent, probes: Sequence[Probe], progress: bool = True) -> lis
     """Each probe that reaches the LLM (were retrieval never sure on its own), as it is
     and with its entry left out (a probe with no entry: as it is): the LLM's choice among
     the first ladder.choose_among candidates, one turn of the LLM each."""
-    probing = agent.cfg.model_copy(update={"retrieval_certainty_weights": NEVER})
+    probing = agent.cfg.model_copy(update={"retrieval_certainty_weights": NEVER_SURE})
     out = []
     for probe in tqdm(probes, desc="the LLM choosing for the probes", unit="q",
                       disable=not progress):
@@ -154,10 +155,10 @@ def choices(agent: Agent, probes: Sequence[Probe], progress: bool = True) -> lis
             shown = candidates[: agent.cfg.choose_among]
             with agent.queue.holding():
                 picked = agent.choice(probe.text, [h.entry for h in shown])
-            first = shown[0].entry
+            alone = answers_alone(agent.cfg, probe.lang, shown[0])
             out.append(Chosen(shown[picked.best].entry.origin,
                               choice_features(agent.cfg, shown, picked), gold,
-                              first.origin if first.kind == "faq" else "",
+                              shown[0].entry.origin if alone else "",
                               retrieval_features(shown)))
     return out
 

@@ -173,8 +173,9 @@ class LadderSettings(_Frozen):
     choose_among: int = Field(
         5, ge=2, le=9, description="Retrieved entries the LLM chooses among (the one that "
         "answers, or none; one-digit labels; at most retrieval.top_k); their curated answers "
-        "or sentences are what the customer reads. Fewer answer sooner: on the demo shop 3 "
-        "took two thirds of the time of 5."
+        "or sentences are what the customer reads. Fewer answer sooner but less carefully: on "
+        "the Pinecone shop 3 cut the median first text by a third and answered 2 more of "
+        "30 questions wrongly (docs/benchmarks.md)."
     )
     certainty_weights: tuple[float, float, float, float, float] = Field(
         (-4.94, 3.29, 1.27, 2.92, 1.42), description="How sure kefu is that the entry the LLM "

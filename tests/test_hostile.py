@@ -130,6 +130,20 @@ def test_figures_must_come_from_the_sources(answer, expected):
     assert unsupported_numbers(answer, sources) == expected
 
 
+@pytest.mark.parametrize("answer,source,expected", [
+    ("Returns are accepted within 7 days.", "支持七天无理由退货", []),
+    ("满两千元减一百五十", "orders over 2,000 get 150 off", []),  # digits stated in words
+    ("Returns within thirty days.", "三十天内可退", []),
+    ("We offer returns within 30天.", "Returns within thirty days.", []),
+    ("Members get 5% off; gold members 10% off.", "会员享95折，金卡会员享9折", []),
+    ("We are open until 9 p.m.", "营业时间10:00–21:00", []),
+    ("We are open until 8 p.m.", "营业时间10:00–21:00", ["8"]),
+    ("Returns within 14 days.", "支持七天无理由退货", ["14"]),
+])
+def test_a_figure_written_another_way_in_the_source_is_stated_there(answer, source, expected):
+    assert unsupported_numbers(answer, [source]) == expected
+
+
 def test_citation_marks_are_removed_from_the_shown_answer():
     assert strip_citation_marks("Refunds take 3 days [2].") == "Refunds take 3 days."
 

@@ -178,6 +178,64 @@ def test_a_translation_that_fails_its_checks_is_not_stored(mixed_kb, scripted):
     assert EN_ONLY.question in asked[0] and EN_ONLY.answer in asked[1]
 
 
+def test_names_and_spelled_figures_copied_into_a_translation_pass_its_checks(settings, e5,
+                                                                           scripted):
+    """A Chinese translation that opens with the product names of its English source is not
+    a drift, and 七天 / 95折 / 21:00 may become 7 days / 5 % off / 9 p.m."""
+    cards = Entry("en-cards", "Which cards do you accept?",
+                  "Visa, Mastercard and American Express; UnionPay on the China site.", "en")
+    store = Entry("zh-store", "门店几点关门？", "每天21:00关门，会员享95折，七天内可退。", "zh")
+    kb = open_knowledge_base(settings, "names", embedder=e5)
+    kb.ingest([cards, store])
+    translate = EntryTranslator(Agent(Retriever(kb, RetrievalSettings()), scripted,
+                                      LadderSettings(), "Shop"))
+    for reply in ("你们接受哪些卡？", "Visa、Mastercard 和 American Express；中国站可用银联。",
+                  "What time does the store close?",
+                  "It closes at 9 p.m. every day; members get 5% off, returns within 7 days."):
+        scripted.enqueue(reply)
+    assert translate(cards, "zh", None).answer.startswith("Visa、Mastercard")
+    assert translate(store, "en", None).answer.endswith("within 7 days.")
+    scripted.enqueue("Which cards do you accept?")  # the source copied: no translation
+    scripted.enqueue("Which cards do you accept?")
+    assert translate(cards, "zh", None) is None
+    scripted.enqueue("What time does the store close?")  # 8 p.m. is not what it says
+    scripted.enqueue("It closes at 8 p.m. every day; members get 5% off, returns within 7 days.")
+    assert translate(store, "en", None) is None
+    kb.close()
+
+
+@pytest.mark.parametrize("answer", [
+    "请发邮件至 warranty@shop.example。所有数字、价格、日期、名称和邮箱保持原样。",  # the prompt
+    "请发邮件至保修@shop.example，附上订单号。",  # the address translated
+])
+def test_a_translation_that_echoes_its_prompt_or_changes_an_address_is_refused(settings, e5,
+                                                                              scripted, answer):
+    claim = Entry("en-claim", "How do I claim?", "Email warranty@shop.example your order number.",
+                  "en")
+    kb = open_knowledge_base(settings, "claims", embedder=e5)
+    kb.ingest([claim])
+    translate = EntryTranslator(Agent(Retriever(kb, RetrievalSettings()), scripted,
+                                      LadderSettings(), "Shop"))
+    for reply in ("怎么申请保修？", answer):
+        scripted.enqueue(reply)
+    assert translate(claim, "zh", None) is None
+    for reply in ("怎么申请保修？", "请发邮件至 warranty@shop.example，附上订单号。"):
+        scripted.enqueue(reply)
+    assert translate(claim, "zh", None).answer == "请发邮件至 warranty@shop.example，附上订单号。"
+    kb.close()
+
+
+def test_an_entry_that_failed_older_checks_is_translated_again(mixed_kb):
+    twins.fill(mixed_kb, lambda entry, lang, partner: None)
+    assert twins.pending(mixed_kb) == []  # failed under these checks: not tried again
+    states = mixed_kb.twin_states()
+    for source_id, (digest, status, _) in states.items():
+        older = digest.replace(f"/checks-{twins.CHECKS_REVISION}", "/checks-1")
+        mixed_kb.set_twin_state(source_id, older, status)
+    assert {e.id for e in twins.pending(mixed_kb)} == set(states) == {
+        "zh-return-fee", "en-canada", "en-password", "zh-password"}
+
+
 def test_an_entry_the_llm_finds_its_partner_answers_is_covered(mixed_kb, scripted):
     agent = Agent(Retriever(mixed_kb, RetrievalSettings()), scripted, LadderSettings(), "Shop")
     scripted.enqueue("How do I reset my password?")

@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
+from kefu.agent.figures import NUMBER, figures
 from kefu.knowledge_base.text import detect_lang, has_cjk, is_cjk
 from kefu.types import Lang, Message
 
@@ -110,7 +111,6 @@ def _shouting(text: str) -> bool:
 
 # -- replies ----------------------------------------------------------------------------
 
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
 _CITATION_MARK = re.compile(r"\s*\[\d{1,2}\]")
 
 
@@ -138,14 +138,25 @@ def unsupported_numbers(answer: str, sources: Iterable[str]) -> list[str]:
     A grounded answer may reword its source but not invent a figure; this is the cheap,
     exact half of a groundedness check, done on every LLM answer.
     """
-    known = {n.replace(",", "") for text in sources for n in _NUMBER.findall(text)}
+    known = {figure for text in sources for figure in figures(text)}
     digits = {d for n in known for d in re.findall(r"\d+", n)}
     found = []
-    for number in _NUMBER.findall(answer):
+    for number in NUMBER.findall(answer):
         plain = number.replace(",", "")
         if plain not in known and not set(re.findall(r"\d+", plain)) <= digits:
             found.append(number)
     return found
+
+
+_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|(?:https?://|www\.)[^\s，。；、）)]+"
+                      r"|\b[\w-]+(?:\.[\w-]+)*\.(?:com|cn|net|org|example)\b", re.ASCII)
+
+
+def dropped_addresses(reply: str, source: str) -> list[str]:
+    """The e-mail and web addresses of source that reply (its translation) does not write
+    as they are ("warranty@shop.example" must not become "保修@shop.example")."""
+    kept = reply.lower()
+    return [a.rstrip(".") for a in _ADDRESS.findall(source) if a.rstrip(".").lower() not in kept]
 
 
 def leaks(answer: str, system_prompt: str, private_ids: Sequence[str]) -> bool:

@@ -37,6 +37,7 @@ from kefu.agent.decision import (
 )
 from kefu.agent.guard import (
     clean,
+    dropped_addresses,
     intent,
     leaks,
     reply_lang,
@@ -71,6 +72,7 @@ from kefu.errors import KefuError, QueueTimeout
 from kefu.knowledge_base.chunking import passages
 from kefu.knowledge_base.store import KnowledgeBase
 from kefu.knowledge_base.text import in_language, sentences
+from kefu.knowledge_base.twins import other_language
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import (
     ANSWERED_ROUTES,
@@ -94,8 +96,10 @@ QUESTION_TOKENS = 300  # of a customer's message, the most the LLM reads (its en
 MAX_SENTENCES = 9  # one-digit labels: a longer document offers its first nine
 CHOOSE_PROMPT_LANG: Lang = "en"  # one cached prompt for choosing, whatever the customer's
 TextKind = Literal["answer", "question", "title"]  # what Agent.translated puts into a language
-_RULES: tuple[tuple[Lang, str], ...] = (  # the system prompts a reply must never quote
-    ("en", "system"), ("zh", "system"), (CHOOSE_PROMPT_LANG, "choose_system"))
+_RULES: tuple[tuple[Lang, str], ...] = (  # the prompts whose instructions a reply must never
+    ("en", "system"), ("zh", "system"), (CHOOSE_PROMPT_LANG, "choose_system"),  # quote
+    *((lang, key) for lang in ("en", "zh")
+      for key in ("translate", "translate_question", "translate_title")))
 
 
 class Agent:
@@ -367,7 +371,10 @@ class Agent:
         assert self.chat_model is not None
         messages = fitted(self.chat_model, lambda part: [
             self._system(lang), Message("user", render(lang, key, answer=part))], text, "start")
-        result = strip_preamble(self._written_in(lang, messages))
+        result = strip_preamble(self._written_in(lang, messages, text))
+        if result and dropped_addresses(result, text):
+            log.info("a translation changed the addresses %s", dropped_addresses(result, text))
+            return ""
         return result if result and self._safe(result, [text], hits) else ""
 
     def _translate(self, lang: Lang, hit: Hit, reason: str,
@@ -384,20 +391,23 @@ class Agent:
             text, route, lang, (source_of(hit, translated=True),),
             reason=f"{reason}; translated"))
 
-    def _written_in(self, lang: Lang, messages: list[Message]) -> str:
-        """The model's reply, which must be in lang: one that drifts into the other language
-        is stopped and asked again once under a stronger rule. The text, or ''. Nothing of
-        it is streamed: the customer sees it only once it has been checked."""
+    def _written_in(self, lang: Lang, messages: list[Message], source: str) -> str:
+        """The model's translation of source, which must be in lang (the names it copies
+        from source aside): one that drifts into the other language is stopped and asked
+        again once under a stronger rule. The text, or ''. Nothing of it is streamed: the
+        customer sees it only once it has been checked."""
+        other = other_language(lang)
         assert self.chat_model is not None
         for attempt in range(2):
             text = ""
             drifted = False
             for token in self.chat_model.stream(messages):
                 text += token
-                if len(text.strip()) >= LANG_PROBE_CHARS and not in_language(text, lang):
+                if len(text.strip()) >= LANG_PROBE_CHARS and in_language(text, other, source) \
+                        and not in_language(text, lang, source):
                     drifted = True
                     break
-            if text.strip() and not drifted and in_language(text, lang):
+            if text.strip() and not drifted and in_language(text, lang, source):
                 return strip_citation_marks(text)
             log.info("reply drifted out of %s (attempt %d): %r", lang, attempt + 1, text[:60])
             messages[-1] = Message("user", f"{messages[-1].content}\n{prompts(lang)['retry_rule']}")
@@ -405,8 +415,7 @@ class Agent:
 
     def _safe(self, text: str, facts: list[str], hits: Sequence[Hit]) -> bool:
         """No figure the sources do not state, no quote of the rules, no internal ids."""
-        rules = "".join(self._system(lang, key).content
-                        for lang, key in _RULES)
+        rules = "".join(render(lang, key, shop=self.shop, answer="") for lang, key in _RULES)
         if leaks(text, rules, [h.entry.id for h in hits]):
             log.warning("rejected a reply that quotes the rules or an id: %r", text[:80])
             return False

@@ -16,6 +16,7 @@ CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 ZH_SHARE = 0.3  # of a text's letters, the Chinese share at which it reads as Chinese
 _CJK = re.compile(f"[{CJK}]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
+_WORD = re.compile(f"[^\\W\\d_{CJK}]+|[{CJK}]+")  # letters of one script
 _TOKEN_CHARS = re.compile(f"[\\w{CJK}]+")
 
 # Shop phrases jieba splits badly without help ("退货运费" -> "货运费").
@@ -52,14 +53,26 @@ def cjk_count(text: str) -> int:
     return len(_CJK.findall(text))
 
 
-def in_language(text: str, lang: Lang) -> bool:
+def in_language(text: str, lang: Lang, source: str = "") -> bool:
     """True when text reads as lang: the Chinese share of its letters reaches ZH_SHARE for
-    zh, stays under it for en (text without letters reads as either)."""
-    letters = [c for c in text if c.isalpha()]
+    zh, stays under it for en (text without letters reads as either).
+
+    source: the text that text translates. Words copied from it (product names, e-mail
+    addresses: "我们接受 Visa、Mastercard") are not counted, and a text whose letters all
+    come from it reads as neither language (an untranslated copy)."""
+    letters = _own_letters(text, source)
     if not letters:
-        return True
+        return not any(c.isalpha() for c in text)
     share = sum(1 for c in letters if is_cjk(c)) / len(letters)
     return share >= ZH_SHARE if lang == "zh" else share < ZH_SHARE
+
+
+def _own_letters(text: str, source: str) -> list[str]:
+    """The letters of text outside the words (a Latin word, a run of Chinese characters)
+    that also occur in source."""
+    copied = source.lower()
+    return [c for word in _WORD.findall(text)
+            if not (copied and word.lower() in copied) for c in word if c.isalpha()]
 
 
 def lang_named(value: object) -> Lang | None:

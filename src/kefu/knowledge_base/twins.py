@@ -48,6 +48,9 @@ from kefu.types import Entry, Lang
 # rejected: the owner turned it down · failed: the translation did not pass its checks ·
 # covered: the shop wrote it in the other language too (covered_by: that entry).
 Status = Literal["machine", "checked", "rejected", "failed", "covered"]
+# Raised when the checks a translation must pass change (agent/translation.py): entries
+# whose translation failed older checks are tried again.
+CHECKS_REVISION = 2
 
 
 @dataclass(frozen=True)
@@ -133,9 +136,16 @@ def pending(kb: KnowledgeBase, documents: bool = False) -> list[Entry]:
         if entry.kind not in kinds:
             continue
         digest, status, covered_by = states.get(entry.id, ("", "", ""))
-        if digest != content_hash(entry) or (status == "covered" and covered_by not in entries):
+        if digest != _mark(entry, status) or (status == "covered" and covered_by not in entries):
             out.append(entry)
     return out
+
+
+def _mark(entry: Entry, status: str) -> str:
+    """What a twin's state is stored against: the version of its source, and for a failed
+    translation also the revision of the checks it failed."""
+    revision = f"/checks-{CHECKS_REVISION}" if status == "failed" else ""
+    return content_hash(entry) + revision
 
 
 def bilingual(written: list[Entry]) -> bool:
@@ -218,7 +228,7 @@ def fill(kb: KnowledgeBase, linguist: Linguist, progress: bool = False,
             lang = other_language(entry.lang)
             translation = linguist(entry, lang, closest.get(entry.id))
             if translation is None:
-                kb.set_twin_state(entry.id, content_hash(entry), "failed")
+                kb.set_twin_state(entry.id, _mark(entry, "failed"), "failed")
                 report.failed += 1
             elif translation.covered_by:
                 _covered(kb, entry, translation.covered_by)

@@ -91,6 +91,12 @@ def _dialogue(agent, turns):
     return seen
 
 
+def _rewriting(settings):
+    """settings with llm.rewrite_follow_ups on (off by default)."""
+    return settings.model_copy(update={"llm": settings.llm.model_copy(
+        update={"rewrite_follow_ups": True})})
+
+
 @pytest.fixture
 def rule_agent(settings, demo_kb):
     return build_agent(settings.model_copy(update={"llm": LLMSettings(backend="none")}),
@@ -143,7 +149,8 @@ def test_the_follow_up_alone_would_lose_the_topic(rule_agent):
 def test_with_an_llm_its_rewrite_is_what_is_retrieved(settings, demo_kb, turns, replies,
                                                       expected):
     model = ScriptedChatModel(*replies)
-    assert _dialogue(build_agent(settings, kb=demo_kb, chat_model=model), turns) == expected
+    agent = build_agent(_rewriting(settings), kb=demo_kb, chat_model=model)
+    assert _dialogue(agent, turns) == expected
     assert model.replies == deque()
     rewrite_prompts = [p[-1].content for p in model.prompts if "standalone" in p[-1].content
                        or "独立问题" in p[-1].content]
@@ -154,9 +161,17 @@ def test_with_an_llm_its_rewrite_is_what_is_retrieved(settings, demo_kb, turns, 
     assert turns[-1] in rewrite_prompts[-1]
 
 
+def test_by_default_the_rule_reads_a_follow_up_even_with_an_llm(settings, demo_kb):
+    model = ScriptedChatModel()
+    seen = _dialogue(build_agent(settings, kb=demo_kb, chat_model=model),
+                     ["退货运费谁承担？", "那换货呢？"])
+    assert seen == [("", "zh-ret-03", "faq"), ("退货运费谁承担？ 那换货呢？", "zh-ret-05", "faq")]
+    assert not model.prompts  # neither a rewrite nor a choice: both curated matches
+
+
 def test_an_unusable_llm_rewrite_falls_back_to_the_rule(settings, demo_kb):
     model = ScriptedChatModel("Sure! Express delivery costs US$15 and arrives in 1-2 days. " * 9)
-    seen = _dialogue(build_agent(settings, kb=demo_kb, chat_model=model),
+    seen = _dialogue(build_agent(_rewriting(settings), kb=demo_kb, chat_model=model),
                      ["How much does shipping cost?", "and for express delivery?"])
     assert seen[1] == ("How much does shipping cost? and for express delivery?", "en-ship-06",
                        "faq")

@@ -80,7 +80,7 @@ def test_default_model_answers_in_the_question_language_from_an_entry(demo_kb, q
 def test_default_model_rewrites_a_follow_up_that_then_finds_its_entry(demo_kb, turns,
                                                                       expected_top):
     agent = Agent(Retriever(demo_kb, RetrievalSettings()), _model("default"), LadderSettings(),
-                  "Lumi Home (露米家居)")
+                  "Lumi Home (露米家居)", rewrite_with_llm=True)
     first = agent.ask(turns[0])
     history = [Message("user", turns[0]), Message("assistant", first.answer, first.route)]
     events = list(agent.answer(turns[1], history))

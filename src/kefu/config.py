@@ -60,8 +60,10 @@ class LLMSettings(_Frozen):
         "gets the apology and the offer of a human instead of a time-out."
     )
     rewrite_follow_ups: bool = Field(
-        True, description="Let the LLM rewrite a follow-up ('and for Hong Kong?') into a "
-        "standalone question; false, or no LLM: a rule joins it to the previous question."
+        False, description="Let the LLM rewrite a follow-up ('and for Hong Kong?') into a "
+        "standalone question; false (the default: the 1.5B model's rewrites drop the "
+        "customer's new words, docs/retrieval.md), or no LLM: a rule joins it to the "
+        "previous questions."
     )
     translate_entries: bool = Field(
         True, description="Give every FAQ entry written in one language only a "

@@ -107,7 +107,7 @@ class Agent:
 
     def __init__(self, retriever: Retriever, chat_model: ChatModel | None,
                  cfg: LadderSettings, shop: str = "our shop",
-                 queue: GenerationQueue | None = None, rewrite_with_llm: bool = True,
+                 queue: GenerationQueue | None = None, rewrite_with_llm: bool = False,
                  abstains_before_offer: int = 2) -> None:
         self.retriever = retriever
         self.chat_model = chat_model

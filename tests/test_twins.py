@@ -225,6 +225,21 @@ def test_a_translation_that_echoes_its_prompt_or_changes_an_address_is_refused(s
     kb.close()
 
 
+def test_a_translation_that_reads_a_discount_as_that_much_off_is_refused(settings, e5,
+                                                                         scripted):
+    member = Entry("zh-member", "会员有折扣吗？", "会员全场享95折。", "zh")
+    kb = open_knowledge_base(settings, "discounts", embedder=e5)
+    kb.ingest([member])
+    translate = EntryTranslator(Agent(Retriever(kb, RetrievalSettings()), scripted,
+                                      LadderSettings(), "Shop"))
+    for reply in ("Do members get a discount?", "Members get a 95% discount on everything.",
+                  "Do members get a discount?", "Members get 5% off everything."):
+        scripted.enqueue(reply)
+    assert translate(member, "en", None) is None  # 95折: the customer pays 95 %
+    assert translate(member, "en", None).answer == "Members get 5% off everything."
+    kb.close()
+
+
 def test_an_entry_that_failed_older_checks_is_translated_again(mixed_kb):
     twins.fill(mixed_kb, lambda entry, lang, partner: None)
     assert twins.pending(mixed_kb) == []  # failed under these checks: not tried again

@@ -41,6 +41,17 @@ def figures(text: str) -> set[str]:
     return found
 
 
+def misread_discounts(reply: str, source: str) -> list[str]:
+    """The discounts of source (95折: the customer pays 95 %) that reply states as that much
+    off ("a 95% discount", "95% off"): a translation that would give nearly everything away."""
+    wrong = []
+    for tenths in _DISCOUNT.findall(source):
+        paid = _plain(float(tenths) * (10 if float(tenths) < 10 else 1))
+        if re.search(rf"(?<![\d.]){re.escape(paid)}\s*%\s*(off|discount)", reply, re.IGNORECASE):
+            wrong.append(f"{tenths}折")
+    return wrong
+
+
 def _zh_value(numeral: str) -> int:
     """二十五 -> 25, 两千 -> 2000, 十五 -> 15, 三万五千 -> 35000, 七 -> 7."""
     total = section = digit = 0

@@ -35,6 +35,7 @@ from kefu.agent.decision import (
     decide,
     lead_share,
 )
+from kefu.agent.figures import misread_discounts
 from kefu.agent.guard import (
     clean,
     dropped_addresses,
@@ -372,8 +373,8 @@ class Agent:
         messages = fitted(self.chat_model, lambda part: [
             self._system(lang), Message("user", render(lang, key, answer=part))], text, "start")
         result = strip_preamble(self._written_in(lang, messages, text))
-        if result and dropped_addresses(result, text):
-            log.info("a translation changed the addresses %s", dropped_addresses(result, text))
+        if result and (dropped_addresses(result, text) or misread_discounts(result, text)):
+            log.info("a translation changed an address or misread a discount: %r", result[:80])
             return ""
         return result if result and self._safe(result, [text], hits) else ""
 

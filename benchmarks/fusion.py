@@ -117,7 +117,7 @@ class Tuner:
 
 class CachedLinguist:
     """The LLM's translations of entries as kefu makes them (EntryTranslator), remembered
-    across runs by entry content and language."""
+    across runs by entry content, language and the revision of the checks they passed."""
 
     def __init__(self, model: ChatModel) -> None:
         self.model = model
@@ -128,7 +128,7 @@ class CachedLinguist:
         translate = EntryTranslator(agent)
 
         def linguist(entry: Entry, lang: Lang, partner: Entry | None) -> Translation | None:
-            key = content_hash(entry) + lang
+            key = f"{content_hash(entry)}{lang}/checks-{twins.CHECKS_REVISION}"
             if key not in self.cached:
                 made = translate(entry, lang, partner)
                 self.cached[key] = made and [made.question, made.answer,

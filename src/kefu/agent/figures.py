@@ -34,7 +34,7 @@ def figures(text: str) -> set[str]:
     found |= {str(_zh_value(numeral)) for numeral in _ZH_NUMERAL.findall(text)}
     found |= {str(_EN_NUMBERS[word.lower()]) for word in _EN_NUMBER.findall(text)}
     for tenths in _DISCOUNT.findall(text):
-        paid = float(tenths) * (10 if float(tenths) < 10 else 1)  # 9折 and 90折 are 90 %
+        paid = _paid_percent(tenths)
         found |= {_plain(paid), _plain(100 - paid)}
     for hour in map(int, _CLOCK.findall(text)):
         found.add(str(hour - 12 if hour > 12 else 12 if hour == 0 else hour))
@@ -46,10 +46,17 @@ def misread_discounts(reply: str, source: str) -> list[str]:
     off ("a 95% discount", "95% off"): a translation that would give nearly everything away."""
     wrong = []
     for tenths in _DISCOUNT.findall(source):
-        paid = _plain(float(tenths) * (10 if float(tenths) < 10 else 1))
+        paid = _plain(_paid_percent(tenths))
         if re.search(rf"(?<![\d.]){re.escape(paid)}\s*%\s*(off|discount)", reply, re.IGNORECASE):
             wrong.append(f"{tenths}折")
     return wrong
+
+
+def _paid_percent(tenths: str) -> float:
+    """The share of the price paid at a discount of tenths折: 9 and 90 are 90 %, 95 is 95 %,
+    8.5 is 85 %."""
+    value = float(tenths)
+    return value * 10 if value < 10 else value
 
 
 def _zh_value(numeral: str) -> int:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import replace
+from functools import cached_property
 from typing import Any, Literal
 
 from kefu.agent.budget import cut, fitted, pieces
@@ -97,8 +98,9 @@ QUESTION_TOKENS = 300  # of a customer's message, the most the LLM reads (its en
 MAX_SENTENCES = 9  # one-digit labels: a longer document offers its first nine
 CHOOSE_PROMPT_LANG: Lang = "en"  # one cached prompt for choosing, whatever the customer's
 TextKind = Literal["answer", "question", "title"]  # what Agent.translated puts into a language
-_RULES: tuple[tuple[Lang, str], ...] = (  # the prompts whose instructions a reply must never
-    ("en", "system"), ("zh", "system"), (CHOOSE_PROMPT_LANG, "choose_system"),  # quote
+# The prompts whose instructions a reply must never quote.
+_RULES: tuple[tuple[Lang, str], ...] = (
+    ("en", "system"), ("zh", "system"), (CHOOSE_PROMPT_LANG, "choose_system"),
     *((lang, key) for lang in ("en", "zh")
       for key in ("translate", "translate_question", "translate_title")))
 
@@ -414,10 +416,14 @@ class Agent:
             messages[-1] = Message("user", f"{messages[-1].content}\n{prompts(lang)['retry_rule']}")
         return ""
 
+    @cached_property
+    def _rules(self) -> str:
+        """The text of the prompts in _RULES, rendered once for this shop."""
+        return "".join(render(lang, key, shop=self.shop, answer="") for lang, key in _RULES)
+
     def _safe(self, text: str, facts: list[str], hits: Sequence[Hit]) -> bool:
         """No figure the sources do not state, no quote of the rules, no internal ids."""
-        rules = "".join(render(lang, key, shop=self.shop, answer="") for lang, key in _RULES)
-        if leaks(text, rules, [h.entry.id for h in hits]):
+        if leaks(text, self._rules, [h.entry.id for h in hits]):
             log.warning("rejected a reply that quotes the rules or an id: %r", text[:80])
             return False
         return not unsupported_numbers(text, facts)

@@ -11,8 +11,14 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from kefu.agent.figures import NUMBER, figures
-from kefu.knowledge_base.text import detect_lang, has_cjk, is_cjk
+from kefu.agent.figures import (
+    NUMBER,
+    changed_currencies,
+    figures,
+    misread_discounts,
+    prices,
+)
+from kefu.knowledge_base.text import CJK, detect_lang, has_cjk, is_cjk
 from kefu.types import Lang, Message
 
 MAX_QUESTION_CHARS = 1000  # the rest of a very long message is not read
@@ -157,6 +163,38 @@ def dropped_addresses(reply: str, source: str) -> list[str]:
     as they are ("warranty@shop.example" must not become "保修@shop.example")."""
     kept = reply.lower()
     return [a.rstrip(".") for a in _ADDRESS.findall(source) if a.rstrip(".").lower() not in kept]
+
+
+def translation_faults(translation: str, source: str) -> list[str]:
+    """What a translation of the shop's source text changed that it must not: a figure the
+    source does not state, a sum in another currency, a discount read as that much off, an
+    e-mail or web address not written as it is. Empty when it is faithful in these."""
+    return [*(f"figure {n}" for n in unsupported_numbers(translation, [source])),
+            *(f"currency {c}" for c in changed_currencies(translation, source)),
+            *(f"discount {d}" for d in misread_discounts(translation, source)),
+            *(f"address {a}" for a in dropped_addresses(translation, source))]
+
+
+_KEPT_IN_CHINESE = {"app", "vip", "wifi", "email", "pdf"}
+_LOWER_WORD = re.compile(r"(?<![A-Za-z])[a-z][a-z'-]{2,}(?![A-Za-z])")
+
+
+def untranslated_words(text: str, lang: Lang) -> list[str]:
+    """The words a translation into lang left in the other language: Chinese characters in
+    English (顺丰, 冲锋衣: a name too is put into English), ordinary lower-case English
+    words in Chinese ("shipping", "mainland"; names, e-mail and web addresses, units and
+    the few words Chinese writes in English aside)."""
+    if lang == "en":
+        return re.findall(f"[{CJK}]+", text)
+    plain = _ADDRESS.sub(" ", text)
+    return [w for w in _LOWER_WORD.findall(plain) if w not in _KEPT_IN_CHINESE]
+
+
+def kept_as_written(source: str) -> list[str]:
+    """What a translation of source must write as source does: its e-mail and web
+    addresses and its prices."""
+    addresses = [a.rstrip(".") for a in _ADDRESS.findall(source)]
+    return list(dict.fromkeys([*addresses, *prices(source)]))
 
 
 def leaks(answer: str, system_prompt: str, private_ids: Sequence[str]) -> bool:

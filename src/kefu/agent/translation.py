@@ -8,10 +8,15 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
+from kefu.agent.figures import respelled
+from kefu.agent.guard import translation_faults
 from kefu.agent.ladder import Agent, TextKind
 from kefu.errors import KefuError
 from kefu.knowledge_base import twins
+from kefu.knowledge_base.store import KnowledgeBase
+from kefu.knowledge_base.text import in_language
 from kefu.knowledge_base.twins import Translation
 from kefu.types import Entry, Lang
 
@@ -39,6 +44,34 @@ class EntryTranslator:
         if entry.kind == "doc":
             return self._section(entry, lang)
         return self._faq_entry(entry, lang, partner)
+
+    def fill(self, kb: KnowledgeBase, **options: Any) -> twins.FillReport:
+        """twins.fill with this translator: the pending twins of kb made (or, made under
+        older checks, checked again); options as twins.fill's."""
+        return twins.fill(kb, self, recheck=self.rechecked, **options)
+
+    def rechecked(self, source: Entry, twin: Entry) -> Translation | None:
+        """twin (made by the LLM under older checks) under today's, with no LLM: its texts
+        with the source's prices and ranges written as the source writes them, or None
+        when its question or answer fails the checks; a similar question that fails is
+        left out."""
+        question, answer = (self._checked(twin.lang, text, shop) for text, shop in (
+            (twin.question, source.question), (twin.answer, source.answer)))
+        if question is None or answer is None:
+            log.info("the twin of %s fails today's checks; it is made anew", source.id)
+            return None
+        said = " ".join(source.alt_questions)
+        alternatives = (self._checked(twin.lang, alt, said) for alt in twin.alt_questions)
+        return Translation(question, answer, tuple(a for a in alternatives if a))
+
+    def _checked(self, lang: Lang, text: str, source: str) -> str | None:
+        text = respelled(text, source)
+        if not text:
+            return "" if not source else None
+        if (translation_faults(text, source) or not in_language(text, lang, source)
+                or self.agent.quotes_rules(text)):
+            return None
+        return text
 
     def _in(self, lang: Lang, text: str, kind: TextKind = "answer") -> str:
         with self.agent.queue.holding():
@@ -138,6 +171,6 @@ class TwinMaker:
             self.progress = Progress(report.done, report.total, report.failed,
                                      "translating" if report.total else "idle")
 
-        twins.fill(self.kb, self._translate, stop=self._stop.is_set, step=step,
-                   documents=self.documents)
+        self._translate.fill(self.kb, stop=self._stop.is_set, step=step,
+                             documents=self.documents)
         self.progress.state = "idle"

@@ -69,8 +69,8 @@ def _make_twins(settings: Settings, kb: KnowledgeBase) -> None:
     if not todo or settings.llm.backend == "none":
         return
     try:
-        report = twins.fill(kb, EntryTranslator(build_agent(settings, kb=kb)), progress=True,
-                            documents=documents)
+        report = EntryTranslator(build_agent(settings, kb=kb)).fill(kb, progress=True,
+                                                                    documents=documents)
     except KeyboardInterrupt:
         print("translation interrupted; `kefu serve` (or the next `kefu ingest`) goes on "
               "where it stopped", file=sys.stderr)
@@ -81,8 +81,9 @@ def _make_twins(settings: Settings, kb: KnowledgeBase) -> None:
               file=sys.stderr)
         return
     print(f"translated {report.made} entries into the other language; {report.covered} "
-          f"were written in both languages already; {report.failed} failed their checks. "
-          "Review them on the admin page (Translations)")
+          f"were written in both languages already; {report.failed} failed their checks"
+          + (f"; {report.kept} made before passed today's checks" if report.kept else "")
+          + ". Review them on the admin page (Translations)")
 
 
 def _print_ingest_table(report: SyncReport) -> None:

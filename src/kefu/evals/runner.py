@@ -22,7 +22,6 @@ from kefu.evals.judge import Judge
 from kefu.evals.metrics import K_MAX, Record
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.knowledge_base.text import detect_lang
-from kefu.knowledge_base.twins import fill
 from kefu.types import Answer, ChatModel
 
 
@@ -48,8 +47,8 @@ def build_eval_agent(dataset: Dataset, settings: Settings, retrieval_only: bool,
         chat_model = build_chat_model(settings.llm, settings.models_dir)
     agent = build_agent(kb_settings, kb=kb, chat_model=chat_model)
     if not retrieval_only and settings.llm.translate_entries:
-        fill(kb, EntryTranslator(agent), progress=progress,  # as the server would (cached)
-             documents=settings.llm.translate_documents)
+        EntryTranslator(agent).fill(kb, progress=progress,  # as the server does (cached)
+                                    documents=settings.llm.translate_documents)
     return agent
 
 

@@ -29,7 +29,9 @@ true pairs match at 0.35-0.82, so some of them get a twin they do not need.
 What a twin was made from (the source's content hash) and its status are stored with the
 knowledge base (the twins table), so a twin is made once per version of its source, the
 work resumes after a restart, a rejected twin is not made again until its source changes,
-and deleting a source deletes its twin (KnowledgeBase.delete).
+and deleting a source deletes its twin (KnowledgeBase.delete). When the checks a
+translation must pass change (CHECKS_REVISION), a machine twin is checked again in code
+(fill's recheck) and made anew only if it fails them.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ from kefu.types import Entry, Lang
 # covered: the shop wrote it in the other language too (covered_by: that entry).
 Status = Literal["machine", "checked", "rejected", "failed", "covered"]
 # Raised when the checks a translation must pass change (agent/translation.py): entries
-# whose translation failed older checks are tried again.
-CHECKS_REVISION = 2
+# whose translation failed older checks are tried again, and twins made under older checks
+# are checked again (fill's recheck) and made anew where they fail.
+CHECKS_REVISION = 3
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,11 @@ class Linguist(Protocol):
 
     def __call__(self, entry: Entry, lang: Lang, partner: Entry | None) -> Translation | None:
         ...
+
+
+# A twin made under older checks, under today's (code only, no LLM): kept (its figures
+# maybe respelled as the source writes them), or None to make it anew.
+Recheck = Callable[[Entry, Entry], Translation | None]
 
 
 def twin_id(source_id: str, lang: Lang) -> str:
@@ -142,9 +150,9 @@ def pending(kb: KnowledgeBase, documents: bool = False) -> list[Entry]:
 
 
 def _mark(entry: Entry, status: str) -> str:
-    """What a twin's state is stored against: the version of its source, and for a failed
-    translation also the revision of the checks it failed."""
-    revision = f"/checks-{CHECKS_REVISION}" if status == "failed" else ""
+    """What a twin's state is stored against: the version of its source, and for a machine
+    translation also the revision of the checks it passed (or failed)."""
+    revision = f"/checks-{CHECKS_REVISION}" if status in ("failed", "machine") else ""
     return content_hash(entry) + revision
 
 
@@ -172,7 +180,7 @@ def put_twin(kb: KnowledgeBase, source: Entry, translation: Translation,
                  category=source.category, alt_questions=translation.alt_questions,
                  source=source.source, translated_from=source.id)
     kb.ingest([twin])
-    kb.set_twin_state(source.id, content_hash(source), status)
+    kb.set_twin_state(source.id, _mark(source, status), status)
     return twin
 
 
@@ -199,25 +207,29 @@ def _covered(kb: KnowledgeBase, entry: Entry, by: str) -> None:
 
 @dataclass
 class FillReport:
-    total: int = 0  # entries to translate in this round
+    total: int = 0  # entries to translate (or twins to check again) in this round
     made: int = 0
     covered: int = 0  # written by the shop in the other language too
     failed: int = 0
+    kept: int = 0  # made under older checks, passing today's
 
     @property
     def done(self) -> int:
-        return self.made + self.covered + self.failed
+        return self.made + self.covered + self.failed + self.kept
 
 
 def fill(kb: KnowledgeBase, linguist: Linguist, progress: bool = False,
          stop: Callable[[], bool] = lambda: False,
          step: Callable[[FillReport], None] = lambda report: None,
-         documents: bool = False) -> FillReport:
+         documents: bool = False, recheck: Recheck | None = None) -> FillReport:
     """Make the pending twins (documents: of document sections too) one by one; each is
-    stored as soon as it is made, so an interruption loses at most the one in hand. stop()
-    ends early; step(report) is called before the first and after each."""
+    stored as soon as it is made, so an interruption loses at most the one in hand. A twin
+    made under older checks from an unchanged source is first checked again (recheck) and
+    kept if it passes. stop() ends early; step(report) is called before the first and after
+    each."""
     entries = pending(kb, documents)
     closest = partners(kb) if entries else {}
+    states = kb.twin_states() if recheck is not None else {}
     report = FillReport(total=len(entries))
     step(report)
     with tqdm(entries, desc=f"translating entries of {kb.name}", unit="entry",
@@ -225,9 +237,14 @@ def fill(kb: KnowledgeBase, linguist: Linguist, progress: bool = False,
         for entry in bar:
             if stop():
                 break
+            if recheck is not None and _kept(kb, entry, states.get(entry.id), recheck):
+                report.kept += 1
+                step(report)
+                continue
             lang = other_language(entry.lang)
             translation = linguist(entry, lang, closest.get(entry.id))
             if translation is None:
+                kb.delete([twin_id(entry.id, lang)])
                 kb.set_twin_state(entry.id, _mark(entry, "failed"), "failed")
                 report.failed += 1
             elif translation.covered_by:
@@ -238,3 +255,23 @@ def fill(kb: KnowledgeBase, linguist: Linguist, progress: bool = False,
                 report.made += 1
             step(report)
     return report
+
+
+def _kept(kb: KnowledgeBase, source: Entry, state: tuple[str, str, str] | None,
+          recheck: Recheck) -> bool:
+    """source's machine twin, made from this version of it under older checks (state: its
+    stored twin state), passes today's (recheck): it is kept, written anew where its
+    figures were respelled."""
+    digest, status, _ = state or ("", "", "")
+    twin = kb.get(twin_id(source.id, other_language(source.lang)))
+    if status != "machine" or digest.split("/")[0] != content_hash(source) or twin is None:
+        return False
+    kept = recheck(source, twin)
+    if kept is None:
+        return False
+    if (kept.question, kept.answer, kept.alt_questions) != (
+            twin.question, twin.answer, twin.alt_questions):
+        put_twin(kb, source, kept)
+    else:
+        kb.set_twin_state(source.id, _mark(source, "machine"), "machine")
+    return True

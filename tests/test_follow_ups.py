@@ -4,6 +4,7 @@ from collections import deque
 
 import pytest
 
+from kefu.agent.decision import confidence
 from kefu.agent.factory import build_agent
 from kefu.agent.rewrite import follow_up_context, looks_like_follow_up, usable_rewrite
 from kefu.config import LLMSettings
@@ -133,6 +134,23 @@ def test_the_follow_up_alone_would_lose_the_topic(rule_agent):
     nothing the ladder would answer from."""
     hits = rule_agent.retriever.search("what about Hong Kong?")
     assert hits[0].score < rule_agent.cfg.rag_threshold
+
+
+def test_a_message_without_a_cue_that_alone_finds_nothing_sure_is_read_in_its_conversation(
+        rule_agent):
+    """"I need it fast, by express" names no earlier topic ('it' is too far in): alone it
+    falls under rag_threshold; read with the question before it, it finds express delivery
+    above it. A message that is sure alone is not read in its conversation."""
+    alone = rule_agent.retriever.search("I need it fast, by express")
+    assert confidence(rule_agent.cfg, alone) < rule_agent.cfg.rag_threshold
+    reading, hits = rule_agent.search("I need it fast, by express", "en", [
+        Message("user", "How much does shipping cost?"), Message("assistant", "US$6.90")])
+    assert reading == "How much does shipping cost? I need it fast, by express"
+    assert hits[0].entry.id == "en-ship-06"
+    assert confidence(rule_agent.cfg, hits) >= rule_agent.cfg.rag_threshold
+    reading, _ = rule_agent.search("支持哪些付款方式？", "zh", [
+        Message("user", "How much does shipping cost?"), Message("assistant", "US$6.90")])
+    assert reading == "支持哪些付款方式？"
 
 
 @pytest.mark.parametrize("turns,replies,expected", [

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from kefu.agent.budget import PIECE_CHARS, pieces
+from kefu.agent.figures import changed_currencies, respelled
 from kefu.agent.guard import strip_preamble
 from kefu.agent.ladder import Agent
 from kefu.agent.llm_queue import GenerationQueue
@@ -270,6 +271,14 @@ def test_a_translation_keeps_the_shops_prices_as_written_and_their_currency(
     made = translate(instalments, "en", None)
     assert (made.answer if made else None) == shown
     kb.close()
+
+
+def test_only_sums_of_money_are_held_to_their_currency():
+    assert changed_currencies("Orders over $1,000", "订单满¥1,000") == ["$1,000"]
+    assert changed_currencies("Orders over US$1,000", "Orders over $1,000") == []
+    assert changed_currencies("It weighs 5 pounds; 4.5% a month", "重5磅，每月4.5%") == []
+    assert respelled("open 9:00 to 21:00, 3 to 7 days", "9:00–21:00营业，3–7天") == (
+        "open 9:00–21:00, 3–7 days")
 
 
 def test_a_translation_that_leaves_words_untranslated_is_asked_again_naming_them(

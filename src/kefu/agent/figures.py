@@ -29,13 +29,14 @@ _EN_NUMBER = re.compile(r"\b(" + "|".join(_EN_NUMBERS) + r")\b", re.IGNORECASE)
 _DISCOUNT = re.compile(r"(\d+(?:\.\d+)?)\s*折")  # 95折: pay 95 %, 5 % off; 9折: 90 %, 10 % off
 _CLOCK = re.compile(r"(?<![\d.:])(\d{1,2}):[0-5]\d(?!\d)")
 
-# Currencies by the ways a price writes them: a sign or code before the amount, a word after.
+# Currencies by the ways a price writes them: a sign or code before the amount, a word after
+# ("pounds" left out: it weighs as often as it pays).
 _SIGNS = {"US$": "USD", "HK$": "HKD", "S$": "SGD", "RMB": "CNY", "CNY": "CNY", "USD": "USD",
           "GBP": "GBP", "EUR": "EUR", "HKD": "HKD", "¥": "CNY", "￥": "CNY", "$": "USD",
           "£": "GBP", "€": "EUR"}
 _WORDS = {"元": "CNY", "块": "CNY", "人民币": "CNY", "yuan": "CNY", "RMB": "CNY", "CNY": "CNY",
           "美元": "USD", "美金": "USD", "dollars": "USD", "USD": "USD", "英镑": "GBP",
-          "pounds": "GBP", "GBP": "GBP", "欧元": "EUR", "euros": "EUR", "EUR": "EUR",
+          "GBP": "GBP", "欧元": "EUR", "euros": "EUR", "EUR": "EUR",
           "港元": "HKD", "港币": "HKD", "HKD": "HKD"}
 
 

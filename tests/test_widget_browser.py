@@ -242,3 +242,67 @@ def test_no_frame_the_customer_sees_holds_text_the_checks_rejected(browser, tmp_
     assert [f for f in frames if any(s in f for s in MisbehavingChatModel.SHOWN_NEVER)] == []
     declines = (prompts("zh")["abstain"], prompts("zh")["abstain_again"])
     assert all(text.startswith(declines) for text in shown[1:]), shown
+
+
+def _say(page, text: str) -> None:
+    """A message sent while a person holds the conversation: no reply from the bot."""
+    before = page.locator(".user").count()
+    page.locator("textarea").fill(text)
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        f"document.querySelector('#kefu-widget').shadowRoot.querySelectorAll('.user').length "
+        f"> {before} && !document.querySelector('#kefu-widget').shadowRoot"
+        f".querySelector('.send').disabled", timeout=30_000)
+
+
+def _shown(page, selector: str, count: int) -> list[str]:
+    page.wait_for_function(
+        f"document.querySelector('#kefu-widget').shadowRoot.querySelectorAll('{selector}')"
+        f".length >= {count}", timeout=30_000)
+    return page.locator(selector).all_inner_texts()
+
+
+def test_a_person_takes_over_the_widget_conversation_live_and_gives_it_back(
+        browser, host_site, kefu_url):
+    import httpx
+
+    kefu, _, app = kefu_url
+    desk = app.state.desk
+    desk.staff.add("Li", "li-password")
+    li = httpx.Client(base_url=f"{kefu}/api/v1/agent", auth=("Li", "li-password"))
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(f"{host_site}/en.html")
+    page.locator(".bubble").click()
+    _ask(page, "Which payment methods do you accept?", 2)
+    page.locator(".human").click()  # "Talk to a human": the shop has staff, so Li is called
+    assert _shown(page, ".bot", 3)[-1].startswith("I've asked a member of our team")
+    [waiting] = li.get("/queue").json()
+    session = waiting["session_id"]
+    assert li.post(f"/conversations/{session}/claim").json()["agent"] == "Li"
+    assert _shown(page, ".move", 1) == ["Li joined the conversation"]
+    for n in (1, 2, 3):  # three messages each way, each answered after it is read
+        li.post(f"/conversations/{session}/messages", json={"text": f"Hello, Li here ({n})"})
+        assert _shown(page, ".person", n)[-1].split("\n")[-1] == f"Hello, Li here ({n})"
+        _say(page, f"customer message {n}")
+    assert page.locator(".bot").count() == 3  # the bot stayed silent
+    assert not page.locator(".human").is_visible()  # a person is here already
+    said = [m["content"] for m in li.get(f"/conversations/{session}").json()["messages"]
+            if m["role"] == "user"]
+    assert said[-3:] == [f"customer message {n}" for n in (1, 2, 3)]
+    page.screenshot(path=str(ARTIFACTS / "widget-person.png"))
+
+    page.goto("about:blank")  # the customer's connection drops; Li writes meanwhile
+    li.post(f"/conversations/{session}/messages", json={"text": "Are you still there?"})
+    page.goto(f"{host_site}/en.html")
+    page.locator(".bubble").click()
+    persons = _shown(page, ".person", 4)
+    assert [t.split("\n")[-1] for t in persons] == [
+        *(f"Hello, Li here ({n})" for n in (1, 2, 3)), "Are you still there?"]
+    li.post(f"/conversations/{session}/release")
+    assert _shown(page, ".move", 2)[-1] == "Li handed the conversation back to the shop assistant"
+    assert page.locator(".human").is_visible()
+    _ask(page, "How long does shipping take?", 4)
+    assert page.locator(".bot").last.inner_text().startswith("Orders arrive in 3-5 working days.")
+    assert page.locator(".person").count() == 4  # nothing shown twice after the reload
+    page.close()
+    li.close()

@@ -14,8 +14,11 @@
     ├── LLMError               the LLM backend failed (server down, bad reply, a prompt
     │                          too long for its context)
     ├── QueueTimeout           a question waited longer than llm.queue_wait_s for the LLM
-    └── TicketError            no such ticket, or a change it cannot take
-        └── TicketClosed       the ticket is closed already
+    ├── TicketError            no such ticket, or a change it cannot take
+    │   └── TicketClosed       the ticket is closed already
+    └── HandoverError          a move a conversation cannot take now (claimed by another
+                               person, not held by the one releasing it), or no such
+                               conversation or person
 
 Each message says what happened and what to do next.
 """
@@ -71,3 +74,7 @@ class TicketError(KefuError):
 
 class TicketClosed(TicketError):
     """The ticket is closed already."""
+
+
+class HandoverError(KefuError):
+    """A conversation cannot make this move now (agent/handover.py), or is not there."""

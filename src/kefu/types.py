@@ -11,8 +11,9 @@ import numpy as np
 Lang = Literal["zh", "en"]
 # faq: curated answer as-is · suggest: "did you mean" · rag: LLM answer from cited sources ·
 # abstain: "I don't know" · refuse: a hostile request declined · handoff: a human offered or
-# called in (the customer asked, was angry, or the ladder abstained twice).
-Route = Literal["faq", "suggest", "rag", "abstain", "refuse", "handoff"]
+# called in (the customer asked, was angry, or the ladder abstained twice) · agent: kefu
+# stays silent, a person of the staff is awaited or holds the conversation (agent/handover).
+Route = Literal["faq", "suggest", "rag", "abstain", "refuse", "handoff", "agent"]
 ANSWERED_ROUTES: tuple[Route, ...] = ("faq", "rag")  # the customer got the shop's text
 DECLINED_ROUTES: tuple[Route, ...] = ("abstain", "refuse", "handoff")  # nothing answered
 EntryKind = Literal["faq", "doc"]

@@ -12,12 +12,13 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
-from kefu.errors import StorageConflict
+from kefu.agent.handover import RULES, SILENT_STATES, Move, State
+from kefu.errors import HandoverError, StorageConflict
 from kefu.privacy import mask
 from kefu.storage.database import open_database
 from kefu.storage.tables import feedback, messages, sessions
@@ -46,32 +47,122 @@ class ConversationStore:
         return session_id
 
     def append(self, session_id: str, role: str, content: str, route: str = "",
-               sources: Sequence[Source] = (), handoff: str = "", rewritten: str = "") -> int:
-        """Store one message; returns its number in the session (1, 2, ...)."""
+               sources: Sequence[Source] = (), handoff: str = "", rewritten: str = "",
+               author: str = "", reason: str = "") -> int:
+        """Store one message; returns its number in the session (1, 2, ...). role: user,
+        assistant (kefu; reason: why it took its route), person (one of the staff, named by
+        author) or move (a change of who answers: content the move, route the state it led
+        to, author who made it)."""
         if self._mask:
             content, rewritten = mask(content), mask(rewritten)
-        cited = json.dumps([s.to_json() for s in sources])
-        for _ in range(APPEND_TRIES - 1):
-            try:
-                return self._append_once(session_id, role, content, route, cited, handoff,
-                                         rewritten)
-            except StorageConflict:  # another worker took this number first
-                pass
-        return self._append_once(session_id, role, content, route, cited, handoff, rewritten)
+        row = {"role": role, "content": content, "route": route, "handoff": handoff,
+               "sources": json.dumps([s.to_json() for s in sources]),
+               "rewritten": rewritten, "author": author, "reason": reason}
+        return self._numbered(session_id, lambda db, seq: db.execute(
+            messages.insert().values(session_id=session_id, seq=seq, created=time.time(),
+                                     **row)))
 
-    def _append_once(self, session_id: str, role: str, content: str, route: str, cited: str,
-                     handoff: str, rewritten: str) -> int:
-        """The message stored under the session's next number (StorageConflict when another
-        writer took that number meanwhile)."""
-        now = time.time()
-        with self._db.begin() as db:
-            seq = db.execute(select(func.coalesce(func.max(messages.c.seq), 0) + 1)
-                             .where(messages.c.session_id == session_id)).scalar_one()
+    def _numbered(self, session_id: str, write: Any) -> int:
+        """write(db, seq) in a transaction, seq the session's next message number; tried
+        again when another worker took that number first."""
+        for attempt in range(APPEND_TRIES):
+            try:
+                with self._db.begin() as db:
+                    seq = int(db.execute(select(func.coalesce(func.max(messages.c.seq), 0) + 1)
+                                         .where(messages.c.session_id == session_id))
+                              .scalar_one())
+                    write(db, seq)
+                    db.execute(update(sessions).where(sessions.c.id == session_id)
+                               .values(updated=time.time()))
+                return seq
+            except StorageConflict:
+                if attempt == APPEND_TRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    # -- who answers: the bot or a person (agent/handover.py) ------------------------------
+    def state(self, session_id: str) -> tuple[State, str]:
+        """(who answers the conversation now, the person holding it or '')."""
+        with self._db.read() as db:
+            row = db.execute(select(sessions.c.state, sessions.c.person)
+                             .where(sessions.c.id == session_id)).first()
+        if row is None:
+            raise HandoverError(f"no conversation {session_id!r}")
+        return row[0], row[1]
+
+    def move(self, session_id: str, move: Move, person: str = "", reason: str = "",
+             owner: bool = False) -> int:
+        """Make one move of agent/handover.RULES, stored as a message (role 'move') in the
+        same transaction, so two people claiming at once cannot both succeed; its number.
+        person: who claims, or who releases or closes (a move only the holder may make,
+        unless owner). HandoverError when the conversation cannot make the move now."""
+        rule = RULES[move]
+        changed = (update(sessions)
+                   .where(sessions.c.id == session_id, sessions.c.state.in_(rule.start))
+                   .values(state=rule.end, person=person if rule.end == "person" else ""))
+        if rule.held and not owner:
+            changed = changed.where(sessions.c.person == person)
+
+        def write(db: Any, seq: int) -> None:
+            if db.execute(changed).rowcount != 1:
+                raise _refused(self.state(session_id), move, person)
             db.execute(messages.insert().values(
-                session_id=session_id, seq=seq, role=role, content=content, route=route,
-                sources=cited, created=now, handoff=handoff, rewritten=rewritten))
-            db.execute(update(sessions).where(sessions.c.id == session_id).values(updated=now))
-        return int(seq)
+                session_id=session_id, seq=seq, role="move", content=move, route=rule.end,
+                sources="[]", created=time.time(), handoff="", rewritten="",
+                author=person, reason=reason))
+        return self._numbered(session_id, write)
+
+    def say_as_person(self, session_id: str, person: str, text: str,
+                      owner: bool = False) -> int:
+        """A person's message to the customer, stored only while they hold the conversation
+        (the owner: while anyone does); its number."""
+        if self._mask:
+            text = mask(text)
+
+        def write(db: Any, seq: int) -> None:
+            row = db.execute(select(sessions.c.state, sessions.c.person).where(
+                sessions.c.id == session_id).with_for_update()).first()
+            if row is None or row[0] != "person" or (row[1] != person and not owner):
+                raise _refused((row[0], row[1]) if row else ("bot", ""), "reply", person)
+            db.execute(messages.insert().values(
+                session_id=session_id, seq=seq, role="person", content=text, route="person",
+                sources="[]", created=time.time(), handoff="", rewritten="",
+                author=row[1], reason=""))
+        return self._numbered(session_id, write)
+
+    def queue(self) -> list[dict[str, object]]:
+        """The conversations waiting for a person or held by one, longest waiting first:
+        who holds it, since when it waits or is held, the customer's last message."""
+        moved = (select(func.max(messages.c.created)).where(
+            messages.c.session_id == sessions.c.id, messages.c.role == "move")
+            .correlate(sessions).scalar_subquery())
+        said = (select(messages.c.content).where(messages.c.session_id == sessions.c.id,
+                                                  messages.c.role == "user")
+                .order_by(messages.c.seq.desc()).limit(1).correlate(sessions)
+                .scalar_subquery())
+        query = (select(sessions.c.id, sessions.c.state, sessions.c.person, moved, said)
+                 .where(sessions.c.state.in_(SILENT_STATES)).order_by(moved))
+        with self._db.read() as db:
+            rows = db.execute(query).all()
+        return [{"session_id": i, "state": state, "person": person, "since": since,
+                 "last_message": last or ""} for i, state, person, since, last in rows]
+
+    def since(self, session_id: str, after: int) -> list[dict[str, object]]:
+        """What the customer's page has not shown yet, oldest first: the people's messages
+        (kind 'message': text) and the moves (kind 'move': the move and the state it led
+        to) numbered after `after`; each with its id (number), author and time."""
+        query = (select(messages.c.seq, messages.c.role, messages.c.content,
+                        messages.c.route, messages.c.author, messages.c.created)
+                 .where(messages.c.session_id == session_id, messages.c.seq > after,
+                        messages.c.role.in_(("person", "move")))
+                 .order_by(messages.c.seq))
+        with self._db.read() as db:
+            rows = db.execute(query).all()
+        return [{"id": seq, "kind": "message", "text": content, "author": author,
+                 "created": created} if role == "person" else
+                {"id": seq, "kind": "move", "move": content, "state": route, "author": author,
+                 "created": created}
+                for seq, role, content, route, author, created in rows]
 
     def exists(self, session_id: str) -> bool:
         with self._db.begin() as db:
@@ -176,30 +267,45 @@ class ConversationStore:
         return [dict(out[day]) for day in sorted(out)]
 
     def history(self, session_id: str, turns: int = MAX_TURNS) -> list[Message]:
-        """The last `turns` exchanges, oldest first."""
+        """The last `turns` exchanges, oldest first; a person's replies count as the shop's
+        (role assistant, route 'person'), moves are left out."""
         query = (select(messages.c.role, messages.c.content, messages.c.route,
                         messages.c.handoff)
-                 .where(messages.c.session_id == session_id)
+                 .where(messages.c.session_id == session_id, messages.c.role != "move")
                  .order_by(messages.c.seq.desc()).limit(2 * turns))
         with self._db.begin() as db:
             rows = db.execute(query).all()
-        return [Message(role, content, route or "", handoff or "")
+        return [Message("assistant", content, "person", "") if role == "person"
+                else Message(role, content, route or "", handoff or "")
                 for role, content, route, handoff in reversed(rows)]
 
     def transcript(self, session_id: str) -> list[dict[str, object]]:
         """Every message of a session with its route and sources, for people to read."""
-        query = (select(messages.c.role, messages.c.content, messages.c.route,
-                        messages.c.sources, messages.c.created, messages.c.rewritten)
+        query = (select(messages.c.seq, messages.c.role, messages.c.content, messages.c.route,
+                        messages.c.sources, messages.c.created, messages.c.rewritten,
+                        messages.c.author, messages.c.reason)
                  .where(messages.c.session_id == session_id).order_by(messages.c.seq))
         with self._db.begin() as db:
             rows = db.execute(query).all()
-        return [{"role": r, "content": c, "route": route, "sources": json.loads(s),
-                 "created": created, "rewritten": rewritten or ""}
-                for r, c, route, s, created, rewritten in rows]
+        return [{"id": seq, "role": r, "content": c, "route": route, "sources": json.loads(s),
+                 "created": created, "rewritten": rewritten or "", "author": author,
+                 "reason": reason}
+                for seq, r, c, route, s, created, rewritten, author, reason in rows]
 
     def close(self) -> None:
         """Close the pooled connections (the next use opens new ones)."""
         self._db.engine.dispose()
+
+
+def _refused(now: tuple[State, str], move: Move | Literal["reply"],
+             person: str) -> HandoverError:
+    """Why a conversation in state `now` (and held by whom) cannot make the move."""
+    state, holder = now
+    if state == "person" and holder != person:
+        return HandoverError(f"the conversation is taken: {holder} holds it" if move == "claim"
+                             else f"the conversation is with {holder}; only they or the "
+                             f"owner can {move} it")
+    return HandoverError(f"a conversation that is {state!r} cannot take the move {move!r}")
 
 
 def _asked() -> tuple[Any, ColumnElement[str], Any, ColumnElement[bool]]:

@@ -2,7 +2,10 @@
 
 It stores each message as it comes (the customer's before the answer, so a crash loses no
 question), hands the agent the session's history, and turns an accepted handoff into a
-ticket with the transcript, announced to the webhook in the background.
+wait for one of the shop's staff in the same conversation (when the shop has any: `kefu
+agents add`), else into a ticket with the transcript, announced to the webhook in the
+background. While a person is awaited or holds the conversation, kefu stays silent: the
+customer's messages go to that person (agent/handover.py).
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from dataclasses import replace
 
 from kefu.agent.conversations import ConversationStore
 from kefu.agent.guard import reply_lang
+from kefu.agent.handover import SILENT_STATES
 from kefu.agent.ladder import Agent
 from kefu.agent.prompts import prompts, render
 from kefu.agent.replies import failed
+from kefu.agent.staff import StaffStore
 from kefu.agent.tickets import Ticket, TicketStore, WebhookNotifier
 from kefu.agent.translation import TwinMaker
 from kefu.errors import KefuError
@@ -28,11 +33,12 @@ _REASONS = {"abstain": "abstained", "handoff": "asked"}
 
 class SupportDesk:
     def __init__(self, agent: Agent, conversations: ConversationStore, tickets: TicketStore,
-                 notifier: WebhookNotifier | None) -> None:
+                 notifier: WebhookNotifier | None, staff: StaffStore) -> None:
         self.agent = agent
         self.conversations = conversations
         self.tickets = tickets
         self.notifier = notifier
+        self.staff = staff
         self.twins: TwinMaker | None = None  # translating FAQ entries, when the server does
 
     @property
@@ -65,31 +71,53 @@ class SupportDesk:
             yield from failed(reply_lang(message))
 
     def _chat(self, session_id: str, message: str) -> Iterator[Event]:
+        state, person = self.conversations.state(session_id)
+        if state in SILENT_STATES:
+            self.conversations.append(session_id, "user", message)
+            waits = f"with {person}" if state == "person" else "waiting for a person"
+            yield Event("answer", answer=Answer("", "agent", reply_lang(message),
+                                                reason=f"{waits}: the message goes to them"))
+            return
         history = self.conversations.history(session_id)
         self.conversations.append(session_id, "user", message)
         final = yield from until_answer(self.agent.answer(message, history))
         ticket = None
         if final.handoff == "accepted":
             offer = next((m.route for m in reversed(history) if m.role == "assistant"), "")
-            ticket = self._open_ticket(session_id, _REASONS.get(offer, "asked"))
-            final = replace(final, answer=f"{final.answer} "
-                            f"{render(final.lang, 'ticket', ticket=ticket.id)}")
+            reason = _REASONS.get(offer, "asked")
+            if self.staff.names():
+                self.conversations.move(session_id, "request", reason=reason)
+                final = replace(final, answer=prompts(final.lang)["person_soon"])
+            else:
+                ticket = self._open_ticket(session_id, reason)
+                final = replace(final, answer=f"{final.answer} "
+                                f"{render(final.lang, 'ticket', ticket=ticket.id)}")
         seq = self.conversations.append(session_id, "assistant", final.answer, final.route,
-                                        final.sources, final.handoff, final.rewritten)
+                                        final.sources, final.handoff, final.rewritten,
+                                        reason=final.reason)
         final = replace(final, message_id=seq)
         if ticket is not None:
             yield Event("ticket", text=ticket.id)
         yield Event("answer", answer=final)
 
     def handoff(self, session_id: str, reason: str = "button",
-                contact: str = "") -> tuple[Ticket, Answer]:
-        """The customer asked for a human outright (the button, the API): a ticket, and the
-        reply that tells them so, in the conversation's language."""
-        ticket = self._open_ticket(session_id, reason, contact)
+                contact: str = "") -> tuple[Ticket | None, Answer]:
+        """The customer asked for a human outright (the button, the API): a wait for one of
+        the staff in this conversation, else a ticket; and the reply that tells them so, in
+        the conversation's language."""
         lang = reply_lang("", self.conversations.history(session_id))
-        text = f"{prompts(lang)['handoff']} {render(lang, 'ticket', ticket=ticket.id)}"
+        state, _ = self.conversations.state(session_id)
+        ticket = None
+        if state in SILENT_STATES:
+            text = prompts(lang)["person_soon"]
+        elif self.staff.names():
+            self.conversations.move(session_id, "request", reason=reason)
+            text = prompts(lang)["person_soon"]
+        else:
+            ticket = self._open_ticket(session_id, reason, contact)
+            text = f"{prompts(lang)['handoff']} {render(lang, 'ticket', ticket=ticket.id)}"
         seq = self.conversations.append(session_id, "assistant", text, "handoff",
-                                        handoff="accepted")
+                                        handoff="accepted", reason=f"handoff: {reason}")
         return ticket, Answer(text, "handoff", lang, handoff="accepted", message_id=seq)
 
     def _open_ticket(self, session_id: str, reason: str, contact: str = "") -> Ticket:

@@ -14,6 +14,7 @@ from kefu.agent.conversations import ConversationStore
 from kefu.agent.desk import SupportDesk
 from kefu.agent.ladder import Agent
 from kefu.agent.llm_queue import GenerationQueue
+from kefu.agent.staff import StaffStore
 from kefu.agent.tickets import TicketStore, WebhookNotifier
 from kefu.config import LadderSettings, RetrievalSettings, Settings
 from kefu.knowledge_base.store import KnowledgeBase, open_knowledge_base
@@ -92,4 +93,4 @@ def build_desk(settings: Settings, agent: Agent,
     tickets = TicketStore(database)
     notifier = WebhookNotifier(settings.handoff, tickets, webhook_transport)
     return SupportDesk(agent, ConversationStore(database, settings.conversations.mask_stored),
-                       tickets, notifier)
+                       tickets, notifier, StaffStore(database))

@@ -1,4 +1,4 @@
-"""`kefu models|ingest|kb|ask|chat|tickets|forget|eval|tune|check|serve`: loads Settings,
+"""`kefu models|ingest|kb|ask|chat|tickets|agents|forget|eval|tune|check|serve`: loads Settings,
 builds objects, prints results. One module per group of commands, each adding its own
 subcommands to the parser."""
 
@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from kefu.cli import calibration, conversations, evaluation, knowledge, models, serve
+from kefu.cli import calibration, conversations, evaluation, knowledge, models, serve, staff
 from kefu.cli.common import settings_from
 from kefu.errors import KefuError
 from kefu.privacy import MaskingFormatter
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="path to kefu.toml (default: $KEFU_CONFIG)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (models, knowledge, conversations, evaluation, calibration, serve):
+    for group in (models, knowledge, conversations, staff, evaluation, calibration, serve):
         group.add_parsers(sub)
     return parser
 

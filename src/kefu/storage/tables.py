@@ -28,6 +28,8 @@ sessions = Table(
     Column("kb", StoredText),
     Column("created", Float),
     Column("updated", Float),
+    Column("state", StoredText, nullable=False, server_default="bot"),  # agent/handover.py
+    Column("person", StoredText, nullable=False, server_default=""),  # who holds it
 )
 
 messages = Table(
@@ -41,6 +43,8 @@ messages = Table(
     Column("created", Float),
     Column("handoff", StoredText, server_default=""),
     Column("rewritten", StoredText, server_default=""),  # a follow-up's standalone question
+    Column("author", StoredText, nullable=False, server_default=""),  # a person's name
+    Column("reason", StoredText, nullable=False, server_default=""),  # why this route or move
     PrimaryKeyConstraint("session_id", "seq"),
 )
 
@@ -69,6 +73,13 @@ tickets = Table(
     Column("webhook", StoredText),
     Column("attempts", Integer),
     Column("last_error", StoredText),
+)
+
+staff = Table(  # the people who answer customers (`kefu agents add NAME`)
+    "staff", metadata,
+    Column("name", StoredText, primary_key=True),
+    Column("password", StoredText),  # pbkdf2_sha256$iterations$salt$hash
+    Column("created", Float),
 )
 
 

@@ -213,8 +213,11 @@ def _unanswered_tab(desk: SupportDesk, tab: gr.Tab, form: list[Any]) -> None:
 
 
 def _transcript_rows(messages: list[dict[str, Any]]) -> list[list[str]]:
-    return [["customer" if m["role"] == "user" else "kefu", str(m["content"]),
-             str(m.get("route") or "")] for m in messages]
+    """Who said what, by which route; a person of the staff by name, and each change of who
+    answers (a move) as the state it led to."""
+    who = {"user": "customer", "assistant": "kefu"}
+    return [[who.get(m["role"]) or f"{m['role']} {m.get('author') or ''}".strip(),
+             str(m["content"]), str(m.get("route") or "")] for m in messages]
 
 
 def _tickets_tab(admin: AdminService, tab: gr.Tab) -> None:

@@ -1,14 +1,18 @@
 """The customer-facing HTTP API under /api/v1: chat (JSON or server-sent events), feedback,
-handoff, health. Every reply comes from the support desk; rate limits per IP and per
-conversation answer 429 with Retry-After."""
+handoff, the events of a conversation a person of the staff takes over, health. Every reply
+comes from the support desk; rate limits per IP and per conversation answer 429 with
+Retry-After."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from limits.storage import Storage
 from pydantic import BaseModel, Field
@@ -23,6 +27,8 @@ from kefu.ui.limits import RateLimiter, limit, per_ip
 
 MAX_MESSAGE_CHARS = 4000
 SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
+EVENTS_POLL_S = 0.5  # how often an open event stream looks for a person's new messages
+EVENTS_HOLD_S = 25.0  # a stream ends after this; the browser reconnects with Last-Event-ID
 
 
 class ChatRequest(BaseModel):
@@ -46,7 +52,10 @@ class SourceOut(BaseModel):
 
 class ChatResponse(BaseModel):
     answer: str
-    route: str = Field(..., description="faq | suggest | rag | abstain | refuse | handoff")
+    route: str = Field(..., description="faq | suggest | rag | abstain | refuse | handoff | "
+                       "agent (kefu is silent: a person of the staff is awaited or holds the "
+                       "conversation and gets the message; their replies come as "
+                       "/api/v1/chat/events)")
     lang: str = Field(..., description="zh | en")
     sources: list[SourceOut]
     suggestions: list[str] = Field(..., description="'Did you mean' questions (route "
@@ -77,7 +86,9 @@ class HandoffRequest(BaseModel):
 
 
 class HandoffResponse(BaseModel):
-    ticket_id: str
+    ticket_id: str | None = Field(..., description="The ticket opened; null when a person of "
+                                  "the staff joins this conversation instead (the shop has "
+                                  "staff: `kefu agents add`).")
     answer: str = Field(..., description="What to show the customer.")
     message_id: int
     session_id: str
@@ -96,6 +107,7 @@ def build_router(desk: SupportDesk, llm: str, requests_per_ip: int, per_session:
 
     _chat_routes(router, sessions, limited)
     _after_reply_routes(router, sessions, limited)
+    _event_routes(router, desk, limited)
     return router
 
 
@@ -190,8 +202,45 @@ def _after_reply_routes(router: APIRouter, sessions: _Sessions, limited: list[An
         sessions.limited(body.session_id)
         session_id = desk.start(body.session_id)
         ticket, answer = desk.handoff(session_id, "button", body.contact)
-        return HandoffResponse(ticket_id=ticket.id, answer=answer.answer,
+        return HandoffResponse(ticket_id=ticket.id if ticket else None, answer=answer.answer,
                                message_id=answer.message_id, session_id=session_id)
+
+
+def _event_routes(router: APIRouter, desk: SupportDesk, limited: list[Any]) -> None:
+    @router.get("/api/v1/chat/events", tags=["chat"], dependencies=limited,
+                response_class=StreamingResponse,
+                responses={200: {"content": {"text/event-stream": {}}, "description":
+                           "Server-sent events, each with its id (its number in the "
+                           "conversation): `message` {id, text, author, created}, a person's "
+                           "reply; `move` {id, move, state, author, created}, who answers now "
+                           "(state bot | waiting | person | closed). The stream ends after "
+                           "hold_s; reconnect with Last-Event-ID (an EventSource does) and "
+                           "nothing is lost or repeated."}})
+    async def chat_events(session_id: str = Query(..., pattern=SESSION_ID),
+                          after: int = Query(0, ge=0, description="Send only what came after "
+                                             "this message number (Last-Event-ID wins)."),
+                          hold_s: float = Query(EVENTS_HOLD_S, gt=0, le=60),
+                          last_event_id: str = Header("", alias="Last-Event-ID")
+                          ) -> StreamingResponse:
+        """A person's replies and the conversation's moves, live, for the customer's page."""
+        if not await run_in_threadpool(desk.conversations.exists, session_id):
+            raise ApiError(404, "not_found", f"no conversation {session_id!r}")
+        seen = int(last_event_id) if last_event_id.strip().isdigit() else after
+
+        async def events(seen: int) -> AsyncIterator[str]:
+            yield "retry: 1000\n\n"
+            deadline = time.monotonic() + hold_s
+            while True:
+                for row in await run_in_threadpool(desk.conversations.since, session_id, seen):
+                    seen = int(str(row["id"]))
+                    yield f"id: {seen}\n{_sse(str(row.pop('kind')), row)}"
+                if time.monotonic() >= deadline:
+                    return
+                await asyncio.sleep(EVENTS_POLL_S)
+
+        return StreamingResponse(events(seen), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store",
+                                          "X-Accel-Buffering": "no"})
 
 
 def _source(source: Source, kb: KnowledgeBase) -> dict[str, object]:

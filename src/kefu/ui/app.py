@@ -26,6 +26,7 @@ from kefu.errors import KefuError
 from kefu.types import Preloadable
 from kefu.ui.admin_api import build_admin_router
 from kefu.ui.admin_page import build_admin_page, check_login
+from kefu.ui.agent_api import build_agent_router
 from kefu.ui.api import build_router
 from kefu.ui.chat_page import build_chat_page
 from kefu.ui.errors import install_error_handlers
@@ -47,14 +48,16 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
     server = settings.server
     app = FastAPI(title="kefu", version=__version__,
                   description="Customer-service agent: chat API (JSON and server-sent events), "
-                  "feedback, handoff, an OpenAI-compatible endpoint, the widget, and the admin "
-                  "API (bearer token).")
+                  "feedback, handoff, an OpenAI-compatible endpoint, the widget, the admin "
+                  "API (bearer token), and the staff's API for taking over conversations "
+                  "(a person's name and password, or the admin token).")
     app.state.desk = desk
     install_error_handlers(app)
     app.middleware("http")(_worker_header)
     if server.origins:
         app.add_middleware(CORSMiddleware, allow_origins=server.origins,
-                           allow_methods=["GET", "POST"], allow_headers=["content-type"],
+                           allow_methods=["GET", "POST"],
+                           allow_headers=["content-type", "last-event-id"],
                            max_age=600)
     llm = "none" if agent.chat_model is None else f"{settings.llm.backend}:{settings.llm.model}"
     counts = limit_storage(settings.store.redis_url)  # one count for every worker with Redis
@@ -62,6 +65,7 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
                                     counts))
     app.include_router(build_openai_router(desk, server.rate_per_ip, counts))
     app.include_router(build_admin_router(desk, server.admin_token))
+    app.include_router(build_agent_router(desk, server.admin_token))
     app.include_router(build_widget_router(server, desk.kb_name, agent.shop))
     if warm and isinstance(agent.chat_model, Preloadable):
         # Load the LLM in the background so the first grounded answer does not wait for it.

@@ -1,4 +1,6 @@
-"""The Gradio chat page: maps support-desk events to chat messages, nothing more."""
+"""The Gradio chat page: maps support-desk events to chat messages, nothing more; while a
+person of the staff is awaited or holds the conversation, their replies and moves are
+fetched every second."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import gradio as gr
 
 from kefu.agent.desk import SupportDesk
 from kefu.agent.guard import reply_lang
+from kefu.agent.handover import SILENT_STATES
 from kefu.agent.prompts import prompts, render
 from kefu.types import Answer, Event
 
@@ -64,6 +67,23 @@ def _debug(events: list[Event]) -> dict[str, Any]:
     return out
 
 
+def _delivered(desk: SupportDesk, session: str, after: int) -> tuple[Chat, int]:
+    """A person's replies and the moves after message `after`, as chat messages; the number
+    of the last one."""
+    lang = reply_lang("", desk.conversations.history(session))
+    words = prompts(lang)["widget"]
+    lines = {"person": words["joined"], "bot": words["left"], "closed": words["closed"]}
+    out: Chat = []
+    for row in desk.conversations.since(session, after):
+        after = int(str(row["id"]))
+        if row["kind"] == "message":
+            out.append({"role": "assistant", "content": f"**{row['author']}**: {row['text']}"})
+        elif str(row["state"]) in lines:
+            line = lines[str(row["state"])].replace("{name}", str(row["author"]))
+            out.append({"role": "assistant", "content": f"*{line}*"})
+    return out, after
+
+
 def build_chat_page(desk: SupportDesk, title: str) -> gr.Blocks:
     greeting = f"{prompts('en')['greeting']}\n\n{prompts('zh')['greeting']}"
 
@@ -82,6 +102,9 @@ def build_chat_page(desk: SupportDesk, title: str) -> gr.Blocks:
             if event.kind == "queue":
                 chat[-1] = {"role": "assistant", "content": render(
                     reply_lang(text), "queue", position=event.position)}
+            elif event.kind == "answer" and event.answer is not None and (
+                    event.answer.route == "agent"):
+                chat = chat[:-1]  # kefu is silent: the message went to a person
             elif event.kind == "answer" and event.answer is not None:
                 chat[-1] = _message(event.answer, desk)
             else:
@@ -97,8 +120,21 @@ def build_chat_page(desk: SupportDesk, title: str) -> gr.Blocks:
         _ticket, answer = desk.handoff(session, "button")
         return [*chat, {"role": "assistant", "content": answer.answer}], session
 
+    def watch(session: str | None) -> gr.Timer:
+        """Fetch a person's replies while one is awaited or holds the conversation."""
+        held = bool(session) and desk.conversations.state(str(session))[0] in SILENT_STATES
+        return gr.Timer(active=held)
+
+    def deliver(chat: Chat, session: str | None, seen: int) -> tuple[Chat, int, gr.Timer]:
+        if not session:
+            return chat, seen, gr.Timer(active=False)
+        new, seen = _delivered(desk, session, seen)
+        return [*chat, *new], seen, watch(session)
+
     with gr.Blocks(title=title) as page:
         session = gr.State(None)
+        seen = gr.State(0)  # the last of a person's messages or moves shown
+        live = gr.Timer(1.0, active=False)
         gr.Markdown(f"## {title}")
         chatbot = gr.Chatbot(
             value=[{"role": "assistant", "content": greeting}], height=600, show_label=False,
@@ -113,8 +149,10 @@ def build_chat_page(desk: SupportDesk, title: str) -> gr.Blocks:
         with gr.Accordion("Debug: how the last message was understood", open=False):
             debug = gr.JSON(show_label=False, elem_id="kefu-debug")
         outputs = [box, chatbot, session, debug]
-        box.submit(respond, [box, chatbot, session], outputs)
-        send.click(respond, [box, chatbot, session], outputs)
+        box.submit(respond, [box, chatbot, session], outputs).then(watch, [session], [live])
+        send.click(respond, [box, chatbot, session], outputs).then(watch, [session], [live])
         chatbot.option_select(pick, [chatbot, session], outputs)
-        human.click(handoff, [chatbot, session], [chatbot, session])
+        human.click(handoff, [chatbot, session], [chatbot, session]).then(
+            watch, [session], [live])
+        live.tick(deliver, [chatbot, session, seen], [chatbot, seen, live])
     return page

@@ -70,7 +70,10 @@
     ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px;background:#fafafa}",
     ".msg{max-width:86%;padding:8px 11px;border-radius:12px;white-space:pre-wrap;word-wrap:break-word}",
     ".user{align-self:flex-end;background:var(--c);color:#fff;border-bottom-right-radius:3px}",
-    ".bot{align-self:flex-start;background:#fff;border:1px solid #e3e3e3;border-bottom-left-radius:3px}",
+    ".bot,.person{align-self:flex-start;background:#fff;border:1px solid #e3e3e3;border-bottom-left-radius:3px}",
+    ".person{border-color:var(--c)}",
+    ".author{display:block;font-size:12px;font-weight:600;color:var(--c)}",
+    ".move{align-self:center;font-size:12px;color:#666;text-align:center}",
     ".meta{margin-top:6px;font-size:12px;color:#666}",
     "details{margin-top:4px}summary{cursor:pointer}",
     ".snippet{margin:4px 0 0;padding:6px;background:#f3f3f3;border-radius:6px;font-size:12px}",
@@ -111,15 +114,58 @@
 
   var session = load("session", null);
   var history = load("log", []);
+  var seen = load("seen", 0);  // the last event of /api/v1/chat/events shown
   var busy = false;
+  var live = null;  // the event stream, open while a person is awaited or holds the chat
 
   function scroll() { log.scrollTop = log.scrollHeight; }
 
-  function addMessage(role, text) {
+  function addMessage(role, text, author) {
     var node = el("div", { class: "msg " + role }, text);
+    if (author) node.insertBefore(el("span", { class: "author" }, author), node.firstChild);
     log.appendChild(node);
     scroll();
     return node;
+  }
+
+  // A person of the shop's staff: their replies and the conversation's moves arrive as
+  // server-sent events; the browser reconnects with Last-Event-ID, and an event already
+  // shown (its id at most `seen`) is skipped, so nothing is lost or shown twice.
+  function listen() {
+    if (live || !session || !window.EventSource) return;
+    save("listening", true);
+    human.hidden = true;  // a person is called already
+    live = new EventSource(base + "/api/v1/chat/events?session_id=" +
+                           encodeURIComponent(session) + "&after=" + seen);
+    live.addEventListener("message", function (event) { shown(event, function (body) {
+      addMessage("person", body.text, body.author);
+      remember("person", body.text, { author: body.author });
+    }); });
+    live.addEventListener("move", function (event) { shown(event, function (body) {
+      var line = body.state === "person" ? t.joined : body.state === "bot" ? t.left
+        : body.state === "closed" ? t.closed : "";
+      if (line) {
+        line = line.replace("{name}", body.author || title);
+        addMessage("move", line);
+        remember("move", line);
+      }
+      if (body.state === "bot" || body.state === "closed") stopListening();
+    }); });
+  }
+
+  function shown(event, show) {
+    var id = parseInt(event.lastEventId, 10);
+    if (!(id > seen)) return;
+    seen = id;
+    save("seen", seen);
+    show(JSON.parse(event.data));
+  }
+
+  function stopListening() {
+    if (live) live.close();
+    live = null;
+    save("listening", false);
+    human.hidden = false;
   }
 
   function decorate(node, reply) {
@@ -194,6 +240,7 @@
     }).then(function (body) {
       addMessage("bot", body.answer);
       remember("bot", body.answer, { route: "handoff" });
+      if (!body.ticket_id) listen();
     }).catch(function (response) { addMessage("bot", problem(response)); });
   }
 
@@ -225,11 +272,17 @@
             if (kind === "session") { session = body.session_id; save("session", session); }
             else if (kind === "queue") { node.textContent = t.queue.replace("{n}", body.position); }
             else if (kind === "error") { node.textContent = t.error; }
+            else if (kind === "answer" && body.route === "agent") {
+              answered = true;  // kefu is silent: the message went to a person
+              log.removeChild(node);
+              listen();
+            }
             else if (kind === "answer") {
               answered = true;
               node.textContent = body.answer;
               decorate(node, body);
               remember("bot", body.answer, body);
+              if (body.handoff === "accepted" && !body.ticket_id) listen();
               scroll();
             }
           });
@@ -267,9 +320,10 @@
 
   addMessage("bot", data.greeting || t.greeting);
   history.forEach(function (item) {
-    var node = addMessage(item.role, item.text);
+    var node = addMessage(item.role, item.text, item.reply && item.reply.author);
     if (item.reply && item.role === "bot") decorate(node, item.reply);
   });
+  if (load("listening", false)) listen();
   (document.body || document.documentElement).appendChild(host);
   window.__kefuWidget = { open: function () { open(true); } };
 })();

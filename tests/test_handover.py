@@ -1,0 +1,240 @@
+"""A person of the staff takes over a conversation: the moves (and the ones refused), the
+bot silent while a person is awaited or holds it, the staff's API, the customer's event
+stream resumed without loss or repetition, and `kefu agents`."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+
+import pytest
+from fastapi.testclient import TestClient
+
+from kefu.agent.conversations import ConversationStore
+from kefu.agent.factory import build_agent, conversations_database
+from kefu.agent.prompts import prompts
+from kefu.agent.staff import StaffStore
+from kefu.cli import main
+from kefu.errors import HandoverError
+from kefu.ui.app import create_app
+from tests.postgres import fresh_database
+
+TOKEN = "owner-token-123"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request, tmp_path):
+    if request.param == "sqlite":
+        return tmp_path / "conversations.sqlite"
+    return fresh_database(request.getfixturevalue("postgres"))
+
+
+def _states(store, session):
+    return [(m["content"], m["route"], m["author"]) for m in store.transcript(session)
+            if m["role"] == "move"]
+
+
+def test_every_move_is_stored_and_the_forbidden_ones_refused(location):
+    store = ConversationStore(location)
+    session = store.open(None, "shop")
+    store.append(session, "user", "I want a person")
+    for move, person in (("claim", "Li"), ("release", "Li"), ("close", "Li")):
+        if move != "claim":
+            with pytest.raises(HandoverError, match="cannot take the move"):
+                store.move(session, move, person)  # nobody holds it yet
+    store.move(session, "request", reason="asked")
+    with pytest.raises(HandoverError, match="cannot take the move 'request'"):
+        store.move(session, "request")  # asked twice: one wait
+    with pytest.raises(HandoverError, match="cannot take the move 'reply'"):
+        store.say_as_person(session, "Li", "hello")  # nobody has claimed it
+    store.move(session, "claim", "Li")
+    with pytest.raises(HandoverError, match="taken: Li holds it"):
+        store.move(session, "claim", "Wang")
+    for move in ("release", "close"):
+        with pytest.raises(HandoverError, match="with Li; only they or the owner"):
+            store.move(session, move, "Wang")
+    with pytest.raises(HandoverError, match="with Li"):
+        store.say_as_person(session, "Wang", "I'll take it")
+    store.say_as_person(session, "Li", "Hi, Li here.")
+    assert store.state(session) == ("person", "Li")
+    store.move(session, "release", "Li")
+    assert store.state(session) == ("bot", "")
+    store.move(session, "claim", "Wang")  # a person may step in unasked
+    store.move(session, "close", owner=True)  # the owner may close anyone's
+    assert store.state(session) == ("closed", "")
+    assert _states(store, session) == [("request", "waiting", ""), ("claim", "person", "Li"),
+                                       ("release", "bot", "Li"), ("claim", "person", "Wang"),
+                                       ("close", "closed", "")]
+    assert [(m.role, m.route) for m in store.history(session)] == [
+        ("user", ""), ("assistant", "person")]  # a person's reply is the shop's; no moves
+
+
+def test_two_people_claiming_at_once_one_gets_it(location):
+    store = ConversationStore(location)
+    session = store.open(None, "shop")
+    store.move(session, "request")
+    won, lost = [], []
+    start = threading.Barrier(4)
+
+    def claim(name):
+        start.wait()
+        try:
+            store.move(session, "claim", name)
+            won.append(name)
+        except HandoverError:
+            lost.append(name)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in ("Li", "Wang", "Zhao", "Qian")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 1 and len(lost) == 3
+    assert store.state(session) == ("person", won[0])
+    assert [c for c, _, _ in _states(store, session)] == ["request", "claim"]
+
+
+def test_staff_passwords_are_hashed_and_checked(tmp_path):
+    staff = StaffStore(tmp_path / "c.sqlite")
+    assert staff.add("Li", "correct horse") and not staff.add("Li", "battery staple")
+    assert staff.check("Li", "battery staple") and not staff.check("Li", "correct horse")
+    assert not staff.check("Nobody", "battery staple")
+    with pytest.raises(HandoverError, match="at least 8"):
+        staff.add("Wang", "short")
+    with pytest.raises(HandoverError, match="cannot be a name"):
+        staff.add("a:b", "long enough")
+    assert staff.names() == ["Li"] and staff.remove("Li") and staff.names() == []
+
+
+@pytest.fixture
+def client(settings, tiny_kb):
+    settings = settings.model_copy(update={"server": settings.server.model_copy(
+        update={"admin_token": TOKEN})})
+    StaffStore(conversations_database(settings)).add("Li", "li-password")
+    StaffStore(conversations_database(settings)).add("Wang", "wang-password")
+    app = create_app(settings, build_agent(settings, kb=tiny_kb, chat_model=None), warm=False)
+    with TestClient(app) as client:
+        yield client
+
+
+def _as(name):
+    user = f"{name}:{name.lower()}-password".encode()
+    return {"Authorization": "Basic " + base64.b64encode(user).decode()}
+
+
+OWNER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _events(client, session, **params):
+    """The events of one bounded stream: (id, kind, data)."""
+    headers = {}
+    if "last_id" in params:
+        headers["Last-Event-ID"] = str(params.pop("last_id"))
+    response = client.get("/api/v1/chat/events", params={"session_id": session, "hold_s": 0.2,
+                                                         **params}, headers=headers)
+    assert response.status_code == 200, response.text
+    events = []
+    for block in response.text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            events.append((int(fields["id"]), fields["event"], json.loads(fields["data"])))
+    return events
+
+
+def test_a_person_takes_over_and_gives_the_conversation_back(client):
+    chat = lambda text, **kw: client.post("/api/v1/chat", json={"message": text, **kw}).json()  # noqa: E731
+    first = chat("Can I talk to a human?")
+    session = {"session_id": first["session_id"]}
+    assert first["handoff"] == "offer"
+    accepted = chat("yes", **session)
+    assert (accepted["route"], accepted["handoff"], accepted["ticket_id"]) == (
+        "handoff", "accepted", None)  # the shop has staff: a person joins, no ticket
+    assert accepted["answer"] == prompts("en")["person_soon"]
+    [waiting] = client.get("/api/v1/agent/queue", headers=_as("Wang")).json()
+    assert (waiting["session_id"], waiting["state"]) == (session["session_id"], "waiting")
+    waits = chat("Are you there?", **session)
+    assert (waits["route"], waits["answer"]) == ("agent", "")  # the bot stays silent
+
+    path = f"/api/v1/agent/conversations/{session['session_id']}"
+    assert client.post(f"{path}/claim", headers=_as("Li")).json()["agent"] == "Li"
+    taken = client.post(f"{path}/claim", headers=_as("Wang"))
+    assert taken.status_code == 409 and "Li holds it" in taken.json()["message"]
+    said = [client.post(f"{path}/messages", json={"text": f"Li here ({n})"},
+                        headers=_as("Li")).json()["message_id"] for n in (1, 2)]
+    assert client.post(f"{path}/messages", json={"text": "me too"},
+                       headers=_as("Wang")).status_code == 409
+    held = chat("How long does shipping take?", **session)
+    assert held["route"] == "agent"  # to Li, not answered by the bot meanwhile
+
+    events = _events(client, session["session_id"])
+    assert [(kind, data.get("move") or data.get("text"), data["author"])
+            for _, kind, data in events] == [
+        ("move", "request", ""), ("move", "claim", "Li"), ("message", "Li here (1)", "Li"),
+        ("message", "Li here (2)", "Li")]
+    assert [i for i, _, _ in events][-2:] == said
+    # a dropped stream resumes after the last event it got: nothing lost, nothing repeated
+    assert _events(client, session["session_id"], last_id=said[0])[0][0] == said[1]
+    assert _events(client, session["session_id"], last_id=said[1]) == []
+    third = client.post(f"{path}/messages", json={"text": "Li here (3)"},
+                        headers=_as("Li")).json()["message_id"]
+    assert [(i, d["text"]) for i, _, d in _events(client, session["session_id"],
+                                                  last_id=said[1])] == [(third, "Li here (3)")]
+
+    released = client.post(f"{path}/release", headers=_as("Li")).json()
+    assert (released["state"], released["agent"]) == ("bot", "")
+    answered = chat("How long does shipping take?", **session)
+    assert answered["route"] == "faq" and "3-5 working days" in answered["answer"]
+    assert client.get("/api/v1/agent/queue", headers=_as("Li")).json() == []
+    roles = [m["role"] for m in client.get(path, headers=OWNER).json()["messages"]]
+    assert roles.count("person") == 3 and roles.count("move") == 3
+
+
+def test_the_staff_api_needs_a_person_or_the_owner(client):
+    session = client.post("/api/v1/chat", json={"message": "hello"}).json()["session_id"]
+    path = f"/api/v1/agent/conversations/{session}"
+    assert client.get("/api/v1/agent/queue").status_code == 401
+    assert client.get("/api/v1/agent/queue", headers={
+        "Authorization": "Basic " + base64.b64encode(b"Li:wrong").decode()}).status_code == 401
+    assert client.post(f"{path}/claim", json={"agent": "Nobody"},
+                       headers=OWNER).status_code == 422
+    claimed = client.post(f"{path}/claim", json={"agent": "Wang"}, headers=OWNER).json()
+    assert (claimed["state"], claimed["agent"]) == ("person", "Wang")
+    assert client.post(f"{path}/release", headers=_as("Li")).status_code == 409
+    assert client.post(f"{path}/close", headers=OWNER).json()["state"] == "closed"
+    assert client.post("/api/v1/agent/conversations/nobody/claim",
+                       headers=_as("Li")).status_code == 404
+    assert client.get("/api/v1/chat/events", params={"session_id": "nobody"}).status_code == 404
+
+
+def test_the_handoff_button_calls_a_person_when_the_shop_has_staff(client):
+    session = client.post("/api/v1/chat", json={"message": "hello"}).json()["session_id"]
+    handed = client.post("/api/v1/handoff", json={"session_id": session}).json()
+    assert handed["ticket_id"] is None and handed["answer"] == prompts("en")["person_soon"]
+    assert client.post("/api/v1/handoff", json={"session_id": session}).json()[
+        "ticket_id"] is None  # pressed again while waiting: still one wait
+    assert [e[2]["move"] for e in _events(client, session)] == ["request"]
+
+
+def test_kefu_agents_adds_lists_and_removes_people(settings, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long password\n"))
+    assert main(["agents", "add", "Li", "--password-stdin"]) == 0
+    assert main(["agents", "list"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["added Li", "Li"]
+    assert StaffStore(conversations_database(settings)).check("Li", "a long password")
+    assert main(["agents", "remove", "Li"]) == 0 and main(["agents", "remove", "Li"]) == 1
+
+
+def test_the_chat_page_shows_a_persons_replies_and_moves_in_the_customers_language(client):
+    from kefu.ui.chat_page import _delivered
+
+    desk = client.app.state.desk
+    session = desk.start(None)
+    list(desk.chat(session, "多久能收到货？"))
+    desk.conversations.move(session, "request")
+    desk.conversations.move(session, "claim", "Li")
+    said = desk.conversations.say_as_person(session, "Li", "您好，我是小李。")
+    shown, last = _delivered(desk, session, 0)
+    assert [m["content"] for m in shown] == ["*Li 已加入对话*", "**Li**: 您好，我是小李。"]
+    assert last == said and _delivered(desk, session, last) == ([], last)

@@ -2,7 +2,7 @@
 
     python benchmarks/fusion.py [--data ../shared/datasets] [--limit 600] [--cmrc-docs 400]
                                 [--sets PREFIX ...] [--tune [--llm small] [--fit-entries 60]]
-                                [--twins]
+                                [--twins] [--choice]
                                 [--out benchmarks/results/fusion.json]
 
 Each knowledge base is imported once into a throw-away KEFU_HOME (real Chroma, real BM25,
@@ -18,7 +18,11 @@ the configured embedder) and every column asks the same questions of it:
 - tuned:     (--tune) the weights and centring `kefu tune` fits to this knowledge base from
              the LLM's questions about a spread of its entries (evals/fit_retrieval.py; no
              question of the set is seen); the LLM's replies are cached in
-             benchmarks/results/probes.json by entry, so a second run writes none.
+             benchmarks/results/probes.json by entry, so a second run writes none;
+- choice:    (--choice) the kefu column's first five reordered by the LLM's choice among
+             them (--llm; Agent.choice: its probabilities weighted by 1 / retrieval's
+             rank), one LLM call per question: the ladder's choice applied to every
+             question, as a rerank.
 
 Rows, each a seeded sample of at most --limit questions unless said otherwise:
 
@@ -67,7 +71,7 @@ from common import write_results
 from opencc import OpenCC
 
 from kefu.agent.chat_models import build_chat_model
-from kefu.agent.factory import RETRIEVAL_TUNABLE
+from kefu.agent.factory import RETRIEVAL_TUNABLE, build_agent
 from kefu.agent.ladder import Agent
 from kefu.agent.translation import EntryTranslator
 from kefu.calibration.fit_retrieval import PROBES as PROBES_SETTING
@@ -307,10 +311,11 @@ def benches(data: Path, limit: int, cmrc_docs: int, scratch: Path,
 
 
 def evaluate(entries: list[Entry], rows: Rows, embedder: RememberingEmbedder,
-             tuner: Tuner | None = None,
-             linguist: CachedLinguist | None = None) -> dict[str, dict]:  # type: ignore[type-arg]
+             tuner: Tuner | None = None, linguist: CachedLinguist | None = None,
+             chooser: ChatModel | None = None) -> dict[str, dict]:  # type: ignore[type-arg]
     """Import the entries once (and make their twins, given a linguist); hit@1 and hit@K
-    of every column on every row (tuned: the kefu column again without a tuner)."""
+    of every column on every row (tuned: the kefu column again without a tuner; choice
+    only given a chooser)."""
     with tempfile.TemporaryDirectory(prefix="kefu-fusion-") as home:
         settings = load_settings(environ={"KEFU_HOME": home})
         kb = open_knowledge_base(settings, "bench", embedder)
@@ -332,33 +337,45 @@ def evaluate(entries: list[Entry], rows: Rows, embedder: RememberingEmbedder,
         tuned = tuner(kb, base) if tuner else base
         retrievers["tuned"] = Retriever(kb, tuned)
         fitted = {k: getattr(tuned, k) for k in RETRIEVAL_TUNABLE}
+        columns = (*COLUMNS, *(("choice",) if chooser else ()))
+        agent = build_agent(settings, kb=kb, chat_model=chooser) if chooser else None
         # The retriever embeds the question folded to simplified characters.
         embedder.embed_ahead([to_simplified(q.text) for qs in rows.values() for q in qs])
         ranked: dict[str, dict[str, list[str]]] = {}  # question -> column -> top K ids
         results = {}
         for row, queries in rows.items():
             start = time.perf_counter()
-            hit1 = dict.fromkeys(COLUMNS, 0)
-            hitk = dict.fromkeys(COLUMNS, 0)
+            hit1 = dict.fromkeys(columns, 0)
+            hitk = dict.fromkeys(columns, 0)
             for query in queries:
                 if query.text not in ranked:
                     ranked[query.text] = {
                         name: [h.entry.origin for h in retriever.search(query.text, K)]
                         for name, retriever in retrievers.items()
                     } | {"bm25": _origins(kb, kb.keyword_matches(tokenize(query.text), 3 * K))}
+                    if agent is not None:
+                        ranked[query.text]["choice"] = _chosen(agent, query.text)
                 gold = set(query.gold)
                 for column, ids in ranked[query.text].items():
                     hit1[column] += bool(ids) and ids[0] in gold
                     hitk[column] += bool(gold & set(ids))
             n = max(len(queries), 1)
-            results[row] = {c: round(hit1[c] / n, 4) for c in COLUMNS} | {
-                f"hit@{K}": {c: round(hitk[c] / n, 4) for c in COLUMNS},
+            results[row] = {c: round(hit1[c] / n, 4) for c in columns} | {
+                f"hit@{K}": {c: round(hitk[c] / n, 4) for c in columns},
                 "queries": len(queries), "entries": len(entries)} | (
                 {"fitted": fitted} if tuner else {})
             print(f"  {row}: {len(queries)} questions in {time.perf_counter() - start:.0f} s",
                   file=sys.stderr, flush=True)
         kb.close()
     return results
+
+
+def _chosen(agent: Agent, question: str) -> list[str]:
+    """The first K entries of the kefu column in the order of the LLM's choice among them."""
+    hits = agent.retriever.search(question, K)
+    with agent.queue.holding():
+        order = agent.choice(question, [h.entry for h in hits]).order
+    return list(dict.fromkeys(hits[i].entry.origin for i in order))
 
 
 def _origins(kb: KnowledgeBase, found: list[tuple[str, float]]) -> list[str]:
@@ -370,11 +387,12 @@ def _origins(kb: KnowledgeBase, found: list[tuple[str, float]]) -> list[str]:
 
 def table(results: dict[str, dict], key: str | None) -> str:  # type: ignore[type-arg]
     """One line per row: questions, then each column's hit@1 (key None) or results[key]."""
-    lines = [f"{'set':<22} {'queries':>7} " + " ".join(f"{c:>9}" for c in COLUMNS)]
+    columns = [c for c in (*COLUMNS, "choice") if any(c in row for row in results.values())]
+    lines = [f"{'set':<22} {'queries':>7} " + " ".join(f"{c:>9}" for c in columns)]
     for name, row in results.items():
         values = row if key is None else row[key]
         lines.append(f"{name:<22} {row['queries']:>7} "
-                     + " ".join(f"{values[c]:>9.3f}" for c in COLUMNS))
+                     + " ".join(f"{values[c]:>9.3f}" for c in columns))
     return "\n".join(lines)
 
 
@@ -395,12 +413,16 @@ def main() -> int:
                         help="FAQ entries (an even spread) the LLM writes questions for")
     parser.add_argument("--twins", action="store_true", help="also the two mixed-language "
                         "knowledge bases with the twins the LLM (--llm) makes (+twins rows)")
+    parser.add_argument("--choice", action="store_true", help="also the kefu column "
+                        "reordered by the LLM's (--llm) choice among its first five")
     parser.add_argument("--out", default="benchmarks/results/fusion.json")
     args = parser.parse_args()
-    tuner = linguist = None
-    if args.tune or args.twins:
+    tuner = linguist = chooser = None
+    if args.tune or args.twins or args.choice:
         settings = load_settings()
         llm = settings.llm.model_copy(update={"model": args.llm})
+        if args.choice:
+            chooser = build_chat_model(llm, settings.models_dir)
         if args.tune:
             tuner = Tuner(build_chat_model(rewording_llm(llm), settings.models_dir),
                           f"{llm.backend}:{llm.model}", args.fit_entries)
@@ -422,7 +444,7 @@ def main() -> int:
             wanted = {n: q for n, q in rows.items()
                       if not args.sets or n.startswith(tuple(args.sets))}
             results |= evaluate(entries, wanted, embedder, tuner,
-                                linguist if translated else None)
+                                linguist if translated else None, chooser)
     print(f"hit@1\n{table(results, None)}\n\nhit@{K}\n{table(results, f'hit@{K}')}")
     if tuner:
         print("\nfitted (bm25 weight, name weight, a mean per language):")

@@ -92,7 +92,7 @@ def test_the_button_opens_one_ticket_per_conversation_in_its_language(client, ho
                                                  "contact": "wang@example.com"}).json()
     again = client.post("/api/v1/handoff", json={"session_id": chat["session_id"]}).json()
     assert first["ticket_id"] == again["ticket_id"]
-    assert first["answer"] == (f"{prompts('zh')['handoff']} "
+    assert first["answer"] == (f"{prompts('zh')['handoff']}"  # Chinese sentences run on
                                f"{render('zh', 'ticket', ticket=first['ticket_id'])}")
     _wait_for_webhooks(client)
     assert len(hook.bodies) == 1

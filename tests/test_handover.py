@@ -209,12 +209,19 @@ def test_the_staff_api_needs_a_person_or_the_owner(client):
 
 
 def test_the_handoff_button_calls_a_person_when_the_shop_has_staff(client):
-    session = client.post("/api/v1/chat", json={"message": "hello"}).json()["session_id"]
+    session = client.post("/api/v1/chat", json={"message": "How long does shipping take?"}
+                          ).json()["session_id"]
     handed = client.post("/api/v1/handoff", json={"session_id": session}).json()
     assert handed["ticket_id"] is None and handed["answer"] == prompts("en")["person_soon"]
     assert client.post("/api/v1/handoff", json={"session_id": session}).json()[
         "ticket_id"] is None  # pressed again while waiting: still one wait
     assert [e[2]["move"] for e in _events(client, session)] == ["request"]
+    suggestion = client.get(f"/api/v1/agent/conversations/{session}/suggestion",
+                            headers=_as("Li")).json()  # kefu's answer, for Li to edit
+    assert suggestion["answer"] == "Orders arrive in 3-5 working days."
+    assert [s["id"] for s in suggestion["sources"]] == ["t-en-ship"]
+    assert len(client.get(f"/api/v1/agent/conversations/{session}", headers=_as("Li")).json()[
+        "messages"]) == 5  # not stored: the question, answer, move and the two replies
 
 
 def test_kefu_agents_adds_lists_and_removes_people(settings, monkeypatch, capsys):
@@ -238,3 +245,56 @@ def test_the_chat_page_shows_a_persons_replies_and_moves_in_the_customers_langua
     shown, last = _delivered(desk, session, 0)
     assert [m["content"] for m in shown] == ["*Li 已加入对话*", "**Li**: 您好，我是小李。"]
     assert last == said and _delivered(desk, session, last) == ([], last)
+
+
+def test_opening_hours_say_when_the_staff_are_in_and_back():
+    from datetime import date, datetime
+
+    from kefu.agent.hours import OpeningHours, when
+    from kefu.config import HandoffSettings
+
+    hours = OpeningHours(HandoffSettings(
+        hours={"mon": "09:00-12:00,13:30-18:00", "tue": "09:00-18:00", "sat": ""},
+        holidays=[date(2027, 2, 9)]))  # a Tuesday
+    monday = datetime(2027, 2, 8, 12, 30)
+    assert not hours.open_at(monday) and hours.open_at(monday.replace(hour=14))
+    assert hours.next_opening(monday) == datetime(2027, 2, 8, 13, 30)
+    evening = monday.replace(hour=19)  # Tuesday is a holiday: back next Monday
+    assert hours.next_opening(evening) == datetime(2027, 2, 15, 9, 0)
+    assert when("en", datetime(2027, 2, 15, 9, 0), evening) == "2027-02-15 at 09:00"
+    assert when("zh", datetime(2027, 2, 12, 9, 0), evening) == "周五 09:00"
+    assert when("en", datetime(2027, 2, 9, 9, 0), evening) == "tomorrow at 09:00"
+    assert OpeningHours(HandoffSettings()).open_at(evening)  # no hours set: always in
+    with pytest.raises(ValueError, match="write ranges as"):
+        HandoffSettings(hours={"mon": "9-18"})
+    with pytest.raises(ValueError, match="not a weekday"):
+        HandoffSettings(hours={"monday": "09:00-18:00"})
+
+
+def test_outside_the_hours_a_ticket_says_when_the_staff_are_back_and_keeps_a_contact(
+        settings, tiny_kb):
+    from datetime import date, timedelta
+
+    from kefu.agent.tickets import TicketStore
+    from kefu.config import WEEKDAYS, HandoffSettings
+
+    today = date.today()  # closed from yesterday to tomorrow, so at midnight too
+    settings = settings.model_copy(update={"handoff": HandoffSettings(
+        hours=dict.fromkeys(WEEKDAYS, "00:00-24:00"),
+        holidays=[today + timedelta(days=n) for n in (-1, 0, 1)])})
+    StaffStore(conversations_database(settings)).add("Li", "li-password")
+    app = create_app(settings, build_agent(settings, kb=tiny_kb, chat_model=None), warm=False)
+    with TestClient(app) as client:
+        first = client.post("/api/v1/chat", json={"message": "我要人工客服"}).json()
+        session = {"session_id": first["session_id"]}
+        closed = client.post("/api/v1/chat", json={"message": "好的", **session}).json()
+        assert closed["ticket_id"] and closed["route"] == "handoff"
+        assert closed["answer"].startswith("人工客服现在不在，")
+        assert closed["answer"].endswith(" 00:00回来。请在这里留下您的邮箱或手机号，工作人员会联系"
+                                         f"您。您的工单号是 {closed['ticket_id']}。")
+        kept = client.post("/api/v1/chat", json={"message": "我的邮箱 li.na@example.com",
+                                                 **session}).json()
+        assert kept["answer"] == "谢谢，工作人员会通过 li.na@example.com 联系您。"
+        ticket = TicketStore(conversations_database(settings)).get(closed["ticket_id"])
+        assert ticket.contact == "li.na@example.com"
+        assert client.get("/api/v1/agent/queue", headers=_as("Li")).json() == []

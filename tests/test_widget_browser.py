@@ -262,47 +262,69 @@ def _shown(page, selector: str, count: int) -> list[str]:
     return page.locator(selector).all_inner_texts()
 
 
+def _inbox(browser, kefu: str, name: str, password: str):
+    """A person signed in to the inbox, in a browser context of their own."""
+    inbox = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    inbox.goto(f"{kefu}/inbox/")
+    inbox.locator("input[type=password]").wait_for(timeout=60_000)
+    inbox.locator("input[type=text]").first.fill(name)
+    inbox.locator("input[type=password]").fill(password)
+    inbox.keyboard.press("Enter")
+    inbox.locator("#inbox-queue").wait_for(timeout=60_000)
+    return inbox
+
+
+def _transcript(inbox, needle: str) -> None:
+    inbox.locator("#inbox-transcript").get_by_text(needle).last.wait_for(timeout=30_000)
+
+
 def test_a_person_takes_over_the_widget_conversation_live_and_gives_it_back(
         browser, host_site, kefu_url):
-    import httpx
-
+    """A customer in the widget on the shop's page, Li in the inbox (another browser
+    context): the conversation is handed over, three messages go each way, the customer's
+    connection drops and nothing is lost or repeated, Li releases it, kefu answers again."""
     kefu, _, app = kefu_url
-    desk = app.state.desk
-    desk.staff.add("Li", "li-password")
-    li = httpx.Client(base_url=f"{kefu}/api/v1/agent", auth=("Li", "li-password"))
+    app.state.desk.staff.add("Li", "li-password")
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(f"{host_site}/en.html")
     page.locator(".bubble").click()
     _ask(page, "Which payment methods do you accept?", 2)
     page.locator(".human").click()  # "Talk to a human": the shop has staff, so Li is called
     assert _shown(page, ".bot", 3)[-1].startswith("I've asked a member of our team")
-    [waiting] = li.get("/queue").json()
-    session = waiting["session_id"]
-    assert li.post(f"/conversations/{session}/claim").json()["agent"] == "Li"
+
+    inbox = _inbox(browser, kefu, "Li", "li-password")
+    inbox.locator("#inbox-queue").get_by_text("Which payment methods").filter(
+        visible=True).first.click()
+    _transcript(inbox, "Which payment methods do you accept?")
+    inbox.locator("#inbox-suggestion").get_by_text("We accept Visa and PayPal.").wait_for(
+        timeout=30_000)  # kefu's suggestion for the customer's last question
+    inbox.locator("#inbox-claim").click()
     assert _shown(page, ".move", 1) == ["Li joined the conversation"]
     for n in (1, 2, 3):  # three messages each way, each answered after it is read
-        li.post(f"/conversations/{session}/messages", json={"text": f"Hello, Li here ({n})"})
+        inbox.locator("#inbox-reply textarea").fill(f"Hello, Li here ({n})")
+        inbox.locator("#inbox-send").click()
         assert _shown(page, ".person", n)[-1].split("\n")[-1] == f"Hello, Li here ({n})"
         _say(page, f"customer message {n}")
+        _transcript(inbox, f"customer message {n}")
     assert page.locator(".bot").count() == 3  # the bot stayed silent
     assert not page.locator(".human").is_visible()  # a person is here already
-    said = [m["content"] for m in li.get(f"/conversations/{session}").json()["messages"]
-            if m["role"] == "user"]
-    assert said[-3:] == [f"customer message {n}" for n in (1, 2, 3)]
     page.screenshot(path=str(ARTIFACTS / "widget-person.png"))
+    inbox.screenshot(path=str(ARTIFACTS / "inbox.png"))
 
     page.goto("about:blank")  # the customer's connection drops; Li writes meanwhile
-    li.post(f"/conversations/{session}/messages", json={"text": "Are you still there?"})
+    inbox.locator("#inbox-reply textarea").fill("Are you still there?")
+    inbox.locator("#inbox-send").click()
+    _transcript(inbox, "Are you still there?")
     page.goto(f"{host_site}/en.html")
     page.locator(".bubble").click()
     persons = _shown(page, ".person", 4)
     assert [t.split("\n")[-1] for t in persons] == [
         *(f"Hello, Li here ({n})" for n in (1, 2, 3)), "Are you still there?"]
-    li.post(f"/conversations/{session}/release")
+    inbox.locator("#inbox-release").click()
     assert _shown(page, ".move", 2)[-1] == "Li handed the conversation back to the shop assistant"
     assert page.locator(".human").is_visible()
     _ask(page, "How long does shipping take?", 4)
     assert page.locator(".bot").last.inner_text().startswith("Orders arrive in 3-5 working days.")
     assert page.locator(".person").count() == 4  # nothing shown twice after the reload
     page.close()
-    li.close()
+    inbox.context.close()

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kefu.errors import ConfigError
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # handoff.hours' keys
+_CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d|24:00")
 
 
 class _Frozen(BaseModel):
@@ -246,6 +252,42 @@ class HandoffSettings(_Frozen):
     abstains_before_offer: int = Field(
         2, ge=1, description="Abstentions in a row after which kefu offers a human outright."
     )
+    hours: dict[str, str] = Field(
+        default_factory=dict, description="When the staff answer in the conversation, per "
+        "weekday (mon ... sun): '09:00-18:00', or several ranges '09:00-12:00,13:30-18:00'; "
+        "a day left out or '' is closed. Outside them a request for a person opens a ticket "
+        "and says when the staff are back. Empty (the default): always open."
+    )
+    holidays: list[date] = Field(
+        default_factory=list, description="Days the staff are away whatever the weekday "
+        "('2027-02-10')."
+    )
+    timezone: str = Field(
+        "", description="The zone the hours are in ('Asia/Shanghai'); empty: the server's."
+    )
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_read(cls, hours: dict[str, str]) -> dict[str, str]:
+        for day, ranges in hours.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"{day!r} is not a weekday; use {', '.join(WEEKDAYS)}")
+            for part in filter(None, (r.strip() for r in ranges.split(","))):
+                start, _, end = part.partition("-")
+                if not (_CLOCK.fullmatch(start.strip()) and _CLOCK.fullmatch(end.strip())
+                        and start.strip() < end.strip()):
+                    raise ValueError(f"{day} = {ranges!r}: write ranges as '09:00-18:00'")
+        return hours
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone_known(cls, zone: str) -> str:
+        if zone:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {zone!r} (e.g. 'Asia/Shanghai')") from exc
+        return zone
 
 
 class ConversationSettings(_Frozen):

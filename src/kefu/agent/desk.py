@@ -2,10 +2,12 @@
 
 It stores each message as it comes (the customer's before the answer, so a crash loses no
 question), hands the agent the session's history, and turns an accepted handoff into a
-wait for one of the shop's staff in the same conversation (when the shop has any: `kefu
-agents add`), else into a ticket with the transcript, announced to the webhook in the
-background. While a person is awaited or holds the conversation, kefu stays silent: the
-customer's messages go to that person (agent/handover.py).
+wait for one of the shop's staff in the same conversation (when the shop has any, `kefu
+agents add`, and they are in: handoff.hours), else into a ticket with the transcript,
+announced to the webhook in the background (outside the hours: saying when the staff are
+back, and taking the e-mail or phone number the customer leaves). While a person is
+awaited or holds the conversation, kefu stays silent: the customer's messages go to that
+person (agent/handover.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import replace
 
 from kefu.agent.conversations import ConversationStore
 from kefu.agent.guard import reply_lang
-from kefu.agent.handover import SILENT_STATES
+from kefu.agent.handover import SILENT_STATES, Move
+from kefu.agent.hours import OpeningHours, when
 from kefu.agent.ladder import Agent
 from kefu.agent.prompts import prompts, render
 from kefu.agent.replies import failed
@@ -25,7 +28,8 @@ from kefu.agent.tickets import Ticket, TicketStore, WebhookNotifier
 from kefu.agent.translation import TwinMaker
 from kefu.errors import KefuError
 from kefu.knowledge_base.store import KnowledgeBase
-from kefu.types import Answer, Event, Message, until_answer
+from kefu.privacy import EMAIL, PHONE
+from kefu.types import Answer, Event, Lang, Message, final_answer, until_answer
 
 # Why a ticket was opened, from the route of the reply that offered the human.
 _REASONS = {"abstain": "abstained", "handoff": "asked"}
@@ -33,12 +37,14 @@ _REASONS = {"abstain": "abstained", "handoff": "asked"}
 
 class SupportDesk:
     def __init__(self, agent: Agent, conversations: ConversationStore, tickets: TicketStore,
-                 notifier: WebhookNotifier | None, staff: StaffStore) -> None:
+                 notifier: WebhookNotifier | None, staff: StaffStore,
+                 hours: OpeningHours) -> None:
         self.agent = agent
         self.conversations = conversations
         self.tickets = tickets
         self.notifier = notifier
         self.staff = staff
+        self.hours = hours
         self.twins: TwinMaker | None = None  # translating FAQ entries, when the server does
 
     @property
@@ -80,18 +86,15 @@ class SupportDesk:
             return
         history = self.conversations.history(session_id)
         self.conversations.append(session_id, "user", message)
-        final = yield from until_answer(self.agent.answer(message, history))
+        final = self._contact_kept(session_id, message)
+        if final is None:
+            final = yield from until_answer(self.agent.answer(message, history))
         ticket = None
         if final.handoff == "accepted":
             offer = next((m.route for m in reversed(history) if m.role == "assistant"), "")
-            reason = _REASONS.get(offer, "asked")
-            if self.staff.names():
-                self.conversations.move(session_id, "request", reason=reason)
-                final = replace(final, answer=prompts(final.lang)["person_soon"])
-            else:
-                ticket = self._open_ticket(session_id, reason)
-                final = replace(final, answer=f"{final.answer} "
-                                f"{render(final.lang, 'ticket', ticket=ticket.id)}")
+            ticket, text = self._person_or_ticket(session_id, final.lang,
+                                                  _REASONS.get(offer, "asked"))
+            final = replace(final, answer=text)
         seq = self.conversations.append(session_id, "assistant", final.answer, final.route,
                                         final.sources, final.handoff, final.rewritten,
                                         reason=final.reason)
@@ -110,15 +113,56 @@ class SupportDesk:
         ticket = None
         if state in SILENT_STATES:
             text = prompts(lang)["person_soon"]
-        elif self.staff.names():
-            self.conversations.move(session_id, "request", reason=reason)
-            text = prompts(lang)["person_soon"]
         else:
-            ticket = self._open_ticket(session_id, reason, contact)
-            text = f"{prompts(lang)['handoff']} {render(lang, 'ticket', ticket=ticket.id)}"
+            ticket, text = self._person_or_ticket(session_id, lang, reason, contact)
         seq = self.conversations.append(session_id, "assistant", text, "handoff",
                                         handoff="accepted", reason=f"handoff: {reason}")
         return ticket, Answer(text, "handoff", lang, handoff="accepted", message_id=seq)
+
+    def _person_or_ticket(self, session_id: str, lang: Lang, reason: str,
+                          contact: str = "") -> tuple[Ticket | None, str]:
+        """A person of the staff called into the conversation when there is one and the
+        staff are in; else a ticket. The reply that says which (and, outside the hours, when
+        the staff are back)."""
+        now = self.hours.now()
+        if self.hours.open_at(now) and self.staff.names():
+            self.conversations.move(session_id, "request", reason=reason)
+            return None, prompts(lang)["person_soon"]
+        ticket = self._open_ticket(session_id, reason, contact)
+        number = render(lang, "ticket", ticket=ticket.id)
+        if self.hours.open_at(now):
+            return ticket, _sentences(lang, prompts(lang)["handoff"], number)
+        back = self.hours.next_opening(now)
+        away = render(lang, "away", back=when(lang, back, now)) if back else ""
+        ask = "" if ticket.contact else prompts(lang)["leave_contact"]
+        return ticket, _sentences(lang, away, ask, number)
+
+    def _contact_kept(self, session_id: str, message: str) -> Answer | None:
+        """The e-mail or phone number a customer leaves for an open ticket that has none,
+        kept with it; the reply that thanks them (None when the message leaves none)."""
+        found = EMAIL.search(message) or PHONE.search(message)
+        ticket = self.tickets.open_for(session_id) if found else None
+        if found is None or ticket is None or ticket.contact:
+            return None
+        self.tickets.set_contact(ticket.id, found.group())
+        lang = reply_lang(message)
+        return Answer(render(lang, "contact_kept", contact=found.group()), "handoff", lang,
+                      reason=f"contact details kept with ticket {ticket.id}")
+
+    def move(self, session_id: str, move: Move, person: str, owner: bool = False) -> int:
+        """A person of the staff (or the owner, person '') claims, releases or closes the
+        conversation: the move's number (HandoverError when it cannot make it now)."""
+        return self.conversations.move(session_id, move, person, owner=owner,
+                                       reason=f"{move} by {person or 'the owner'}")
+
+    def suggestion(self, session_id: str) -> Answer | None:
+        """What kefu would answer the customer's last message, for the person answering it
+        (not stored, not shown to the customer); None when the customer has said nothing."""
+        history = self.conversations.history(session_id)
+        last = max((i for i, m in enumerate(history) if m.role == "user"), default=None)
+        if last is None:
+            return None
+        return final_answer(self.agent.answer(history[last].content, history[:last]))
 
     def _open_ticket(self, session_id: str, reason: str, contact: str = "") -> Ticket:
         """The session's open ticket, or a new one with the transcript so far."""
@@ -134,6 +178,11 @@ class SupportDesk:
             self.notifier.deliver_in_background(ticket)
         return ticket
 
+
+
+def _sentences(lang: Lang, *parts: str) -> str:
+    """Sentences as one reply: Chinese ones run on, English ones are spaced."""
+    return ("" if lang == "zh" else " ").join(p for p in parts if p)
 
 
 def forget_session(conversations: ConversationStore, tickets: TicketStore,

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from kefu.agent.chat_models import build_chat_model
 from kefu.agent.conversations import ConversationStore
 from kefu.agent.desk import SupportDesk
+from kefu.agent.hours import OpeningHours
 from kefu.agent.ladder import Agent
 from kefu.agent.llm_queue import GenerationQueue
 from kefu.agent.staff import StaffStore
@@ -93,4 +94,4 @@ def build_desk(settings: Settings, agent: Agent,
     tickets = TicketStore(database)
     notifier = WebhookNotifier(settings.handoff, tickets, webhook_transport)
     return SupportDesk(agent, ConversationStore(database, settings.conversations.mask_stored),
-                       tickets, notifier, StaffStore(database))
+                       tickets, notifier, StaffStore(database), OpeningHours(settings.handoff))

@@ -90,6 +90,11 @@ class TicketStore:
                 .order_by(tickets.c.created.desc()).limit(1)).first()
         return _ticket(row) if row else None
 
+    def set_contact(self, ticket_id: str, contact: str) -> None:
+        """How staff can reach the customer, given after the ticket was opened."""
+        with self._db.begin() as db:
+            db.execute(update(tickets).where(tickets.c.id == ticket_id).values(contact=contact))
+
     def close(self, ticket_id: str, note: str = "") -> Ticket:
         ticket = self.get(ticket_id)
         if ticket.status == "closed":

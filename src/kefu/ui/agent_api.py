@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from kefu.agent.desk import SupportDesk
 from kefu.agent.handover import Move
 from kefu.errors import HandoverError
-from kefu.ui.api import SESSION_ID
+from kefu.ui.api import SESSION_ID, source_json
 from kefu.ui.errors import ERROR_RESPONSES, ApiError
 
 MAX_REPLY_CHARS = 4000
@@ -94,6 +94,16 @@ def build_agent_router(desk: SupportDesk, token: str) -> APIRouter:
         return {"session_id": session_id, "state": state, "agent": person,
                 "messages": store.transcript(session_id)}
 
+    @router.get("/conversations/{session_id}/suggestion")
+    def suggestion(session_id: str, who: Signed = signed) -> dict[str, Any]:
+        """What kefu would answer the customer's last message, with its sources (for the
+        person to edit and send; nothing reaches the customer)."""
+        _state(desk, session_id)
+        answer = desk.suggestion(session_id)
+        return {"answer": "", "route": "", "sources": []} if answer is None else {
+            "answer": answer.answer, "route": answer.route,
+            "sources": [source_json(s, desk.kb) for s in answer.sources]}
+
     @router.post("/conversations/{session_id}/claim", response_model=Moved)
     def claim(session_id: str, body: ClaimRequest | None = None,
               who: Signed = signed) -> Moved:
@@ -137,8 +147,7 @@ def _state(desk: SupportDesk, session_id: str) -> tuple[str, str]:
 def _moved(desk: SupportDesk, session_id: str, move: Move, person: str, who: Signed) -> Moved:
     _state(desk, session_id)
     try:
-        seq = desk.conversations.move(session_id, move, person, reason=f"{move} by "
-                                      f"{who.name or 'the owner'}", owner=who.owner)
+        seq = desk.move(session_id, move, person, owner=who.owner)
     except HandoverError as exc:
         raise ApiError(409, "conflict", str(exc)) from exc
     state, holder = desk.conversations.state(session_id)

@@ -132,7 +132,7 @@ class _Sessions:
 
     def response(self, session_id: str, answer: Answer, ticket_id: str | None) -> ChatResponse:
         body = answer.to_json()
-        body["sources"] = [_source(s, self.desk.kb) for s in answer.sources]
+        body["sources"] = [source_json(s, self.desk.kb) for s in answer.sources]
         return ChatResponse(**body, ticket_id=ticket_id, session_id=session_id)
 
 
@@ -243,7 +243,8 @@ def _event_routes(router: APIRouter, desk: SupportDesk, limited: list[Any]) -> N
                                           "X-Accel-Buffering": "no"})
 
 
-def _source(source: Source, kb: KnowledgeBase) -> dict[str, object]:
+def source_json(source: Source, kb: KnowledgeBase) -> dict[str, object]:
+    """A source as the API shows it: with its entry's title, file and snippet."""
     entry = kb.get(source.id)
     out = source.to_json()
     if entry is not None:

@@ -1,5 +1,6 @@
 """create_app(): one FastAPI server with the HTTP API, the OpenAI-compatible endpoint, the
-widget, the admin page at /admin and the Gradio chat page at /."""
+widget, the admin page at /admin, the staff's inbox at /inbox and the Gradio chat page at
+/."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from kefu.ui.agent_api import build_agent_router
 from kefu.ui.api import build_router
 from kefu.ui.chat_page import build_chat_page
 from kefu.ui.errors import install_error_handlers
+from kefu.ui.inbox_page import build_inbox_page
 from kefu.ui.leader import runs_background_jobs
 from kefu.ui.limits import limit_storage
 from kefu.ui.openai_api import build_openai_router
@@ -82,6 +84,9 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
                                   auth=check_login(server.admin_token),
                                   auth_message="Sign in with any user name and the admin token "
                                   "(KEFU_SERVER__ADMIN_TOKEN).")
+    app = gr.mount_gradio_app(app, build_inbox_page(desk, f"{title} inbox"), path="/inbox",
+                              auth=desk.staff.check, auth_message="Sign in with your name and "
+                              "the password the owner set (`kefu agents add NAME`).")
     return gr.mount_gradio_app(app, build_chat_page(desk, title), path="/")
 
 

@@ -323,7 +323,14 @@ def test_a_person_takes_over_the_widget_conversation_live_and_gives_it_back(
     inbox.locator("#inbox-release").click()
     assert _shown(page, ".move", 2)[-1] == "Li handed the conversation back to the shop assistant"
     assert page.locator(".human").is_visible()
-    _ask(page, "How long does shipping take?", 4)
+    rating = page.locator(".rating")  # the customer rates the conversation
+    rating.locator(".star[data-stars='4']").click()
+    rating.locator("textarea").fill("Li was quick")
+    rating.get_by_text("Send rating").click()
+    page.locator(".rating", has_text="Thank you for your rating!").wait_for()
+    [chat] = [c for c in app.state.desk.conversations.export() if c["claimed_by"] == "Li"]
+    assert (chat["rating"], chat["rating_comment"]) == (4, "Li was quick")
+    _ask(page, "How long does shipping take?", 5)
     assert page.locator(".bot").last.inner_text().startswith("Orders arrive in 3-5 working days.")
     assert page.locator(".person").count() == 4  # nothing shown twice after the reload
     page.close()

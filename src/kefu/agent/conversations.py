@@ -21,7 +21,7 @@ from kefu.agent.handover import RULES, SILENT_STATES, Move, State
 from kefu.errors import HandoverError, StorageConflict
 from kefu.privacy import mask
 from kefu.storage.database import open_database
-from kefu.storage.tables import feedback, messages, sessions
+from kefu.storage.tables import feedback, messages, ratings, sessions
 from kefu.types import DECLINED_ROUTES, Message, Source
 
 MAX_TURNS = 20  # user + assistant pairs handed back as history
@@ -185,13 +185,46 @@ class ConversationStore:
                                               set_=values))
         return True
 
+    def rate(self, session_id: str, stars: int, comment: str = "") -> bool:
+        """The customer's rating of the whole conversation, 1 to 5 stars (the latest counts);
+        False when there is no such conversation."""
+        if not self.exists(session_id):
+            return False
+        if self._mask:
+            comment = mask(comment)
+        values = {"stars": stars, "comment": comment, "created": time.time()}
+        with self._db.begin() as db:
+            db.execute(self._db.insert(ratings).values(session_id=session_id, **values)
+                       .on_conflict_do_update(index_elements=["session_id"], set_=values))
+        return True
+
+    def export(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """Every conversation continued since `since` (a Unix time), oldest first: its
+        state, rating and handoff times (first request and claim, by whom, and when a person
+        let it go), and its messages with route, sources, reason and thumbs."""
+        with self._db.read() as db:
+            chats = db.execute(select(sessions, ratings.c.stars, ratings.c.comment)
+                               .outerjoin(ratings, ratings.c.session_id == sessions.c.id)
+                               .where(sessions.c.updated >= since)
+                               .order_by(sessions.c.created)).all()
+            ids = [c.id for c in chats]
+            rows = db.execute(select(messages).where(messages.c.session_id.in_(ids))
+                              .order_by(messages.c.session_id, messages.c.seq)).all()
+            thumbs = {(f.session_id, f.seq): f.rating for f in db.execute(
+                select(feedback).where(feedback.c.session_id.in_(ids))).all()}
+        said: dict[str, list[Any]] = {}
+        for row in rows:
+            said.setdefault(row.session_id, []).append(row)
+        return [_exported(chat, said.get(chat.id, []), thumbs) for chat in chats]
+
     def forget(self, session_id: str) -> int:
-        """Erase a conversation (a customer's request): its messages, thumbs and the
-        session itself; the number of messages erased."""
+        """Erase a conversation (a customer's request): its messages, thumbs, rating and
+        the session itself; the number of messages erased."""
         with self._db.begin() as db:
             erased = db.execute(delete(messages).where(
                 messages.c.session_id == session_id)).rowcount
             db.execute(delete(feedback).where(feedback.c.session_id == session_id))
+            db.execute(delete(ratings).where(ratings.c.session_id == session_id))
             db.execute(delete(sessions).where(sessions.c.id == session_id))
         return int(erased)
 
@@ -295,6 +328,28 @@ class ConversationStore:
     def close(self) -> None:
         """Close the pooled connections (the next use opens new ones)."""
         self._db.engine.dispose()
+
+
+def _exported(chat: Any, rows: list[Any], thumbs: dict[tuple[str, int], str]
+              ) -> dict[str, Any]:
+    moves = [(r.content, r.created, r.author) for r in rows if r.role == "move"]
+
+    def first(move: str) -> tuple[Any, ...]:
+        return next((m for m in moves if m[0] == move), (move, None, ""))
+
+    claimed = first("claim")
+    ended = next((m for m in moves if m[0] in ("release", "close") and claimed[1] is not None
+                  and m[1] >= claimed[1]), ("", None, ""))
+    return {
+        "session_id": chat.id, "kb": chat.kb, "created": chat.created, "updated": chat.updated,
+        "state": chat.state, "rating": chat.stars, "rating_comment": chat.comment or "",
+        "handoff_requested": first("request")[1], "handoff_claimed": claimed[1],
+        "claimed_by": claimed[2], "handoff_ended": ended[1],
+        "messages": [{"id": r.seq, "role": r.role, "author": r.author, "content": r.content,
+                      "route": r.route, "sources": [s["id"] for s in json.loads(r.sources)],
+                      "reason": r.reason, "thumb": thumbs.get((chat.id, r.seq), ""),
+                      "created": r.created} for r in rows],
+    }
 
 
 def _refused(now: tuple[State, str], move: Move | Literal["reply"],

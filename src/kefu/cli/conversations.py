@@ -1,4 +1,4 @@
-"""`kefu ask|chat|tickets|forget`: talking to kefu in the terminal, and what it keeps of
+"""`kefu ask|chat|tickets|export|forget`: talking to kefu in the terminal, and what it keeps of
 customers."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from kefu.cli.common import serving_settings, settings_from
@@ -114,6 +115,32 @@ def cmd_tickets(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Conversations since a day (all by default) as CSV or JSON lines, to a file or
+    stdout."""
+    from kefu.agent.conversations import ConversationStore
+    from kefu.agent.export import write_export
+    from kefu.agent.factory import conversations_database
+
+    since = 0.0
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since).timestamp()
+        except ValueError:
+            print(f"error: --since {args.since!r} is not a date (2026-12-01) or a time "
+                  "(2026-12-01T09:00)", file=sys.stderr)
+            return 2
+    chats = ConversationStore(conversations_database(settings_from(args))).export(since)
+    if args.out in (None, "-"):
+        rows = write_export(chats, sys.stdout, args.format)
+    else:
+        with open(args.out, "w", encoding="utf-8", newline="") as out:
+            rows = write_export(chats, out, args.format)
+        print(f"{len(chats)} conversations ({rows} {'rows' if args.format == 'csv' else 'lines'})"
+              f" written to {args.out}", file=sys.stderr)
+    return 0
+
+
 def cmd_forget(args: argparse.Namespace) -> int:
     from kefu.agent.conversations import ConversationStore
     from kefu.agent.desk import forget_session
@@ -165,6 +192,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     close.add_argument("--note", help="what was done, kept with the ticket")
     tickets_sub.add_parser("retry", help="send undelivered tickets to the webhook again")
     tickets.set_defaults(func=cmd_tickets)
+
+    export = sub.add_parser("export", help="conversations with routes, sources, thumbs, "
+                            "ratings and handoff times, as CSV or JSON lines")
+    export.add_argument("--since", help="only conversations continued since this day or "
+                        "time (local; 2026-12-01 or 2026-12-01T09:00)")
+    export.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    export.add_argument("--out", help="the file to write (default: stdout)")
+    export.set_defaults(func=cmd_export)
 
     forget = sub.add_parser("forget", help="erase a customer's conversation and its tickets "
                             "(an erasure request)")

@@ -75,6 +75,14 @@ tickets = Table(
     Column("last_error", StoredText),
 )
 
+ratings = Table(  # the customer's rating of a whole conversation (the latest counts)
+    "ratings", metadata,
+    Column("session_id", StoredText, primary_key=True),
+    Column("stars", Integer),
+    Column("comment", StoredText),
+    Column("created", Float),
+)
+
 staff = Table(  # the people who answer customers (`kefu agents add NAME`)
     "staff", metadata,
     Column("name", StoredText, primary_key=True),

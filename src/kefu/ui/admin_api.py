@@ -1,5 +1,6 @@
 """Admin HTTP API behind a bearer token: knowledge base entries (list, show, put, delete)
-and files (upload, remove); tickets (list, show, close) and conversations (list, read)."""
+and files (upload, remove); tickets (list, show, close) and conversations (list, read,
+export)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, UploadFile
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from kefu.agent.desk import SupportDesk
+from kefu.agent.export import Format
 from kefu.errors import KefuError, KnowledgeBaseError, TicketClosed, TicketError
 from kefu.knowledge_base.editor import entry_json, file_import_json
 from kefu.ui.admin_service import AdminService, EntryForm
@@ -132,6 +135,19 @@ def _ticket_routes(router: APIRouter, admin: AdminService) -> None:
 
 
 def _conversation_routes(router: APIRouter, admin: AdminService) -> None:
+    @router.get("/conversations/export", response_class=PlainTextResponse,
+                responses={200: {"content": {"text/csv": {}, "application/x-ndjson": {}}}})
+    def export_conversations(format: Format = "csv",  # noqa: A002 (the query's name)
+                             since: float = Query(0.0, ge=0, description="Unix time: only "
+                                                  "conversations continued since")
+                             ) -> PlainTextResponse:
+        """Conversations with routes, sources, thumbs, ratings and handoff times: CSV (a
+        message per row) or JSON lines (a conversation per line)."""
+        text = admin.export(format, since)
+        kind = "text/csv" if format == "csv" else "application/x-ndjson"
+        return PlainTextResponse(text, media_type=f"{kind}; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="conversations.{format}"'})
+
     @router.get("/conversations")
     def list_conversations(limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
         return admin.conversations(limit)

@@ -11,6 +11,8 @@ is built by its own function.
 from __future__ import annotations
 
 import secrets
+import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import gradio as gr
 from matplotlib.figure import Figure
 
 from kefu.agent.desk import SupportDesk
+from kefu.agent.export import Format
 from kefu.agent.insights import group_questions
 from kefu.calibration.check import go_live_check
 from kefu.errors import KefuError, TicketError
@@ -248,6 +251,17 @@ def _tickets_tab(admin: AdminService, tab: gr.Tab) -> None:
         return (f"**Conversation {session_id}**",
                 _transcript_rows(admin.transcript(session_id) or []))
 
+    def export(fmt: Format) -> str:
+        """The export as a file for Gradio to serve (it keeps its own copy; the next export
+        overwrites this one)."""
+        folder = Path(tempfile.gettempdir()) / "kefu-exports"
+        folder.mkdir(exist_ok=True)
+        path = folder / f"conversations-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"
+        for old in folder.glob("conversations-*"):
+            old.unlink(missing_ok=True)
+        path.write_text(admin.export(fmt), encoding="utf-8")
+        return str(path)
+
     def pick_ticket(rows: Any, event: gr.SelectData) -> tuple[str, str, list[list[str]]]:
         ticket_id = str(event.row_value[0]) if event.row_value else ""
         return (ticket_id, *transcript_of(ticket_id))
@@ -271,12 +285,18 @@ def _tickets_tab(admin: AdminService, tab: gr.Tab) -> None:
     ticket_status = gr.Markdown()
     sessions = gr.Dataframe(headers=["conversation", "messages", "first question"],
                             label="Recent conversations", interactive=False, max_height=240)
+    with gr.Row():
+        export_format = gr.Radio(["csv", "jsonl"], value="csv", label="Export every "
+                                 "conversation (routes, sources, thumbs, ratings, handoffs)")
+        export_button = gr.Button("Export", elem_id="admin-export")
+    exported = gr.File(label="Download", elem_id="admin-exported")
     which.change(tickets, which, ticket_rows)
     tab.select(tickets, which, ticket_rows)
     tab.select(conversations, None, sessions)
     sessions.select(pick_conversation, sessions, [heading, transcript])
     ticket_rows.select(pick_ticket, ticket_rows, [ticket_id, heading, transcript])
     close_button.click(close, [ticket_id, note, which], [ticket_status, ticket_rows])
+    export_button.click(export, export_format, exported)
 
 
 def _check_tab(desk: SupportDesk, llm_id: str, reworder: ChatModel | None) -> None:

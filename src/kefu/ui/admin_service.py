@@ -5,6 +5,7 @@ each action, behind both the admin HTTP API (admin_api.py) and the admin page
 
 from __future__ import annotations
 
+import io
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from kefu.agent.desk import SupportDesk
+from kefu.agent.export import Format, write_export
 from kefu.agent.tickets import Ticket
 from kefu.errors import IngestError, KefuError
 from kefu.knowledge_base.editor import LocalEditor, edited, new_entry
@@ -96,6 +98,12 @@ class AdminService:
 
     def conversations(self, limit: int = 100) -> list[dict[str, Any]]:
         return self.desk.conversations.sessions(limit)
+
+    def export(self, fmt: Format, since: float = 0.0) -> str:
+        """The conversations continued since `since` as CSV or JSON lines (agent/export)."""
+        out = io.StringIO()
+        write_export(self.desk.conversations.export(since), out, fmt)
+        return out.getvalue()
 
     def transcript(self, session_id: str) -> list[dict[str, Any]] | None:
         """The conversation's messages, or None when there is no such conversation."""

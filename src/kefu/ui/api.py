@@ -80,6 +80,12 @@ class FeedbackRequest(BaseModel):
     comment: str = Field("", max_length=1000)
 
 
+class RatingRequest(BaseModel):
+    session_id: str = Field(..., pattern=SESSION_ID)
+    stars: int = Field(..., ge=1, le=5, description="1 (bad) to 5 (very good).")
+    comment: str = Field("", max_length=1000)
+
+
 class HandoffRequest(BaseModel):
     session_id: str = Field(..., pattern=SESSION_ID)
     contact: str = Field("", max_length=200, description="Optional email or phone for staff.")
@@ -194,6 +200,12 @@ def _after_reply_routes(router: APIRouter, sessions: _Sessions, limited: list[An
         if not desk.conversations.feedback(body.session_id, body.message_id, body.rating,
                                            body.comment):
             raise ApiError(404, "not_found", "no such reply in this conversation")
+
+    @router.post("/api/v1/rating", status_code=204, tags=["chat"], dependencies=limited)
+    def rating(body: RatingRequest) -> None:
+        """The customer's rating of the whole conversation (the latest counts)."""
+        if not desk.conversations.rate(body.session_id, body.stars, body.comment):
+            raise ApiError(404, "not_found", f"no conversation {body.session_id!r}")
 
     @router.post("/api/v1/handoff", response_model=HandoffResponse, tags=["chat"],
                  dependencies=limited)

@@ -74,6 +74,10 @@
     ".person{border-color:var(--c)}",
     ".author{display:block;font-size:12px;font-weight:600;color:var(--c)}",
     ".move{align-self:center;font-size:12px;color:#666;text-align:center}",
+    ".stars{display:flex;gap:4px;margin-top:6px}",
+    ".star{border:0;background:none;font-size:24px;line-height:1;cursor:pointer;color:#ccc;padding:0 2px}",
+    ".star[aria-pressed=true]{color:#f5a623}",
+    ".rating textarea{width:100%;height:48px;margin-top:6px;flex:none}",
     ".meta{margin-top:6px;font-size:12px;color:#666}",
     "details{margin-top:4px}summary{cursor:pointer}",
     ".snippet{margin:4px 0 0;padding:6px;background:#f3f3f3;border-radius:6px;font-size:12px}",
@@ -149,7 +153,7 @@
         addMessage("move", line);
         remember("move", line);
       }
-      if (body.state === "bot" || body.state === "closed") stopListening();
+      if (body.state === "bot" || body.state === "closed") { stopListening(); askRating(); }
     }); });
   }
 
@@ -159,6 +163,42 @@
     seen = id;
     save("seen", seen);
     show(JSON.parse(event.data));
+  }
+
+  // After a person let the conversation go: 1 to 5 stars and a comment for the whole of it.
+  function askRating() {
+    var node = addMessage("bot rating", t.rate);
+    var stars = el("div", { class: "stars", role: "group", "aria-label": t.rate });
+    var chosen = 0;
+    for (var n = 1; n <= 5; n++) {
+      (function (n) {
+        var star = el("button", { class: "star", type: "button", "aria-pressed": "false",
+                                  "aria-label": t.stars.replace("{n}", n), "data-stars": n }, "★");
+        star.addEventListener("click", function () {
+          chosen = n;
+          Array.prototype.forEach.call(stars.childNodes, function (s, i) {
+            s.setAttribute("aria-pressed", i < n ? "true" : "false");
+          });
+          submit.disabled = false;
+        });
+        stars.appendChild(star);
+      })(n);
+    }
+    var comment = el("textarea", { "aria-label": t.rate_comment, placeholder: t.rate_comment, maxlength: "1000" });
+    var submit = el("button", { class: "chip offer", type: "button", disabled: "" }, t.rate_send);
+    submit.addEventListener("click", function () {
+      post("/api/v1/rating", { session_id: session, stars: chosen, comment: comment.value.trim() })
+        .then(function (response) {
+          if (!response.ok) throw response;
+          node.textContent = t.rated;
+        }).catch(function (response) { node.textContent = problem(response); });
+    });
+    node.appendChild(stars);
+    node.appendChild(comment);
+    var row = el("div", { class: "row" });
+    row.appendChild(submit);
+    node.appendChild(row);
+    scroll();
   }
 
   function stopListening() {

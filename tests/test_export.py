@@ -1,0 +1,91 @@
+"""`kefu export`, the admin API's and the admin page's export: every conversation with its
+routes, sources, thumbs, rating and handoff times, exactly, as CSV and JSON lines."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+from fastapi.testclient import TestClient
+
+from kefu.agent.conversations import ConversationStore
+from kefu.agent.factory import build_agent, conversations_database
+from kefu.cli import main
+from kefu.types import Source
+from kefu.ui.app import create_app
+
+
+def _seeded(store):
+    """Two conversations: kefu alone (a thumbs-down), and one Li took over and rated."""
+    alone = store.open("alone", "shop")
+    store.append(alone, "user", "How long does shipping take?")
+    reply = store.append(alone, "assistant", "3-5 working days.", "faq",
+                         (Source("t-en-ship", 0.9),), reason="curated match 0.91")
+    store.feedback(alone, reply, "down")
+    held = store.open("held", "shop")
+    store.append(held, "user", "=HYPERLINK(\"http://evil\")  I want a person")
+    store.move(held, "request", reason="button")
+    store.move(held, "claim", "Li", reason="claim by Li")
+    store.say_as_person(held, "Li", "Hi, Li here.")
+    store.move(held, "release", "Li", reason="release by Li")
+    store.rate(held, 5, "quick")
+    return alone, held
+
+
+def test_kefu_export_writes_every_conversation_exactly(settings, capsys, tmp_path):
+    store = ConversationStore(conversations_database(settings))
+    _seeded(store)
+    assert main(["export", "--format", "jsonl"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [c["session_id"] for c in lines] == ["alone", "held"]
+    alone, held = lines
+    assert [(m["role"], m["route"], m["sources"], m["thumb"]) for m in alone["messages"]] == [
+        ("user", "", [], ""), ("assistant", "faq", ["t-en-ship"], "down")]
+    assert alone["messages"][1]["reason"] == "curated match 0.91"
+    assert (alone["rating"], alone["handoff_requested"], alone["claimed_by"]) == (None, "", "")
+    assert (held["state"], held["rating"], held["rating_comment"], held["claimed_by"]) == (
+        "bot", 5, "quick", "Li")
+    assert held["handoff_requested"] <= held["handoff_claimed"] <= held["handoff_ended"]
+    assert held["handoff_claimed"].endswith("Z")  # UTC, ISO 8601
+    assert [m["role"] for m in held["messages"]] == ["user", "move", "move", "person", "move"]
+
+    out = tmp_path / "conversations.csv"
+    assert main(["export", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
+    assert len(rows) == 7  # one per message
+    assert [r["session_id"] for r in rows].count("held") == 5
+    assert rows[2]["content"].startswith("'=HYPERLINK")  # a formula stays text
+    assert {r["rating"] for r in rows if r["session_id"] == "held"} == {"5"}
+    assert rows[1]["sources"] == "t-en-ship" and rows[1]["thumb"] == "down"
+
+    assert main(["export", "--since", time.strftime("%Y-%m-%d", time.localtime(
+        time.time() + 2 * 86400))]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "session_id,kb,state,rating,rating_comment,handoff_requested,handoff_claimed,"
+        "claimed_by,handoff_ended,message,created,role,author,content,route,sources,reason,"
+        "thumb"]  # nothing continued since the day after tomorrow: the header only
+    assert main(["export", "--since", "last week"]) == 2
+
+
+def test_the_customer_rates_a_conversation_and_the_owner_downloads_it(settings, tiny_kb):
+    settings = settings.model_copy(update={"server": settings.server.model_copy(
+        update={"admin_token": "owner-token-123"})})
+    app = create_app(settings, build_agent(settings, kb=tiny_kb, chat_model=None), warm=False)
+    with TestClient(app) as client:
+        session = client.post("/api/v1/chat", json={"message": "hello"}).json()["session_id"]
+        assert client.post("/api/v1/rating", json={"session_id": session, "stars": 6}
+                           ).status_code == 422
+        assert client.post("/api/v1/rating", json={"session_id": "nobody", "stars": 3}
+                           ).status_code == 404
+        for stars in (2, 4):  # the latest rating counts
+            assert client.post("/api/v1/rating", json={"session_id": session, "stars": stars,
+                                                       "comment": "ok"}).status_code == 204
+        owner = {"Authorization": "Bearer owner-token-123"}
+        assert client.get("/api/v1/conversations/export").status_code == 401
+        got = client.get("/api/v1/conversations/export", params={"format": "jsonl"},
+                         headers=owner)
+        assert got.headers["content-type"].startswith("application/x-ndjson")
+        [chat] = [json.loads(line) for line in got.text.splitlines()]
+        assert (chat["session_id"], chat["rating"], len(chat["messages"])) == (session, 4, 2)

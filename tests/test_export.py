@@ -65,7 +65,7 @@ def test_kefu_export_writes_every_conversation_exactly(settings, capsys, tmp_pat
     assert capsys.readouterr().out.splitlines() == [
         "session_id,kb,state,rating,rating_comment,handoff_requested,handoff_claimed,"
         "claimed_by,handoff_ended,message,created,role,author,content,route,sources,reason,"
-        "thumb"]  # nothing continued since the day after tomorrow: the header only
+        "handoff,thumb"]  # nothing continued since the day after tomorrow: the header only
     assert main(["export", "--since", "last week"]) == 2
 
 
@@ -89,3 +89,58 @@ def test_the_customer_rates_a_conversation_and_the_owner_downloads_it(settings, 
         assert got.headers["content-type"].startswith("application/x-ndjson")
         [chat] = [json.loads(line) for line in got.text.splitlines()]
         assert (chat["session_id"], chat["rating"], len(chat["messages"])) == (session, 4, 2)
+
+
+BASE = 1_800_000_000.0  # 2027-01-15, UTC
+
+
+def _chat(session_id, *messages, rating=None, claimed_by="", day=0):
+    said = [{"role": role, "content": content, "created": BASE + day * 86400 + at,
+             "author": author, "reason": reason, "handoff": handoff, "thumb": thumb}
+            for role, content, at, author, reason, handoff, thumb in (
+                (*m, *([""] * (7 - len(m)))) for m in messages)]
+    return {"session_id": session_id, "created": said[0]["created"], "rating": rating,
+            "claimed_by": claimed_by, "messages": said}
+
+
+def test_the_leads_numbers_on_a_hand_made_log_are_exact():
+    from kefu.agent.service_report import service_report
+
+    log = [
+        _chat("alone", ("user", "q", 0), ("assistant", "a", 1), rating=5),
+        _chat("disliked", ("user", "q", 0), ("assistant", "a", 1, "", "", "", "down")),
+        _chat("came back", ("user", "q", 0), ("assistant", "a", 1), ("user", "q2", 1800)),
+        _chat("to Li", ("user", "q", 0), ("move", "request", 10, "", "button"),
+              ("assistant", "soon", 10, "", "handoff: button", "accepted"),
+              ("move", "claim", 70, "Li"), ("person", "hi", 100, "Li"), ("user", "q", 110),
+              ("person", "done", 120, "Li"), ("move", "release", 400, "Li"),
+              rating=4, claimed_by="Li"),
+        _chat("ticket", ("user", "q", 0), ("assistant", "ticket", 5, "",
+                                           "handoff: abstained; declined before", "accepted")),
+        _chat("Wang stepped in", ("user", "q", 0), ("move", "claim", 10, "Wang"),
+              ("person", "hi", 40, "Wang"), ("move", "close", 100, "Wang"),
+              rating=2, claimed_by="Wang", day=1),
+    ]
+    report = service_report(log)
+    assert (report.conversations, report.resolved_without_person, report.handoffs) == (6, 1, 3)
+    assert report.reasons == {"button": 1, "abstained": 1, "claimed": 1}
+    assert report.wait_s == 90  # request 10 s -> Li's first message 100 s
+    assert {name: (p.conversations, p.first_response_s, p.resolution_s)
+            for name, p in report.people.items()} == {"Li": (1, 90, 330), "Wang": (1, 30, 90)}
+    assert (report.bot_ratings, report.person_ratings) == ([5], [4, 2])
+    assert report.days == [
+        {"day": "2027-01-15", "conversations": 5, "resolved": 1, "handoffs": 2},
+        {"day": "2027-01-16", "conversations": 1, "resolved": 0, "handoffs": 1}]
+    assert report.lines()[1:3] == ["resolved without a person: 1 (17%)",
+                                   "handed to a person or a ticket: 3 (50%); reasons: "
+                                   "button 1, abstained 1, claimed 1"]
+
+
+def test_kefu_report_reads_the_stored_conversations(settings, capsys):
+    _seeded(ConversationStore(conversations_database(settings)))
+    assert main(["report", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["conversations"], report["resolved_without_person"], report["handoffs"],
+            report["reasons"], report["person_ratings"]) == (2, 0, 1, {"button": 1}, [5])
+    assert main(["report"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "conversations: 2"

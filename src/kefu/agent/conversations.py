@@ -347,7 +347,8 @@ def _exported(chat: Any, rows: list[Any], thumbs: dict[tuple[str, int], str]
         "claimed_by": claimed[2], "handoff_ended": ended[1],
         "messages": [{"id": r.seq, "role": r.role, "author": r.author, "content": r.content,
                       "route": r.route, "sources": [s["id"] for s in json.loads(r.sources)],
-                      "reason": r.reason, "thumb": thumbs.get((chat.id, r.seq), ""),
+                      "reason": r.reason, "handoff": r.handoff or "",
+                      "thumb": thumbs.get((chat.id, r.seq), ""),
                       "created": r.created} for r in rows],
     }
 

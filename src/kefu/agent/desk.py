@@ -92,9 +92,9 @@ class SupportDesk:
         ticket = None
         if final.handoff == "accepted":
             offer = next((m.route for m in reversed(history) if m.role == "assistant"), "")
-            ticket, text = self._person_or_ticket(session_id, final.lang,
-                                                  _REASONS.get(offer, "asked"))
-            final = replace(final, answer=text)
+            reason = _REASONS.get(offer, "asked")
+            ticket, text = self._person_or_ticket(session_id, final.lang, reason)
+            final = replace(final, answer=text, reason=f"handoff: {reason}; {final.reason}")
         seq = self.conversations.append(session_id, "assistant", final.answer, final.route,
                                         final.sources, final.handoff, final.rewritten,
                                         reason=final.reason)

@@ -15,7 +15,7 @@ _TIMES = ("created", "updated", "handoff_requested", "handoff_claimed", "handoff
 CONVERSATION_COLUMNS = ("session_id", "kb", "state", "rating", "rating_comment",
                         "handoff_requested", "handoff_claimed", "claimed_by", "handoff_ended")
 MESSAGE_COLUMNS = ("message", "created", "role", "author", "content", "route", "sources",
-                   "reason", "thumb")
+                   "reason", "handoff", "thumb")
 
 
 def write_export(conversations: Sequence[dict[str, Any]], out: TextIO, fmt: Format) -> int:

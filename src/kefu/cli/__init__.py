@@ -1,6 +1,6 @@
-"""`kefu models|ingest|kb|ask|chat|tickets|agents|export|forget|eval|tune|check|serve`:
-loads Settings, builds objects, prints results. One module per group of commands, each
-adding its own subcommands to the parser."""
+"""`kefu models|ingest|kb|ask|chat|tickets|agents|export|report|forget|eval|tune|check|
+serve`: loads Settings, builds objects, prints results. One module per group of commands,
+each adding its own subcommands to the parser."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""`kefu ask|chat|tickets|export|forget`: talking to kefu in the terminal, and what it keeps of
-customers."""
+"""`kefu ask|chat|tickets|export|report|forget`: talking to kefu in the terminal, and what
+it keeps of customers."""
 
 from __future__ import annotations
 
@@ -115,11 +115,10 @@ def cmd_tickets(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    """Conversations since a day (all by default) as CSV or JSON lines, to a file or
-    stdout."""
+def _exported(args: argparse.Namespace) -> list[dict[str, object]] | None:
+    """The conversations continued since --since (all without it); None (after saying why)
+    when --since is not a date."""
     from kefu.agent.conversations import ConversationStore
-    from kefu.agent.export import write_export
     from kefu.agent.factory import conversations_database
 
     since = 0.0
@@ -129,8 +128,18 @@ def cmd_export(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"error: --since {args.since!r} is not a date (2026-12-01) or a time "
                   "(2026-12-01T09:00)", file=sys.stderr)
-            return 2
-    chats = ConversationStore(conversations_database(settings_from(args))).export(since)
+            return None
+    return ConversationStore(conversations_database(settings_from(args))).export(since)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Conversations since a day (all by default) as CSV or JSON lines, to a file or
+    stdout."""
+    from kefu.agent.export import write_export
+
+    chats = _exported(args)
+    if chats is None:
+        return 2
     if args.out in (None, "-"):
         rows = write_export(chats, sys.stdout, args.format)
     else:
@@ -138,6 +147,23 @@ def cmd_export(args: argparse.Namespace) -> int:
             rows = write_export(chats, out, args.format)
         print(f"{len(chats)} conversations ({rows} {'rows' if args.format == 'csv' else 'lines'})"
               f" written to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """The support lead's numbers (agent/service_report.py), as text or JSON."""
+    from dataclasses import asdict
+
+    from kefu.agent.service_report import service_report
+
+    chats = _exported(args)
+    if chats is None:
+        return 2
+    report = service_report(chats)
+    if args.json:
+        print(json.dumps(asdict(report), ensure_ascii=False, indent=1))
+    else:
+        print("\n".join(report.lines()))
     return 0
 
 
@@ -200,6 +226,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     export.add_argument("--out", help="the file to write (default: stdout)")
     export.set_defaults(func=cmd_export)
+
+    report = sub.add_parser("report", help="the support lead's numbers: resolved without a "
+                            "person, handoffs and why, waits, each person's times, ratings")
+    report.add_argument("--since", help="only conversations continued since this day or time")
+    report.add_argument("--json", action="store_true", help="print one JSON object")
+    report.set_defaults(func=cmd_report)
 
     forget = sub.add_parser("forget", help="erase a customer's conversation and its tickets "
                             "(an erasure request)")

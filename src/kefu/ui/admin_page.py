@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 from kefu.agent.desk import SupportDesk
 from kefu.agent.export import Format
 from kefu.agent.insights import group_questions
+from kefu.agent.service_report import ServiceReport, service_report
 from kefu.calibration.check import go_live_check
 from kefu.errors import KefuError, TicketError
 from kefu.knowledge_base.text import nonempty_lines
@@ -34,6 +35,9 @@ ENTRY_COLUMNS = ["id", "kind", "lang", "question", "answer"]
 GROUP_COLUMNS = ["asked", "question", "other wordings", "why"]
 TICKET_COLUMNS = ["id", "status", "reason", "first question", "webhook"]
 TRANSCRIPT_COLUMNS = ["who", "message", "route"]
+
+
+DASHBOARD_DAYS = 30
 
 
 def check_login(token: str) -> Callable[[str, str], bool]:
@@ -66,6 +70,28 @@ def dashboard_figure(days: list[dict[str, Any]]) -> Figure:
     thumbs.set_ylabel("thumbs")
     thumbs.legend(loc="upper left", fontsize=8, ncols=2)
     thumbs.tick_params(axis="x", labelrotation=45)
+    figure.tight_layout()
+    return figure
+
+
+def service_figure(report: ServiceReport) -> Figure:
+    """Conversations per day: resolved by kefu alone, handed to a person or a ticket, the
+    rest (a thumbs-down or a return)."""
+    figure = Figure(figsize=(9, 3.2))
+    axes = figure.subplots()
+    labels = [d["day"][5:] for d in report.days] or ["—"]
+    resolved = [d["resolved"] for d in report.days] or [0]
+    handed = [d["handoffs"] for d in report.days] or [0]
+    rest = [d["conversations"] - r - h for d, r, h in zip(report.days, resolved, handed,
+                                                           strict=False)] or [0]
+    axes.bar(labels, resolved, color="#2b8a3e", label="resolved by kefu alone")
+    axes.bar(labels, handed, bottom=resolved, color="#1c7ed6", label="to a person or ticket")
+    axes.bar(labels, rest, bottom=[a + b for a, b in zip(resolved, handed, strict=True)],
+             color="#e8590c", label="thumbs-down or came back")
+    axes.set_ylabel("conversations")
+    axes.legend(loc="lower left", bbox_to_anchor=(0, 1.02), fontsize=8, ncols=3,
+                frameon=False)
+    axes.tick_params(axis="x", labelrotation=45)
     figure.tight_layout()
     return figure
 
@@ -321,10 +347,15 @@ def _check_tab(desk: SupportDesk, llm_id: str, reworder: ChatModel | None) -> No
 
 
 def _dashboard_tab(desk: SupportDesk, tab: gr.Tab) -> None:
-    def dashboard() -> tuple[Figure, str]:
+    def dashboard() -> tuple[Figure, str, Figure, str]:
         days = desk.conversations.daily()
-        return dashboard_figure(days), summary(days)
+        report = service_report(desk.conversations.export(time.time() - DASHBOARD_DAYS * 86400))
+        return (dashboard_figure(days), summary(days), service_figure(report),
+                "\n".join(f"- {line.strip()}" for line in report.lines()))
 
     headline = gr.Markdown()
     plot = gr.Plot(show_label=False)
-    tab.select(dashboard, None, [plot, headline])
+    gr.Markdown(f"### Conversations and the people who took them (last {DASHBOARD_DAYS} days)")
+    service = gr.Markdown(elem_id="admin-service")
+    service_plot = gr.Plot(show_label=False)
+    tab.select(dashboard, None, [plot, headline, service_plot, service])

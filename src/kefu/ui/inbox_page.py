@@ -3,7 +3,8 @@ agents add NAME` set): the conversations waiting for a person (longest first) or
 one, a conversation's transcript, kefu's suggested answer to the customer's last message
 with its sources, and claim, reply, release to the bot, close. The queue and the open
 conversation refresh every two seconds, so several people see the same queue and a
-conversation one of them claims shows as taken to the others."""
+conversation one of them claims shows as taken to the others. In the browser's language
+(Chinese or English; Gradio's Settings switch the labels), the texts in prompts' `inbox`."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import time
 from typing import Any
 
 import gradio as gr
+import pandas as pd
 
 from kefu.agent.desk import SupportDesk
 from kefu.agent.handover import Move
+from kefu.agent.prompts import prompts
 from kefu.errors import HandoverError
 
-QUEUE_COLUMNS = ["customer's last message", "state", "person", "for"]
+QUEUE_KEYS = ("last_message", "state", "person", "for")
 REFRESH_S = 2.0
 Chat = list[dict[str, Any]]
 
@@ -32,17 +35,26 @@ def waited(since: float | None, now: float) -> str:
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
-def queue_rows(desk: SupportDesk, now: float | None = None
-               ) -> tuple[list[list[str]], list[str]]:
-    """The queue's rows as the table shows them, and their conversations' ids."""
+def words(request: gr.Request | None) -> dict[str, str]:
+    """The inbox's texts in the language the person's browser asks for first."""
+    asked = request.headers.get("accept-language", "") if request is not None else ""
+    return prompts("zh" if asked.lower().startswith("zh") else "en")["inbox"]
+
+
+def queue_rows(desk: SupportDesk, said: dict[str, str], now: float | None = None
+               ) -> tuple[pd.DataFrame, list[str]]:
+    """The queue as the table shows it (headed in the person's language), and its
+    conversations' ids."""
     now = time.time() if now is None else now
     queue = desk.conversations.queue()
-    return ([[str(c["last_message"])[:160], str(c["state"]), str(c["person"]),
-              waited(c["since"], now)] for c in queue],  # type: ignore[arg-type]
+    state = {"waiting": said["waiting"], "person": said["held"]}
+    rows = [[str(c["last_message"])[:160], state.get(str(c["state"]), str(c["state"])),
+             str(c["person"]), waited(c["since"], now)] for c in queue]  # type: ignore[arg-type]
+    return (pd.DataFrame(rows, columns=[said[k] for k in QUEUE_KEYS]),
             [str(c["session_id"]) for c in queue])
 
 
-def transcript_messages(desk: SupportDesk, session_id: str) -> Chat:
+def transcript_messages(desk: SupportDesk, session_id: str, said: dict[str, str]) -> Chat:
     """The conversation as the person reads it: the customer's messages, kefu's and the
     staff's replies (named), each move as a line in italics."""
     out: Chat = []
@@ -55,65 +67,79 @@ def transcript_messages(desk: SupportDesk, session_id: str) -> Chat:
         elif role == "person":
             out.append({"role": "assistant", "content": f"**{author}**: {text}"})
         else:
-            who = f" by {author}" if author else ""
-            out.append({"role": "assistant", "content": f"*{text}{who} → {message['route']}*"})
+            line = said.get(f"moved_{text}", text).replace("{name}", str(author))
+            out.append({"role": "assistant", "content": f"*{line}*"})
     return out
 
 
-def heading(desk: SupportDesk, session_id: str) -> str:
+def heading(desk: SupportDesk, session_id: str, said: dict[str, str]) -> str:
     if not session_id:
-        return "Pick a conversation in the queue."
+        return said["pick"]
     state, person = desk.conversations.state(session_id)
-    held = f"with **{person}**" if state == "person" else f"**{state}**"
-    return f"Conversation `{session_id[:8]}` · {held}"
+    held = f"{said['with']} **{person}**" if state == "person" else \
+        f"**{said.get(state, state)}**"
+    return f"{said['conversation']} `{session_id[:8]}` · {held}"
 
 
-def suggested(desk: SupportDesk, session_id: str) -> tuple[str, str]:
+def suggested(desk: SupportDesk, session_id: str, said: dict[str, str]) -> tuple[str, str]:
     """(kefu's suggested reply, a line about it with its sources) for the person."""
     answer = desk.suggestion(session_id) if session_id else None
     if answer is None or not answer.answer:
-        return "", "No suggestion: the customer has not asked anything yet."
-    sources = ", ".join(f"`{s.id}`" for s in answer.sources) or "none"
-    return answer.answer, (f"**kefu would answer** ({answer.route}; sources: {sources}):\n\n"
-                           f"> {answer.answer}")
+        return "", said["no_suggestion"]
+    sources = ", ".join(f"`{s.id}`" for s in answer.sources) or "-"
+    return answer.answer, (f"**{said['would_answer']}** ({answer.route}; {said['sources']}: "
+                           f"{sources}):\n\n> {answer.answer}")
+
+
+def translations() -> gr.I18n:
+    """The inbox's labels in both languages, for the browser to pick."""
+    return gr.I18n(en=prompts("en")["inbox"], zh=prompts("zh")["inbox"])
 
 
 def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:
-    def refresh(session_id: str) -> tuple[list[list[str]], list[str], str, Chat]:
-        rows, ids = queue_rows(desk)
-        if not session_id:
-            return rows, ids, heading(desk, ""), []
-        return rows, ids, heading(desk, session_id), transcript_messages(desk, session_id)
+    i18n = translations()
 
-    def pick(ids: list[str], event: gr.SelectData) -> tuple[str, str, Chat]:
+    def refresh(session_id: str, request: gr.Request
+                ) -> tuple[pd.DataFrame, list[str], str, Chat]:
+        said = words(request)
+        rows, ids = queue_rows(desk, said)
+        if not session_id:
+            return rows, ids, heading(desk, "", said), []
+        return (rows, ids, heading(desk, session_id, said),
+                transcript_messages(desk, session_id, said))
+
+    def pick(ids: list[str], event: gr.SelectData, request: gr.Request
+             ) -> tuple[str, str, Chat]:
         row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
         session_id = ids[row] if isinstance(row, int) and 0 <= row < len(ids) else ""
-        return session_id, heading(desk, session_id), transcript_messages(desk, session_id)
+        said = words(request)
+        return (session_id, heading(desk, session_id, said),
+                transcript_messages(desk, session_id, said))
 
-    def suggest(session_id: str) -> tuple[str, str]:
-        return suggested(desk, session_id)
+    def suggest(session_id: str, request: gr.Request) -> tuple[str, str]:
+        return suggested(desk, session_id, words(request))
 
     def act(move: Move):
         def handler(session_id: str, request: gr.Request
-                    ) -> tuple[list[list[str]], list[str], str, Chat]:
+                    ) -> tuple[pd.DataFrame, list[str], str, Chat]:
             if session_id:
                 try:
                     desk.move(session_id, move, request.username or "")
                 except HandoverError as exc:
                     gr.Warning(str(exc))
-            return refresh(session_id)
+            return refresh(session_id, request)
         return handler
 
     def send(session_id: str, text: str, request: gr.Request
-             ) -> tuple[str, list[list[str]], list[str], str, Chat]:
+             ) -> tuple[str, pd.DataFrame, list[str], str, Chat]:
         text = (text or "").strip()
         if session_id and text:
             try:
                 desk.conversations.say_as_person(session_id, request.username or "", text)
-                return ("", *refresh(session_id))
+                return ("", *refresh(session_id, request))
             except HandoverError as exc:
                 gr.Warning(str(exc))
-        return (text, *refresh(session_id))
+        return (text, *refresh(session_id, request))
 
     with gr.Blocks(title=title) as page:
         gr.Markdown(f"## {title}")
@@ -121,25 +147,24 @@ def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:
         ids = gr.State([])  # the conversations of the queue's rows
         with gr.Row():
             with gr.Column(scale=1):
-                gr.Markdown("### Waiting for a person, or held by one")
-                queue = gr.Dataframe(headers=QUEUE_COLUMNS, interactive=False, wrap=True,
-                                     elem_id="inbox-queue")
+                gr.Markdown(i18n("queue"), elem_id="inbox-queue-title")
+                queue = gr.Dataframe(interactive=False, wrap=True, elem_id="inbox-queue")
             with gr.Column(scale=1):
-                head = gr.Markdown(heading(desk, ""), elem_id="inbox-heading")
+                head = gr.Markdown(i18n("pick"), elem_id="inbox-heading")
                 transcript = gr.Chatbot(height=380, show_label=False,
                                         elem_id="inbox-transcript")
                 hint = gr.Markdown(elem_id="inbox-suggestion")
                 proposal = gr.State("")
                 with gr.Row():
-                    use = gr.Button("Use kefu's suggestion", elem_id="inbox-use")
-                    again = gr.Button("Suggest again", elem_id="inbox-suggest")
+                    use = gr.Button(i18n("use"), elem_id="inbox-use")
+                    again = gr.Button(i18n("again"), elem_id="inbox-suggest")
                 reply = gr.Textbox(lines=3, show_label=False, elem_id="inbox-reply",
-                                   placeholder="Your reply to the customer")
+                                   placeholder=i18n("reply"))
                 with gr.Row():
-                    claim = gr.Button("Claim", variant="primary", elem_id="inbox-claim")
-                    post = gr.Button("Send", variant="primary", elem_id="inbox-send")
-                    release = gr.Button("Release to kefu", elem_id="inbox-release")
-                    close = gr.Button("Close", elem_id="inbox-close")
+                    claim = gr.Button(i18n("claim"), variant="primary", elem_id="inbox-claim")
+                    post = gr.Button(i18n("send"), variant="primary", elem_id="inbox-send")
+                    release = gr.Button(i18n("release"), elem_id="inbox-release")
+                    close = gr.Button(i18n("close"), elem_id="inbox-close")
         shown = [queue, ids, head, transcript]
         page.load(refresh, selected, shown)
         gr.Timer(REFRESH_S).tick(refresh, selected, shown)

@@ -145,13 +145,13 @@ def _events(client, session, **params):
 
 def test_a_person_takes_over_and_gives_the_conversation_back(client):
     chat = lambda text, **kw: client.post("/api/v1/chat", json={"message": text, **kw}).json()  # noqa: E731
-    first = chat("Can I talk to a human?")
+    first = chat("What's the weather on Mars?")
     session = {"session_id": first["session_id"]}
-    assert first["handoff"] == "offer"
-    accepted = chat("yes", **session)
-    assert (accepted["route"], accepted["handoff"], accepted["ticket_id"]) == (
-        "handoff", "accepted", None)  # the shop has staff: a person joins, no ticket
-    assert accepted["answer"] == prompts("en")["person_soon"]
+    assert (first["route"], first["handoff"]) == ("abstain", "")
+    declined = chat("Who won the 1998 world cup?", **session)  # declined twice: Li is called
+    assert (declined["route"], declined["handoff"], declined["ticket_id"]) == (
+        "abstain", "accepted", None)  # the shop has staff and they are in: no ticket
+    assert declined["answer"] == prompts("en")["person_declined"]
     [waiting] = client.get("/api/v1/agent/queue", headers=_as("Wang")).json()
     assert (waiting["session_id"], waiting["state"]) == (session["session_id"], "waiting")
     waits = chat("Are you there?", **session)
@@ -206,6 +206,14 @@ def test_the_staff_api_needs_a_person_or_the_owner(client):
     assert client.post("/api/v1/agent/conversations/nobody/claim",
                        headers=_as("Li")).status_code == 404
     assert client.get("/api/v1/chat/events", params={"session_id": "nobody"}).status_code == 404
+
+
+def test_asking_for_a_person_calls_one_at_once_when_the_shop_has_staff(client):
+    asked = client.post("/api/v1/chat", json={"message": "我要转人工"}).json()
+    assert (asked["route"], asked["handoff"], asked["answer"]) == (
+        "handoff", "accepted", prompts("zh")["person_asked"])
+    [waiting] = client.get("/api/v1/agent/queue", headers=_as("Li")).json()
+    assert waiting["session_id"] == asked["session_id"]
 
 
 def test_the_handoff_button_calls_a_person_when_the_shop_has_staff(client):
@@ -311,7 +319,8 @@ def test_the_inbox_speaks_the_persons_language(client):
     said = prompts("zh")["inbox"]
     rows, ids = queue_rows(desk, said)
     assert list(rows.columns) == ["顾客的最后一条消息", "状态", "接待人", "时长"]
-    assert rows.values.tolist()[0][:3] == ["多久能收到货？", "人工接待中", "Li"] and ids == [session]
+    assert rows.values.tolist()[0][:3] == ["多久能收到货？", "人工接待中", "Li"]
+    assert ids == [session]
     assert [m["content"] for m in transcript_messages(desk, session, said)][-2:] == [
         "*顾客要求人工服务*", "*Li 接手了对话*"]
     assert set(prompts("zh")["inbox"]) == set(prompts("en")["inbox"])

@@ -33,6 +33,9 @@ from kefu.types import Answer, Event, Lang, Message, final_answer, until_answer
 
 # Why a ticket was opened, from the route of the reply that offered the human.
 _REASONS = {"abstain": "abstained", "handoff": "asked"}
+# What in the reason of kefu's offer of a person says why (agent/ladder.py writes them).
+_CALLED_BY = (("guard: asked for a human", "asked"), ("guard: angry", "angry"),
+              ("declined before", "declined"))
 
 
 class SupportDesk:
@@ -90,7 +93,12 @@ class SupportDesk:
         if final is None:
             final = yield from until_answer(self.agent.answer(message, history))
         ticket = None
-        if final.handoff == "accepted":
+        calls = self._calls_a_person(final)
+        if calls:  # a person is in: called at once instead of offered
+            self.conversations.move(session_id, "request", reason=calls)
+            final = replace(final, answer=prompts(final.lang)[f"person_{calls}"],
+                            handoff="accepted", reason=f"handoff: {calls}; {final.reason}")
+        elif final.handoff == "accepted":
             offer = next((m.route for m in reversed(history) if m.role == "assistant"), "")
             reason = _REASONS.get(offer, "asked")
             ticket, text = self._person_or_ticket(session_id, final.lang, reason)
@@ -136,6 +144,16 @@ class SupportDesk:
         away = render(lang, "away", back=when(lang, back, now)) if back else ""
         ask = "" if ticket.contact else prompts(lang)["leave_contact"]
         return ticket, _sentences(lang, away, ask, number)
+
+    def _calls_a_person(self, final: Answer) -> str:
+        """Why kefu calls a person of the staff itself instead of offering one ('' when it
+        does not): the customer asked for a person, or is angry and got no answer, or kefu
+        declined twice in a row; and someone is in to answer."""
+        if final.handoff != "offer" or final.route not in ("handoff", "abstain"):
+            return ""
+        why = next((why for cue, why in _CALLED_BY if cue in final.reason), "")
+        return why if why and self.hours.open_at(self.hours.now()) and self.staff.names() \
+            else ""
 
     def _contact_kept(self, session_id: str, message: str) -> Answer | None:
         """The e-mail or phone number a customer leaves for an open ticket that has none,

@@ -96,7 +96,8 @@ BASE = 1_800_000_000.0  # 2027-01-15, UTC
 
 def _chat(session_id, *messages, rating=None, claimed_by="", day=0):
     said = [{"role": role, "content": content, "created": BASE + day * 86400 + at,
-             "author": author, "reason": reason, "handoff": handoff, "thumb": thumb}
+             "author": author, "reason": reason, "handoff": handoff, "thumb": thumb,
+             "route": "faq" if role == "assistant" and not handoff else ""}
             for role, content, at, author, reason, handoff, thumb in (
                 (*m, *([""] * (7 - len(m)))) for m in messages)]
     return {"session_id": session_id, "created": said[0]["created"], "rating": rating,
@@ -126,7 +127,7 @@ def test_the_leads_numbers_on_a_hand_made_log_are_exact():
     assert report.reasons == {"button": 1, "abstained": 1, "claimed": 1}
     assert report.wait_s == 90  # request 10 s -> Li's first message 100 s
     assert {name: (p.conversations, p.first_response_s, p.resolution_s)
-            for name, p in report.people.items()} == {"Li": (1, 90, 330), "Wang": (1, 30, 90)}
+            for name, p in report.people.items()} == {"Li": (1, 30, 330), "Wang": (1, 30, 90)}
     assert (report.bot_ratings, report.person_ratings) == ([5], [4, 2])
     assert report.days == [
         {"day": "2027-01-15", "conversations": 5, "resolved": 1, "handoffs": 2},

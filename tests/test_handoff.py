@@ -84,6 +84,10 @@ def test_two_abstentions_then_yes_opens_a_ticket_with_the_transcript(client, hoo
     [body] = hook.bodies
     assert (body["event"], body["ticket"]["id"]) == ("ticket.created", ticket_id)
     assert hook.headers[0]["authorization"] == "Bearer s3cret"
+    mail = client.post("/api/v1/chat", json={"message": "Is wang@example.com my login?",
+                                             **session}).json()
+    assert mail["route"] != "handoff"  # nobody asked for a contact: a question, answered
+    assert TicketStore(conversations_database(settings)).get(ticket_id).contact == ""
 
 
 def test_the_button_opens_one_ticket_per_conversation_in_its_language(client, hook):

@@ -112,8 +112,10 @@ def test_staff_passwords_are_hashed_and_checked(tmp_path):
 def client(settings, tiny_kb):
     settings = settings.model_copy(update={"server": settings.server.model_copy(
         update={"admin_token": TOKEN})})
-    StaffStore(conversations_database(settings)).add("Li", "li-password")
-    StaffStore(conversations_database(settings)).add("Wang", "wang-password")
+    staff = StaffStore(conversations_database(settings))
+    for name in ("Li", "Wang"):
+        staff.add(name, f"{name.lower()}-password")
+        staff.seen(name)  # at work: kefu calls them
     app = create_app(settings, build_agent(settings, kb=tiny_kb, chat_model=None), warm=False)
     with TestClient(app) as client:
         yield client
@@ -206,6 +208,20 @@ def test_the_staff_api_needs_a_person_or_the_owner(client):
     assert client.post("/api/v1/agent/conversations/nobody/claim",
                        headers=_as("Li")).status_code == 404
     assert client.get("/api/v1/chat/events", params={"session_id": "nobody"}).status_code == 404
+
+
+def test_with_nobody_at_work_a_request_for_a_person_opens_a_ticket(settings, tiny_kb):
+    StaffStore(conversations_database(settings)).add("Li", "li-password")  # never signed in
+    app = create_app(settings, build_agent(settings, kb=tiny_kb, chat_model=None), warm=False)
+    with TestClient(app) as client:
+        asked = client.post("/api/v1/chat", json={"message": "I want to talk to a human"}
+                            ).json()
+        assert asked["handoff"] == "offer"  # not called: offered, as without staff
+        accepted = client.post("/api/v1/chat", json={"message": "yes",
+                                                     "session_id": asked["session_id"]}).json()
+        assert accepted["ticket_id"] and accepted["answer"].startswith(
+            prompts("en")["handoff"])
+        assert client.get("/api/v1/agent/queue", headers=_as("Li")).json() == []
 
 
 def test_asking_for_a_person_calls_one_at_once_when_the_shop_has_staff(client):
@@ -324,3 +340,17 @@ def test_the_inbox_speaks_the_persons_language(client):
     assert [m["content"] for m in transcript_messages(desk, session, said)][-2:] == [
         "*顾客要求人工服务*", "*Li 接手了对话*"]
     assert set(prompts("zh")["inbox"]) == set(prompts("en")["inbox"])
+
+
+def test_a_person_may_close_a_waiting_conversation_and_the_owner_writes_as_the_owner(
+        location):
+    store = ConversationStore(location)
+    spam = store.open(None, "shop")
+    store.move(spam, "request")
+    store.move(spam, "close", "Wang")  # nobody's yet: any person may close it
+    assert store.state(spam) == ("closed", "")
+    held = store.open(None, "shop")
+    store.move(held, "claim", "Li")
+    store.say_as_person(held, "", "The owner here.", owner=True)
+    [said] = [m for m in store.transcript(held) if m["role"] == "person"]
+    assert (said["author"], said["reason"]) == ("", "the owner")  # not credited to Li

@@ -285,14 +285,13 @@ def test_a_person_takes_over_the_widget_conversation_live_and_gives_it_back(
     connection drops and nothing is lost or repeated, Li releases it, kefu answers again."""
     kefu, _, app = kefu_url
     app.state.desk.staff.add("Li", "li-password")
+    inbox = _inbox(browser, kefu, "Li", "li-password")  # Li is at work
     page = browser.new_page(viewport={"width": 1280, "height": 800})
     page.goto(f"{host_site}/en.html")
     page.locator(".bubble").click()
     _ask(page, "Which payment methods do you accept?", 2)
-    page.locator(".human").click()  # "Talk to a human": the shop has staff, so Li is called
+    page.locator(".human").click()  # "Talk to a human": Li is in, so Li is called
     assert _shown(page, ".bot", 3)[-1].startswith("I've asked a member of our team")
-
-    inbox = _inbox(browser, kefu, "Li", "li-password")
     inbox.locator("#inbox-queue").get_by_text("Which payment methods").filter(
         visible=True).first.click()
     _transcript(inbox, "Which payment methods do you accept?")

@@ -100,8 +100,9 @@ class ConversationStore:
         changed = (update(sessions)
                    .where(sessions.c.id == session_id, sessions.c.state.in_(rule.start))
                    .values(state=rule.end, person=person if rule.end == "person" else ""))
-        if rule.held and not owner:
-            changed = changed.where(sessions.c.person == person)
+        if rule.held and not owner:  # a waiting conversation is nobody's yet
+            changed = changed.where(or_(sessions.c.person == person,
+                                        sessions.c.state == "waiting"))
 
         def write(db: Any, seq: int) -> None:
             if db.execute(changed).rowcount != 1:
@@ -115,7 +116,7 @@ class ConversationStore:
     def say_as_person(self, session_id: str, person: str, text: str,
                       owner: bool = False) -> int:
         """A person's message to the customer, stored only while they hold the conversation
-        (the owner: while anyone does); its number."""
+        (the owner, person '': while anyone does, as the owner); its number."""
         if self._mask:
             text = mask(text)
 
@@ -127,7 +128,7 @@ class ConversationStore:
             db.execute(messages.insert().values(
                 session_id=session_id, seq=seq, role="person", content=text, route="person",
                 sources="[]", created=time.time(), handoff="", rewritten="",
-                author=row[1], reason=""))
+                author=person, reason="" if person else "the owner"))
         return self._numbered(session_id, write)
 
     def queue(self) -> list[dict[str, object]]:
@@ -207,11 +208,11 @@ class ConversationStore:
                                .outerjoin(ratings, ratings.c.session_id == sessions.c.id)
                                .where(sessions.c.updated >= since)
                                .order_by(sessions.c.created)).all()
-            ids = [c.id for c in chats]
-            rows = db.execute(select(messages).where(messages.c.session_id.in_(ids))
+            recent = select(sessions.c.id).where(sessions.c.updated >= since).subquery()
+            rows = db.execute(select(messages).join(recent, recent.c.id == messages.c.session_id)
                               .order_by(messages.c.session_id, messages.c.seq)).all()
             thumbs = {(f.session_id, f.seq): f.rating for f in db.execute(
-                select(feedback).where(feedback.c.session_id.in_(ids))).all()}
+                select(feedback).join(recent, recent.c.id == feedback.c.session_id)).all()}
         said: dict[str, list[Any]] = {}
         for row in rows:
             said.setdefault(row.session_id, []).append(row)

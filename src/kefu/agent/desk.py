@@ -12,6 +12,7 @@ person (agent/handover.py).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -20,22 +21,22 @@ from kefu.agent.conversations import ConversationStore
 from kefu.agent.guard import reply_lang
 from kefu.agent.handover import SILENT_STATES, Move
 from kefu.agent.hours import OpeningHours, when
-from kefu.agent.ladder import Agent
+from kefu.agent.ladder import ANGRY, ASKED_FOR_HUMAN, DECLINED_BEFORE, Agent
 from kefu.agent.prompts import prompts, render
 from kefu.agent.replies import failed
 from kefu.agent.staff import StaffStore
 from kefu.agent.tickets import Ticket, TicketStore, WebhookNotifier
 from kefu.agent.translation import TwinMaker
-from kefu.errors import KefuError
+from kefu.errors import HandoverError, KefuError
 from kefu.knowledge_base.store import KnowledgeBase
 from kefu.privacy import EMAIL, PHONE
 from kefu.types import Answer, Event, Lang, Message, final_answer, until_answer
 
+log = logging.getLogger("kefu")
 # Why a ticket was opened, from the route of the reply that offered the human.
 _REASONS = {"abstain": "abstained", "handoff": "asked"}
-# What in the reason of kefu's offer of a person says why (agent/ladder.py writes them).
-_CALLED_BY = (("guard: asked for a human", "asked"), ("guard: angry", "angry"),
-              ("declined before", "declined"))
+# What in the reason of kefu's offer of a person says why.
+_CALLED_BY = ((ASKED_FOR_HUMAN, "asked"), (ANGRY, "angry"), (DECLINED_BEFORE, "declined"))
 
 
 class SupportDesk:
@@ -70,16 +71,17 @@ class SupportDesk:
                                           message.route, handoff=message.handoff)
         return session_id
 
-    def chat(self, session_id: str, message: str) -> Iterator[Event]:
+    def chat(self, session_id: str, message: str, live: bool = True) -> Iterator[Event]:
         """The agent's events for one customer message; both sides are stored. It always
         ends with an `answer`: when the conversation cannot be stored, an `error` and a
-        polite reply (not stored)."""
+        polite reply (not stored). live: the channel shows a person's replies as they come
+        (the widget, the chat page); else a handoff is always a ticket."""
         try:
-            yield from self._chat(session_id, message)
+            yield from self._chat(session_id, message, live)
         except KefuError:
             yield from failed(reply_lang(message))
 
-    def _chat(self, session_id: str, message: str) -> Iterator[Event]:
+    def _chat(self, session_id: str, message: str, live: bool) -> Iterator[Event]:
         state, person = self.conversations.state(session_id)
         if state in SILENT_STATES:
             self.conversations.append(session_id, "user", message)
@@ -89,19 +91,19 @@ class SupportDesk:
             return
         history = self.conversations.history(session_id)
         self.conversations.append(session_id, "user", message)
-        final = self._contact_kept(session_id, message)
+        final = self._contact_kept(session_id, message, history)
         if final is None:
             final = yield from until_answer(self.agent.answer(message, history))
         ticket = None
-        calls = self._calls_a_person(final)
+        calls = self._calls_a_person(final) if live else ""
         if calls:  # a person is in: called at once instead of offered
-            self.conversations.move(session_id, "request", reason=calls)
+            self._request(session_id, calls)
             final = replace(final, answer=prompts(final.lang)[f"person_{calls}"],
                             handoff="accepted", reason=f"handoff: {calls}; {final.reason}")
         elif final.handoff == "accepted":
             offer = next((m.route for m in reversed(history) if m.role == "assistant"), "")
             reason = _REASONS.get(offer, "asked")
-            ticket, text = self._person_or_ticket(session_id, final.lang, reason)
+            ticket, text = self._person_or_ticket(session_id, final.lang, reason, live=live)
             final = replace(final, answer=text, reason=f"handoff: {reason}; {final.reason}")
         seq = self.conversations.append(session_id, "assistant", final.answer, final.route,
                                         final.sources, final.handoff, final.rewritten,
@@ -128,13 +130,13 @@ class SupportDesk:
         return ticket, Answer(text, "handoff", lang, handoff="accepted", message_id=seq)
 
     def _person_or_ticket(self, session_id: str, lang: Lang, reason: str,
-                          contact: str = "") -> tuple[Ticket | None, str]:
-        """A person of the staff called into the conversation when there is one and the
-        staff are in; else a ticket. The reply that says which (and, outside the hours, when
-        the staff are back)."""
+                          contact: str = "", live: bool = True) -> tuple[Ticket | None, str]:
+        """A person of the staff called into the conversation when the channel shows their
+        replies and someone is in; else a ticket. The reply that says which (and, outside
+        the hours, when the staff are back)."""
         now = self.hours.now()
-        if self.hours.open_at(now) and self.staff.names():
-            self.conversations.move(session_id, "request", reason=reason)
+        if live and self._someone_in():
+            self._request(session_id, reason)
             return None, prompts(lang)["person_soon"]
         ticket = self._open_ticket(session_id, reason, contact)
         number = render(lang, "ticket", ticket=ticket.id)
@@ -152,13 +154,28 @@ class SupportDesk:
         if final.handoff != "offer" or final.route not in ("handoff", "abstain"):
             return ""
         why = next((why for cue, why in _CALLED_BY if cue in final.reason), "")
-        return why if why and self.hours.open_at(self.hours.now()) and self.staff.names() \
-            else ""
+        return why if why and self._someone_in() else ""
 
-    def _contact_kept(self, session_id: str, message: str) -> Answer | None:
-        """The e-mail or phone number a customer leaves for an open ticket that has none,
-        kept with it; the reply that thanks them (None when the message leaves none)."""
-        found = EMAIL.search(message) or PHONE.search(message)
+    def _someone_in(self) -> bool:
+        """Within the opening hours, and a person of the staff at work (the inbox open, the
+        staff API used, in the last few minutes: staff.PRESENT_S)."""
+        return self.hours.open_at(self.hours.now()) and bool(self.staff.present())
+
+    def _request(self, session_id: str, reason: str) -> None:
+        """The conversation waits for a person (it may already: asked twice at once)."""
+        try:
+            self.conversations.move(session_id, "request", reason=reason)
+        except HandoverError as exc:
+            log.info("a second request for a person in %s: %s", session_id, exc)
+
+    def _contact_kept(self, session_id: str, message: str,
+                      history: Sequence[Message]) -> Answer | None:
+        """The e-mail or phone number a customer leaves, right after kefu asked for one, for
+        an open ticket that has none: kept with it; the reply that thanks them (None when
+        the message leaves none, or none was asked for)."""
+        asked = bool(history) and history[-1].role == "assistant" and any(
+            prompts(lang)["leave_contact"] in history[-1].content for lang in ("zh", "en"))
+        found = (EMAIL.search(message) or PHONE.search(message)) if asked else None
         ticket = self.tickets.open_for(session_id) if found else None
         if found is None or ticket is None or ticket.contact:
             return None

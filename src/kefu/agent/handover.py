@@ -32,7 +32,3 @@ RULES: dict[Move, Rule] = {
     "release": Rule(("person",), "bot", held=True),
     "close": Rule(("waiting", "person"), "closed", held=True),
 }
-
-
-def allowed(move: Move, state: State) -> bool:
-    return state in RULES[move].start

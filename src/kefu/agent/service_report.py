@@ -1,12 +1,13 @@
 """The numbers a support lead runs on, from the exported conversations
 (ConversationStore.export()): the admin page's dashboard and `kefu report`.
 
-- resolved without a person: no handoff, no thumbs-down, and no return (the customer writing
-  again after a pause of RETURN_GAP_S or more, within RETURN_WITHIN_S);
+- resolved without a person: kefu answered (a curated answer or a document's sentences),
+  and there was no handoff, no thumbs-down and no return (the customer writing again after
+  a pause of RETURN_GAP_S or more, within RETURN_WITHIN_S);
 - handoffs: their share and reasons ("asked", "abstained", "button", ...);
 - the wait until a person answers: from the request to the first message of a person;
-- per person: first response (from the claim, or the request before it, to their first
-  message) and resolution (from the claim to their release or close), medians;
+- per person: the conversations they claimed, first response (from their claim to their
+  first message) and resolution (from the claim to their release or close), medians;
 - ratings (1 to 5 stars) of conversations kefu answered alone and of those a person took;
 - per day (UTC, by the conversation's start): conversations, resolved without a person,
   handoffs.
@@ -20,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from kefu.types import ANSWERED_ROUTES
 
 RETURN_GAP_S = 30 * 60  # a pause this long starts a new visit (as web analytics count one)
 RETURN_WITHIN_S = 7 * 86400
@@ -88,7 +91,9 @@ def service_report(conversations: Sequence[dict[str, Any]]) -> ServiceReport:
             handed += 1
             day["handoffs"] += 1
             reasons[handoff] += 1
-        elif not any(m["thumb"] == "down" for m in messages) and not _returned(messages):
+        elif (any(m["role"] == "assistant" and m["route"] in ANSWERED_ROUTES for m in messages)
+              and not any(m["thumb"] == "down" for m in messages)
+              and not _returned(messages)):
             alone += 1
             day["resolved"] += 1
         _person_times(messages, waits, first, resolved, held)
@@ -128,24 +133,25 @@ def _person_times(messages: Sequence[dict[str, Any]], waits: list[float],
     """The wait, and each person's first response and resolution, in one conversation."""
     requested = claimed = None
     holder, answered = "", False
+    took: set[str] = set()
     for message in messages:
         role, when = message["role"], message["created"]
         if role == "move" and message["content"] == "request":
             requested, answered = when, False
         elif role == "move" and message["content"] == "claim":
-            claimed, holder = when, message["author"]
-            held[holder] += 1
+            claimed, holder, answered = when, message["author"], False
+            took.add(holder)
         elif role == "person" and holder and not answered:
             answered = True
-            start = requested if requested is not None else claimed
             if requested is not None:
                 waits.append(when - requested)
-            if start is not None:
-                first.setdefault(holder, []).append(when - start)
+            if claimed is not None:
+                first.setdefault(holder, []).append(when - claimed)
         elif role == "move" and message["content"] in ("release", "close") and holder:
             if claimed is not None:
                 resolved.setdefault(holder, []).append(when - claimed)
             holder, claimed, requested = "", None, None
+    held.update(took)  # a conversation counts once per person, however often they took it
 
 
 def _median(values: list[float]) -> float | None:

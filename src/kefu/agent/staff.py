@@ -11,7 +11,7 @@ import time
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from kefu.errors import HandoverError
 from kefu.storage.database import open_database
@@ -20,6 +20,7 @@ from kefu.storage.tables import staff
 ITERATIONS = 200_000  # PBKDF2-SHA256, as OWASP advised for it in 2021 (600,000 since 2023)
 NAME = re.compile(r"^[^\s:/][^:/]{0,39}$")  # shown to customers; a colon would break Basic auth
 MIN_PASSWORD = 8
+PRESENT_S = 120.0  # a person seen this recently is at work (the inbox asks every 2 s)
 
 
 class StaffStore:
@@ -34,7 +35,7 @@ class StaffStore:
                                 "'/' and not starting with a space")
         if len(password) < MIN_PASSWORD:
             raise HandoverError(f"a password needs at least {MIN_PASSWORD} characters")
-        row = {"password": _hashed(password), "created": time.time()}
+        row = {"password": _hashed(password), "created": time.time(), "last_seen": 0.0}
         with self._db.begin() as db:
             new = db.execute(select(staff.c.name).where(staff.c.name == name)).first() is None
             self._db.upsert(db, staff, [{"name": name, **row}])
@@ -47,6 +48,17 @@ class StaffStore:
     def names(self) -> list[str]:
         with self._db.read() as db:
             return list(db.execute(select(staff.c.name).order_by(staff.c.name)).scalars())
+
+    def seen(self, name: str) -> None:
+        """name is at work now (the inbox open, the staff API used)."""
+        with self._db.begin() as db:
+            db.execute(update(staff).where(staff.c.name == name).values(last_seen=time.time()))
+
+    def present(self, within_s: float = PRESENT_S) -> list[str]:
+        """The people at work within the last within_s seconds."""
+        with self._db.read() as db:
+            return list(db.execute(select(staff.c.name).where(
+                staff.c.last_seen >= time.time() - within_s)).scalars())
 
     def check(self, name: str, password: str) -> bool:
         """Whether password is name's (in constant time whether or not the name exists)."""

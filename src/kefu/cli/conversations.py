@@ -115,7 +115,7 @@ def cmd_tickets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _exported(args: argparse.Namespace) -> list[dict[str, object]] | None:
+def _conversations_since(args: argparse.Namespace) -> list[dict[str, object]] | None:
     """The conversations continued since --since (all without it); None (after saying why)
     when --since is not a date."""
     from kefu.agent.conversations import ConversationStore
@@ -137,7 +137,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     stdout."""
     from kefu.agent.export import write_export
 
-    chats = _exported(args)
+    chats = _conversations_since(args)
     if chats is None:
         return 2
     if args.out in (None, "-"):
@@ -156,7 +156,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from kefu.agent.service_report import service_report
 
-    chats = _exported(args)
+    chats = _conversations_since(args)
     if chats is None:
         return 2
     report = service_report(chats)

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Dialect, Float, Integer, MetaData, PrimaryKeyConstraint, Table, Text
+from sqlalchemy import (
+    Column,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
 from sqlalchemy.types import TypeDecorator
 
 
@@ -88,7 +98,9 @@ staff = Table(  # the people who answer customers (`kefu agents add NAME`)
     Column("name", StoredText, primary_key=True),
     Column("password", StoredText),  # pbkdf2_sha256$iterations$salt$hash
     Column("created", Float),
+    Column("last_seen", Float, nullable=False, server_default="0"),  # at work: the inbox, API
 )
+Index("sessions_by_state", sessions.c.state)
 
 
 # -- one knowledge base's bookkeeping (its own SQLite file, or its own PostgreSQL schema) ----

@@ -277,14 +277,15 @@ def _tickets_tab(admin: AdminService, tab: gr.Tab) -> None:
         return (f"**Conversation {session_id}**",
                 _transcript_rows(admin.transcript(session_id) or []))
 
+    folder = Path(tempfile.mkdtemp(prefix="kefu-exports-"))  # this process's, owner only
+
     def export(fmt: Format) -> str:
-        """The export as a file for Gradio to serve (it keeps its own copy; the next export
-        overwrites this one)."""
-        folder = Path(tempfile.gettempdir()) / "kefu-exports"
-        folder.mkdir(exist_ok=True)
-        path = folder / f"conversations-{time.strftime('%Y%m%d-%H%M%S')}.{fmt}"
+        """The export as a file for Gradio to serve (it keeps its own copy); exports older
+        than an hour are removed."""
         for old in folder.glob("conversations-*"):
-            old.unlink(missing_ok=True)
+            if old.stat().st_mtime < time.time() - 3600:
+                old.unlink(missing_ok=True)
+        path = folder / f"conversations-{time.strftime('%Y%m%d-%H%M%S')}-{fmt}.{fmt}"
         path.write_text(admin.export(fmt), encoding="utf-8")
         return str(path)
 
@@ -349,7 +350,9 @@ def _check_tab(desk: SupportDesk, llm_id: str, reworder: ChatModel | None) -> No
 def _dashboard_tab(desk: SupportDesk, tab: gr.Tab) -> None:
     def dashboard() -> tuple[Figure, str, Figure, str]:
         days = desk.conversations.daily()
-        report = service_report(desk.conversations.export(time.time() - DASHBOARD_DAYS * 86400))
+        start = time.time() - DASHBOARD_DAYS * 86400
+        report = service_report([c for c in desk.conversations.export(start)
+                                 if c["created"] >= start])  # whole days: begun since
         return (dashboard_figure(days), summary(days), service_figure(report),
                 "\n".join(f"- {line.strip()}" for line in report.lines()))
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header
+from limits.storage import Storage
 from pydantic import BaseModel, Field
 
 from kefu.agent.desk import SupportDesk
@@ -20,6 +21,7 @@ from kefu.agent.handover import Move
 from kefu.errors import HandoverError
 from kefu.ui.api import SESSION_ID, source_json
 from kefu.ui.errors import ERROR_RESPONSES, ApiError
+from kefu.ui.limits import per_ip
 
 MAX_REPLY_CHARS = 4000
 
@@ -64,6 +66,7 @@ def staff_guard(desk: SupportDesk, token: str):
         if scheme.lower() == "basic":
             name, _, password = _basic(given).partition(":")
             if name and desk.staff.check(name, password):
+                desk.staff.seen(name)
                 return Signed(name)
         raise ApiError(401, "unauthorised", "sign in with a staff name and password (`kefu "
                        "agents add NAME`) or the admin bearer token")
@@ -77,8 +80,12 @@ def _basic(given: str) -> str:
         return ""
 
 
-def build_agent_router(desk: SupportDesk, token: str) -> APIRouter:
-    router = APIRouter(prefix="/api/v1/agent", tags=["agent"], responses=ERROR_RESPONSES)
+def build_agent_router(desk: SupportDesk, token: str, requests_per_ip: int,
+                       counts: Storage | None = None) -> APIRouter:
+    """The staff's API; requests_per_ip a minute from one address (guessing a password
+    costs a PBKDF2 each), counted like the chat's."""
+    router = APIRouter(prefix="/api/v1/agent", tags=["agent"], responses=ERROR_RESPONSES,
+                       dependencies=[Depends(per_ip(requests_per_ip, counts, "staff-ip"))])
     signed = Depends(staff_guard(desk, token))
     store = desk.conversations
 

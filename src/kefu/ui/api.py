@@ -29,6 +29,7 @@ MAX_MESSAGE_CHARS = 4000
 SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 EVENTS_POLL_S = 0.5  # how often an open event stream looks for a person's new messages
 EVENTS_HOLD_S = 25.0  # a stream ends after this; the browser reconnects with Last-Event-ID
+EVENTS_PER_CHAT = 4  # event streams an address may open a minute, per chat request allowed
 
 
 class ChatRequest(BaseModel):
@@ -113,7 +114,10 @@ def build_router(desk: SupportDesk, llm: str, requests_per_ip: int, per_session:
 
     _chat_routes(router, sessions, limited)
     _after_reply_routes(router, sessions, limited)
-    _event_routes(router, desk, limited)
+    # an open widget reconnects about twice a minute while a person is involved: a budget
+    # of its own, so that many customers behind one address keep their chat
+    _event_routes(router, desk, [Depends(per_ip(EVENTS_PER_CHAT * requests_per_ip, counts,
+                                                "events-ip"))])
     return router
 
 

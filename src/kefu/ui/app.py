@@ -68,7 +68,7 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
                                     counts))
     app.include_router(build_openai_router(desk, server.rate_per_ip, counts))
     app.include_router(build_admin_router(desk, server.admin_token))
-    app.include_router(build_agent_router(desk, server.admin_token))
+    app.include_router(build_agent_router(desk, server.admin_token, server.rate_per_ip, counts))
     app.include_router(build_widget_router(server, desk.kb_name, agent.shop))
     if warm and isinstance(agent.chat_model, Preloadable):
         # Load the LLM in the background so the first grounded answer does not wait for it.

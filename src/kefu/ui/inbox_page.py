@@ -101,6 +101,8 @@ def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:
 
     def refresh(session_id: str, request: gr.Request
                 ) -> tuple[pd.DataFrame, list[str], str, Chat]:
+        if request.username:
+            desk.staff.seen(request.username)  # at work: kefu may call them
         said = words(request)
         rows, ids = queue_rows(desk, said)
         if not session_id:

@@ -77,7 +77,7 @@ def build_openai_router(desk: SupportDesk, requests_per_ip: int,
         session = ("oai-" + hashlib.sha256(body.user.encode()).hexdigest()[:32]
                    if body.user else None)
         session_id = desk.start(session, turns[:-1])
-        answer = final_answer(desk.chat(session_id, turns[-1].content[:4000]))
+        answer = final_answer(desk.chat(session_id, turns[-1].content[:4000], live=False))
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         if body.stream:
             return StreamingResponse(_chunks(completion_id, answer),

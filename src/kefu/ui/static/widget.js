@@ -118,9 +118,11 @@
 
   var session = load("session", null);
   var history = load("log", []);
-  var seen = load("seen", 0);  // the last event of /api/v1/chat/events shown
+  var seen = load("seen:" + session, 0);  // the last event of /api/v1/chat/events shown
   var busy = false;
   var live = null;  // the event stream, open while a person is awaited or holds the chat
+  var wanted = false;  // a person is involved: keep the stream open (again after an error)
+  var metPerson = load("met:" + session, false);  // a person spoke: ask for a rating after
 
   function scroll() { log.scrollTop = log.scrollHeight; }
 
@@ -137,11 +139,22 @@
   // shown (its id at most `seen`) is skipped, so nothing is lost or shown twice.
   function listen() {
     if (live || !session || !window.EventSource) return;
+    wanted = true;
     save("listening", true);
     human.hidden = true;  // a person is called already
     live = new EventSource(base + "/api/v1/chat/events?session_id=" +
                            encodeURIComponent(session) + "&after=" + seen);
+    live.addEventListener("error", function () {
+      // the browser reconnects by itself after a dropped stream; a refused one (a limit,
+      // the server away) stays closed, so open it again a little later
+      if (live && live.readyState === EventSource.CLOSED) {
+        live = null;
+        setTimeout(function () { if (wanted) listen(); }, 5000);
+      }
+    });
     live.addEventListener("message", function (event) { shown(event, function (body) {
+      metPerson = true;
+      save("met:" + session, true);
       addMessage("person", body.text, body.author);
       remember("person", body.text, { author: body.author });
     }); });
@@ -153,7 +166,12 @@
         addMessage("move", line);
         remember("move", line);
       }
-      if (body.state === "bot" || body.state === "closed") { stopListening(); askRating(); }
+      if (body.state === "bot" || body.state === "closed") {
+        stopListening();
+        if (metPerson) askRating();
+        metPerson = false;
+        save("met:" + session, false);
+      }
     }); });
   }
 
@@ -161,7 +179,7 @@
     var id = parseInt(event.lastEventId, 10);
     if (!(id > seen)) return;
     seen = id;
-    save("seen", seen);
+    save("seen:" + session, seen);
     show(JSON.parse(event.data));
   }
 
@@ -202,6 +220,7 @@
   }
 
   function stopListening() {
+    wanted = false;
     if (live) live.close();
     live = null;
     save("listening", false);
@@ -309,7 +328,11 @@
             var line = (part.match(/^data: (.*)$/m) || [])[1];
             if (!kind || !line) return;
             var body = JSON.parse(line);
-            if (kind === "session") { session = body.session_id; save("session", session); }
+            if (kind === "session" && body.session_id !== session) {
+              session = body.session_id;
+              save("session", session);
+              seen = load("seen:" + session, 0);
+            }
             else if (kind === "queue") { node.textContent = t.queue.replace("{n}", body.position); }
             else if (kind === "error") { node.textContent = t.error; }
             else if (kind === "answer" && body.route === "agent") {

@@ -334,8 +334,8 @@ def test_the_inbox_speaks_the_persons_language(client):
     desk.conversations.move(session, "claim", "Li")
     said = prompts("zh")["inbox"]
     rows, ids = queue_rows(desk, said)
-    assert list(rows.columns) == ["顾客的最后一条消息", "状态", "接待人", "时长"]
-    assert rows.values.tolist()[0][:3] == ["多久能收到货？", "人工接待中", "Li"]
+    assert rows["headers"] == ["顾客的最后一条消息", "状态", "接待人", "时长"]
+    assert rows["data"][0][:3] == ["多久能收到货？", "人工接待中", "Li"]
     assert ids == [session]
     assert [m["content"] for m in transcript_messages(desk, session, said)][-2:] == [
         "*顾客要求人工服务*", "*Li 接手了对话*"]

@@ -40,7 +40,7 @@ def write_export(conversations: Sequence[dict[str, Any]], out: TextIO, fmt: Form
 
 def _timed(record: dict[str, Any]) -> dict[str, Any]:
     """The record with its Unix times as ISO 8601 (UTC); its messages too."""
-    out = {k: _iso(v) if k in _TIMES else v for k, v in record.items()}
+    out: dict[str, Any] = {k: _iso(v) if k in _TIMES else v for k, v in record.items()}
     if "messages" in out:
         out["messages"] = [_timed(m) for m in out["messages"]]
     return out

@@ -78,7 +78,8 @@ def service_report(conversations: Sequence[dict[str, Any]]) -> ServiceReport:
     first: dict[str, list[float]] = {}
     resolved: dict[str, list[float]] = {}
     held: Counter[str] = Counter()
-    bot_ratings, person_ratings = [], []
+    bot_ratings: list[int] = []
+    person_ratings: list[int] = []
     days: dict[str, dict[str, Any]] = {}
     alone = handed = 0
     for chat in conversations:

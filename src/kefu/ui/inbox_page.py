@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 
 from kefu.agent.desk import SupportDesk
 from kefu.agent.handover import Move
@@ -22,6 +21,7 @@ from kefu.errors import HandoverError
 QUEUE_KEYS = ("last_message", "state", "person", "for")
 REFRESH_S = 2.0
 Chat = list[dict[str, Any]]
+Table = dict[str, list[Any]]  # a Dataframe's value: its headers and rows
 
 
 def waited(since: float | None, now: float) -> str:
@@ -42,7 +42,7 @@ def words(request: gr.Request | None) -> dict[str, str]:
 
 
 def queue_rows(desk: SupportDesk, said: dict[str, str], now: float | None = None
-               ) -> tuple[pd.DataFrame, list[str]]:
+               ) -> tuple[Table, list[str]]:
     """The queue as the table shows it (headed in the person's language), and its
     conversations' ids."""
     now = time.time() if now is None else now
@@ -50,7 +50,7 @@ def queue_rows(desk: SupportDesk, said: dict[str, str], now: float | None = None
     state = {"waiting": said["waiting"], "person": said["held"]}
     rows = [[str(c["last_message"])[:160], state.get(str(c["state"]), str(c["state"])),
              str(c["person"]), waited(c["since"], now)] for c in queue]  # type: ignore[arg-type]
-    return (pd.DataFrame(rows, columns=[said[k] for k in QUEUE_KEYS]),
+    return ({"headers": [said[k] for k in QUEUE_KEYS], "data": rows},
             [str(c["session_id"]) for c in queue])
 
 
@@ -100,7 +100,7 @@ def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:
     i18n = translations()
 
     def refresh(session_id: str, request: gr.Request
-                ) -> tuple[pd.DataFrame, list[str], str, Chat]:
+                ) -> tuple[Table, list[str], str, Chat]:
         if request.username:
             desk.staff.seen(request.username)  # at work: kefu may call them
         said = words(request)
@@ -123,7 +123,7 @@ def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:
 
     def act(move: Move):
         def handler(session_id: str, request: gr.Request
-                    ) -> tuple[pd.DataFrame, list[str], str, Chat]:
+                    ) -> tuple[Table, list[str], str, Chat]:
             if session_id:
                 try:
                     desk.move(session_id, move, request.username or "")
@@ -133,7 +133,7 @@ def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:
         return handler
 
     def send(session_id: str, text: str, request: gr.Request
-             ) -> tuple[str, pd.DataFrame, list[str], str, Chat]:
+             ) -> tuple[str, Table, list[str], str, Chat]:
         text = (text or "").strip()
         if session_id and text:
             try:

@@ -16,6 +16,7 @@ from kefu.agent.conversations import ConversationStore
 from kefu.agent.factory import build_agent, conversations_database
 from kefu.agent.prompts import prompts
 from kefu.agent.staff import StaffStore
+from kefu.agent.tickets import TicketStore
 from kefu.cli import main
 from kefu.errors import HandoverError
 from kefu.ui.app import create_app
@@ -354,3 +355,33 @@ def test_a_person_may_close_a_waiting_conversation_and_the_owner_writes_as_the_o
     store.say_as_person(held, "", "The owner here.", owner=True)
     [said] = [m for m in store.transcript(held) if m["role"] == "person"]
     assert (said["author"], said["reason"]) == ("", "the owner")  # not credited to Li
+
+
+def test_a_conversation_nobody_claims_in_time_goes_back_to_kefu_with_a_ticket(
+        settings, tiny_kb):
+    import time
+
+    from kefu.config import HandoffSettings
+
+    settings = settings.model_copy(update={"handoff": HandoffSettings(wait_s=0.3)})
+    staff = StaffStore(conversations_database(settings))
+    staff.add("Li", "li-password")
+    staff.seen("Li")  # at work, then away from the inbox
+    app = create_app(settings, build_agent(settings, kb=tiny_kb, chat_model=None), warm=False)
+    with TestClient(app) as client:
+        asked = client.post("/api/v1/chat", json={"message": "我要转人工"}).json()
+        session = asked["session_id"]
+        assert client.post("/api/v1/chat", json={"message": "在吗", "session_id": session}
+                           ).json()["route"] == "agent"  # still waiting: to the person
+        time.sleep(0.4)
+        events = _events(client, session)  # the customer's page, still open, learns of it
+        assert [(kind, d.get("move"), d["author"]) for _, kind, d in events] == [
+            ("move", "request", ""), ("move", "expire", ""), ("message", None, "kefu")]
+        said = events[-1][2]["text"]
+        assert said.startswith(prompts("zh")["nobody_came"] + prompts("zh")["leave_contact"])
+        ticket = TicketStore(conversations_database(settings)).open_for(session)
+        assert ticket.reason == "unclaimed" and ticket.id in said
+        kept = client.post("/api/v1/chat", json={"message": "13812345678",
+                                                 "session_id": session}).json()
+        assert kept["answer"] == "谢谢，工作人员会通过 13812345678 联系您。"
+        assert client.get("/api/v1/agent/queue", headers=_as("Li")).json() == []

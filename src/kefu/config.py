@@ -252,6 +252,11 @@ class HandoffSettings(_Frozen):
     abstains_before_offer: int = Field(
         2, ge=1, description="Abstentions in a row after which kefu offers a human outright."
     )
+    wait_s: float = Field(
+        300.0, ge=0.0, description="A conversation waiting this long for a person of the "
+        "staff, unclaimed, goes back to kefu with a ticket (and the customer is asked for an "
+        "e-mail or phone number); 0: it waits however long it takes."
+    )
     hours: dict[str, str] = Field(
         default_factory=dict, description="When the staff answer in the conversation, per "
         "weekday (mon ... sun): '09:00-18:00', or several ranges '09:00-12:00,13:30-18:00'; "

@@ -25,6 +25,7 @@ from kefu.storage.tables import feedback, messages, ratings, sessions
 from kefu.types import DECLINED_ROUTES, Message, Source
 
 MAX_TURNS = 20  # user + assistant pairs handed back as history
+KEFU = "kefu"  # the author of kefu's own messages that answer no message (events send them)
 APPEND_TRIES = 10  # workers numbering messages of one conversation at once: try again
 
 
@@ -131,6 +132,12 @@ class ConversationStore:
                 author=person, reason="" if person else "the owner"))
         return self._numbered(session_id, write)
 
+    def last_moved(self, session_id: str) -> float | None:
+        """When the conversation's latest move was made (None: never moved)."""
+        with self._db.read() as db:
+            return db.execute(select(func.max(messages.c.created)).where(
+                messages.c.session_id == session_id, messages.c.role == "move")).scalar()
+
     def queue(self) -> list[dict[str, object]]:
         """The conversations waiting for a person or held by one, longest waiting first:
         who holds it, since when it waits or is held, the customer's last message."""
@@ -150,17 +157,19 @@ class ConversationStore:
 
     def since(self, session_id: str, after: int) -> list[dict[str, object]]:
         """What the customer's page has not shown yet, oldest first: the people's messages
-        (kind 'message': text) and the moves (kind 'move': the move and the state it led
-        to) numbered after `after`; each with its id (number), author and time."""
+        and kefu's own that answered no message (kind 'message': text; author 'kefu'), and
+        the moves (kind 'move': the move and the state it led to) numbered after `after`;
+        each with its id (number), author and time."""
         query = (select(messages.c.seq, messages.c.role, messages.c.content,
                         messages.c.route, messages.c.author, messages.c.created)
                  .where(messages.c.session_id == session_id, messages.c.seq > after,
-                        messages.c.role.in_(("person", "move")))
+                        or_(messages.c.role.in_(("person", "move")),
+                            messages.c.author == KEFU))
                  .order_by(messages.c.seq))
         with self._db.read() as db:
             rows = db.execute(query).all()
         return [{"id": seq, "kind": "message", "text": content, "author": author,
-                 "created": created} if role == "person" else
+                 "created": created} if role != "move" else
                 {"id": seq, "kind": "move", "move": content, "state": route, "author": author,
                  "created": created}
                 for seq, role, content, route, author, created in rows]

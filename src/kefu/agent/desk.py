@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 
-from kefu.agent.conversations import ConversationStore
+from kefu.agent.conversations import KEFU, ConversationStore
 from kefu.agent.guard import reply_lang
 from kefu.agent.handover import SILENT_STATES, Move
 from kefu.agent.hours import OpeningHours, when
@@ -42,13 +42,14 @@ _CALLED_BY = ((ASKED_FOR_HUMAN, "asked"), (ANGRY, "angry"), (DECLINED_BEFORE, "d
 class SupportDesk:
     def __init__(self, agent: Agent, conversations: ConversationStore, tickets: TicketStore,
                  notifier: WebhookNotifier | None, staff: StaffStore,
-                 hours: OpeningHours) -> None:
+                 hours: OpeningHours, wait_s: float = 0.0) -> None:
         self.agent = agent
         self.conversations = conversations
         self.tickets = tickets
         self.notifier = notifier
         self.staff = staff
         self.hours = hours
+        self.wait_s = wait_s  # handoff.wait_s: how long a conversation waits for a person
         self.twins: TwinMaker | None = None  # translating FAQ entries, when the server does
 
     @property
@@ -82,6 +83,7 @@ class SupportDesk:
             yield from failed(reply_lang(message))
 
     def _chat(self, session_id: str, message: str, live: bool) -> Iterator[Event]:
+        self.expire_if_unclaimed(session_id)
         state, person = self.conversations.state(session_id)
         if state in SILENT_STATES:
             self.conversations.append(session_id, "user", message)
@@ -147,6 +149,29 @@ class SupportDesk:
         ask = "" if ticket.contact else prompts(lang)["leave_contact"]
         return ticket, _sentences(lang, away, ask, number)
 
+    def expire_if_unclaimed(self, session_id: str) -> bool:
+        """A conversation that waited handoff.wait_s for a person and nobody claimed it
+        goes back to kefu with a ticket, and kefu says so (a message of its own, which the
+        customer's page gets as an event); True when it did."""
+        if not self.wait_s or self.conversations.state(session_id)[0] != "waiting":
+            return False
+        since = self.conversations.last_moved(session_id)
+        if since is None or time.time() - since < self.wait_s:
+            return False
+        try:
+            self.conversations.move(session_id, "expire",
+                                    reason=f"nobody claimed it in {self.wait_s:.0f} s")
+        except HandoverError:  # claimed (or expired by another worker) meanwhile
+            return False
+        lang = reply_lang("", self.conversations.history(session_id))
+        ticket = self._open_ticket(session_id, "unclaimed")
+        text = _sentences(lang, prompts(lang)["nobody_came"], prompts(lang)["leave_contact"],
+                          render(lang, "ticket", ticket=ticket.id))
+        self.conversations.append(session_id, "assistant", text, "handoff",
+                                  handoff="accepted", author=KEFU,
+                                  reason="handoff: unclaimed; nobody claimed it in time")
+        return True
+
     def _calls_a_person(self, final: Answer) -> str:
         """Why kefu calls a person of the staff itself instead of offering one ('' when it
         does not): the customer asked for a person, or is angry and got no answer, or kefu
@@ -180,7 +205,7 @@ class SupportDesk:
         if found is None or ticket is None or ticket.contact:
             return None
         self.tickets.set_contact(ticket.id, found.group())
-        lang = reply_lang(message)
+        lang = reply_lang(message, history)
         return Answer(render(lang, "contact_kept", contact=found.group()), "handoff", lang,
                       reason=f"contact details kept with ticket {ticket.id}")
 

@@ -94,4 +94,5 @@ def build_desk(settings: Settings, agent: Agent,
     tickets = TicketStore(database)
     notifier = WebhookNotifier(settings.handoff, tickets, webhook_transport)
     return SupportDesk(agent, ConversationStore(database, settings.conversations.mask_stored),
-                       tickets, notifier, StaffStore(database), OpeningHours(settings.handoff))
+                       tickets, notifier, StaffStore(database), OpeningHours(settings.handoff),
+                       settings.handoff.wait_s)

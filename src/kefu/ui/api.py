@@ -246,6 +246,7 @@ def _event_routes(router: APIRouter, desk: SupportDesk, limited: list[Any]) -> N
         async def events(seen: int) -> AsyncIterator[str]:
             yield "retry: 1000\n\n"
             deadline = time.monotonic() + hold_s
+            await run_in_threadpool(desk.expire_if_unclaimed, session_id)
             while True:
                 for row in await run_in_threadpool(desk.conversations.since, session_id, seen):
                     seen = int(str(row["id"]))

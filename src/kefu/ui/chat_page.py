@@ -9,6 +9,7 @@ from typing import Any
 
 import gradio as gr
 
+from kefu.agent.conversations import KEFU
 from kefu.agent.desk import SupportDesk
 from kefu.agent.guard import reply_lang
 from kefu.agent.handover import SILENT_STATES
@@ -72,14 +73,16 @@ def _delivered(desk: SupportDesk, session: str, after: int) -> tuple[Chat, int]:
     of the last one."""
     lang = reply_lang("", desk.conversations.history(session))
     words = prompts(lang)["widget"]
-    lines = {"person": words["joined"], "bot": words["left"], "closed": words["closed"]}
+    lines = {"claim": words["joined"], "release": words["left"], "close": words["closed"]}
     out: Chat = []
     for row in desk.conversations.since(session, after):
         after = int(str(row["id"]))
-        if row["kind"] == "message":
+        if row["kind"] == "message" and row["author"] == KEFU:
+            out.append({"role": "assistant", "content": str(row["text"])})
+        elif row["kind"] == "message":
             out.append({"role": "assistant", "content": f"**{row['author']}**: {row['text']}"})
-        elif str(row["state"]) in lines:
-            line = lines[str(row["state"])].replace("{name}", str(row["author"]))
+        elif str(row["move"]) in lines:
+            line = lines[str(row["move"])].replace("{name}", str(row["author"]))
             out.append({"role": "assistant", "content": f"*{line}*"})
     return out, after
 
@@ -129,7 +132,11 @@ def build_chat_page(desk: SupportDesk, title: str) -> gr.Blocks:
         if not session:
             return chat, seen, gr.Timer(active=False)
         new, seen = _delivered(desk, session, seen)
-        return [*chat, *new], seen, watch(session)
+        timer = watch(session)
+        if not timer.active:  # what kefu said right after the last move
+            late, seen = _delivered(desk, session, seen)
+            new += late
+        return [*chat, *new], seen, timer
 
     with gr.Blocks(title=title) as page:
         session = gr.State(None)

@@ -138,7 +138,8 @@
   // server-sent events; the browser reconnects with Last-Event-ID, and an event already
   // shown (its id at most `seen`) is skipped, so nothing is lost or shown twice.
   function listen() {
-    if (live || !session || !window.EventSource) return;
+    if (live) { wanted = true; human.hidden = true; return; }  // still open: keep it
+    if (!session || !window.EventSource) return;
     wanted = true;
     save("listening", true);
     human.hidden = true;  // a person is called already
@@ -153,13 +154,18 @@
       }
     });
     live.addEventListener("message", function (event) { shown(event, function (body) {
+      if (body.author === "kefu") {  // kefu's own word: nobody came in time, a ticket
+        addMessage("bot", body.text);
+        remember("bot", body.text, { route: "handoff" });
+        return;
+      }
       metPerson = true;
       save("met:" + session, true);
       addMessage("person", body.text, body.author);
       remember("person", body.text, { author: body.author });
     }); });
     live.addEventListener("move", function (event) { shown(event, function (body) {
-      var line = body.state === "person" ? t.joined : body.state === "bot" ? t.left
+      var line = body.state === "person" ? t.joined : body.move === "release" ? t.left
         : body.state === "closed" ? t.closed : "";
       if (line) {
         line = line.replace("{name}", body.author || title);
@@ -167,7 +173,9 @@
         remember("move", line);
       }
       if (body.state === "bot" || body.state === "closed") {
-        stopListening();
+        wanted = false;
+        human.hidden = false;
+        setTimeout(function () { if (!wanted) stopListening(); }, 2000);  // and what kefu says
         if (metPerson) askRating();
         metPerson = false;
         save("met:" + session, false);

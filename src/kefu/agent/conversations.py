@@ -56,12 +56,9 @@ class ConversationStore:
         to, author who made it)."""
         if self._mask:
             content, rewritten = mask(content), mask(rewritten)
-        row = {"role": role, "content": content, "route": route, "handoff": handoff,
-               "sources": json.dumps([s.to_json() for s in sources]),
-               "rewritten": rewritten, "author": author, "reason": reason}
-        return self._numbered(session_id, lambda db, seq: db.execute(
-            messages.insert().values(session_id=session_id, seq=seq, created=time.time(),
-                                     **row)))
+        cited = json.dumps([s.to_json() for s in sources])
+        return self._numbered(session_id, lambda db, seq: db.execute(_message(
+            session_id, seq, role, content, route, author, reason, cited, handoff, rewritten)))
 
     def _numbered(self, session_id: str, write: Any) -> int:
         """write(db, seq) in a transaction, seq the session's next message number; tried
@@ -108,10 +105,7 @@ class ConversationStore:
         def write(db: Any, seq: int) -> None:
             if db.execute(changed).rowcount != 1:
                 raise _refused(self.state(session_id), move, person)
-            db.execute(messages.insert().values(
-                session_id=session_id, seq=seq, role="move", content=move, route=rule.end,
-                sources="[]", created=time.time(), handoff="", rewritten="",
-                author=person, reason=reason))
+            db.execute(_message(session_id, seq, "move", move, rule.end, person, reason))
         return self._numbered(session_id, write)
 
     def say_as_person(self, session_id: str, person: str, text: str,
@@ -126,10 +120,8 @@ class ConversationStore:
                 sessions.c.id == session_id).with_for_update()).first()
             if row is None or row[0] != "person" or (row[1] != person and not owner):
                 raise _refused((row[0], row[1]) if row else ("bot", ""), "reply", person)
-            db.execute(messages.insert().values(
-                session_id=session_id, seq=seq, role="person", content=text, route="person",
-                sources="[]", created=time.time(), handoff="", rewritten="",
-                author=person, reason="" if person else "the owner"))
+            db.execute(_message(session_id, seq, "person", text, "person", person,
+                                "" if person else "the owner"))
         return self._numbered(session_id, write)
 
     def last_moved(self, session_id: str) -> float | None:
@@ -213,11 +205,11 @@ class ConversationStore:
         state, rating and handoff times (first request and claim, by whom, and when a person
         let it go), and its messages with route, sources, reason and thumbs."""
         with self._db.read() as db:
-            chats = db.execute(select(sessions, ratings.c.stars, ratings.c.comment)
-                               .outerjoin(ratings, ratings.c.session_id == sessions.c.id)
-                               .where(sessions.c.updated >= since)
-                               .order_by(sessions.c.created)).all()
             recent = select(sessions.c.id).where(sessions.c.updated >= since).subquery()
+            chats = db.execute(select(sessions, ratings.c.stars, ratings.c.comment)
+                               .join(recent, recent.c.id == sessions.c.id)
+                               .outerjoin(ratings, ratings.c.session_id == sessions.c.id)
+                               .order_by(sessions.c.created)).all()
             rows = db.execute(select(messages).join(recent, recent.c.id == messages.c.session_id)
                               .order_by(messages.c.session_id, messages.c.seq)).all()
             thumbs = {(f.session_id, f.seq): f.rating for f in db.execute(
@@ -338,6 +330,15 @@ class ConversationStore:
     def close(self) -> None:
         """Close the pooled connections (the next use opens new ones)."""
         self._db.engine.dispose()
+
+
+def _message(session_id: str, seq: int, role: str, content: str, route: str, author: str,
+             reason: str, sources: str = "[]", handoff: str = "", rewritten: str = "") -> Any:
+    """The INSERT of one message, numbered seq, made now."""
+    return messages.insert().values(
+        session_id=session_id, seq=seq, role=role, content=content, route=route,
+        sources=sources, created=time.time(), handoff=handoff, rewritten=rewritten,
+        author=author, reason=reason)
 
 
 def _exported(chat: Any, rows: list[Any], thumbs: dict[tuple[str, int], str]

@@ -83,8 +83,9 @@ class SupportDesk:
             yield from failed(reply_lang(message))
 
     def _chat(self, session_id: str, message: str, live: bool) -> Iterator[Event]:
-        self.expire_if_unclaimed(session_id)
         state, person = self.conversations.state(session_id)
+        if state == "waiting" and self.expire_if_unclaimed(session_id):
+            state, person = "bot", ""
         if state in SILENT_STATES:
             self.conversations.append(session_id, "user", message)
             waits = f"with {person}" if state == "person" else "waiting for a person"

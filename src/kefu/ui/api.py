@@ -29,6 +29,7 @@ MAX_MESSAGE_CHARS = 4000
 SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
 EVENTS_POLL_S = 0.5  # how often an open event stream looks for a person's new messages
 EVENTS_HOLD_S = 25.0  # a stream ends after this; the browser reconnects with Last-Event-ID
+_SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}  # nginx: do not buffer
 EVENTS_PER_CHAT = 4  # event streams an address may open a minute, per chat request allowed
 
 
@@ -191,8 +192,7 @@ def _chat_routes(router: APIRouter, sessions: _Sessions, limited: list[Any]) -> 
                     yield _sse(event.kind, _event_data(event))
 
         return StreamingResponse(events(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store",
-                                          "X-Accel-Buffering": "no"})
+                                 headers=_SSE_HEADERS)
 
 
 def _after_reply_routes(router: APIRouter, sessions: _Sessions, limited: list[Any]) -> None:
@@ -256,8 +256,7 @@ def _event_routes(router: APIRouter, desk: SupportDesk, limited: list[Any]) -> N
                 await asyncio.sleep(EVENTS_POLL_S)
 
         return StreamingResponse(events(seen), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-store",
-                                          "X-Accel-Buffering": "no"})
+                                 headers=_SSE_HEADERS)
 
 
 def source_json(source: Source, kb: KnowledgeBase) -> dict[str, object]:

@@ -110,3 +110,38 @@ def test_an_owner_corrects_a_machine_translation_and_rejects_another(admin):
     assert {t.source.id: t.status for t in twins.twins(kb)} == {
         "t-zh-pay": "checked", "t-zh-ship": "rejected"}
     assert kb.get("t-zh-pay~en").answer == "We accept Alipay and WeChat Pay."
+
+
+def test_the_admin_page_speaks_chinese_to_a_chinese_browser_and_switches(admin):
+    page, client = admin
+    zh = page.context.browser.new_context(locale="zh-CN",
+                                          viewport={"width": 1200, "height": 1000}).new_page()
+    zh.goto(page.url)
+    zh.locator("input[type=password]").wait_for(timeout=60_000)
+    zh.locator("input[type=text]").first.fill("owner")
+    zh.locator("input[type=password]").fill(TOKEN)
+    zh.keyboard.press("Enter")
+    zh.get_by_role("tab", name="知识库").wait_for(timeout=60_000)
+    zh.get_by_text("保存条目").wait_for()
+    zh.locator("#admin-entries").get_by_text("问题").first.wait_for()  # the table's header
+    zh.locator("#admin-search textarea, #admin-search input").first.fill("PayPal")
+    zh.wait_for_function("document.querySelectorAll('#admin-entries tbody tr').length === 1")
+    zh.locator("#admin-entries").get_by_test_id("cell-0-0").click()
+    zh.wait_for_function("document.querySelector('#admin-answer textarea').value !== ''")
+    zh.locator("#admin-answer textarea").fill("We accept Visa, PayPal and Alipay.")
+    zh.locator("#admin-save").click()
+    zh.locator("#admin-status").get_by_text("已更新").wait_for()
+    _ask(client, "Which payment methods do you accept?")
+    zh.get_by_role("tab", name="数据看板").click()
+    zh.locator("#admin-service").get_by_text("对话数：1").wait_for()
+    ARTIFACTS.mkdir(exist_ok=True)
+    zh.screenshot(path=str(ARTIFACTS / "admin-zh.png"), full_page=True)
+
+    zh.locator("#page-language").get_by_text("English").click()
+    zh.get_by_role("tab", name="Knowledge base").wait_for()
+    zh.get_by_role("tab", name="Dashboard").click()
+    zh.locator("#admin-service").get_by_text("conversations: 1").wait_for()
+    zh.reload()  # the choice is kept
+    zh.get_by_role("tab", name="Knowledge base").wait_for(timeout=60_000)
+    zh.get_by_text("Save entry").wait_for()
+    zh.context.close()

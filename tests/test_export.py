@@ -132,9 +132,19 @@ def test_the_leads_numbers_on_a_hand_made_log_are_exact():
     assert report.days == [
         {"day": "2027-01-15", "conversations": 5, "resolved": 1, "handoffs": 2},
         {"day": "2027-01-16", "conversations": 1, "resolved": 0, "handoffs": 1}]
-    assert report.lines()[1:3] == ["resolved without a person: 1 (17%)",
-                                   "handed to a person or a ticket: 3 (50%); reasons: "
-                                   "button 1, abstained 1, claimed 1"]
+    assert report.lines()[1:5] == [
+        "resolved without a person: 1 (17%)",
+        "handed to a person or a ticket: 3 (50%); reasons: the button 1, kefu could not "
+        "answer 1, a person stepped in 1",
+        "median wait until a person answers: 1.5 min",
+        "  Li: 1 conversation, first response 30 s, resolution 5.5 min (medians)"]
+    assert report.lines("zh")[1:5] == [
+        "无需人工即解决：1（17%）",
+        "转人工或工单：3（50%）；原因：点击了转人工按钮 1, 智能助手无法回答 1, 工作人员主动接手 1",
+        "等待人工回复的中位时间：1.5 分钟",
+        "  Li：1 个对话，首次回复 30 秒，解决 5.5 分钟（中位数）"]
+    assert report.lines("zh")[-1] == ("评分：仅智能助手 5.0 分（满分 5 分，1 个评分）；"
+                                      "有人工参与 3.0 分（满分 5 分，2 个评分）")
 
 
 def test_kefu_report_reads_the_stored_conversations(settings, capsys):
@@ -145,3 +155,5 @@ def test_kefu_report_reads_the_stored_conversations(settings, capsys):
             report["reasons"], report["person_ratings"]) == (2, 0, 1, {"button": 1}, [5])
     assert main(["report"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == "conversations: 2"
+    assert main(["report", "--lang", "zh"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "对话数：2"

@@ -6,7 +6,7 @@ import time
 from kefu.agent.conversations import ConversationStore
 from kefu.agent.insights import group_questions
 from kefu.types import Source
-from kefu.ui.admin_page import dashboard_figure, summary
+from kefu.ui.admin_dashboard import dashboard_figure, summary
 
 
 def _exchange(store, question, route, rewritten=""):

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kefu.types import ANSWERED_ROUTES
+from kefu.agent.prompts import prompts
+from kefu.types import ANSWERED_ROUTES, Lang
 
 RETURN_GAP_S = 30 * 60  # a pause this long starts a new visit (as web analytics count one)
 RETURN_WITHIN_S = 7 * 86400
@@ -50,24 +51,28 @@ class ServiceReport:
     def share(self, count: int) -> float:
         return count / self.conversations if self.conversations else 0.0
 
-    def lines(self) -> list[str]:
-        """The report as a person reads it."""
+    def lines(self, lang: Lang = "en") -> list[str]:
+        """The report as a person reads it, in their language."""
+        said = prompts(lang)["service_report"]
         if not self.conversations:
-            return ["No conversations yet."]
-        out = [f"conversations: {self.conversations}",
-               f"resolved without a person: {self.resolved_without_person} "
-               f"({self.share(self.resolved_without_person):.0%})",
-               f"handed to a person or a ticket: {self.handoffs} "
-               f"({self.share(self.handoffs):.0%})"
-               + (f"; reasons: {_counts(self.reasons)}" if self.reasons else ""),
-               f"median wait until a person answers: {_duration(self.wait_s)}"]
+            return [said["empty"]]
+        reasons = ", ".join(f"{said['reason'].get(k, k)} {v}" for k, v in
+                            sorted(self.reasons.items(), key=lambda kv: -kv[1]))
+        out = [said["conversations"].format(n=self.conversations),
+               said["resolved"].format(n=self.resolved_without_person,
+                                       share=self.share(self.resolved_without_person)),
+               said["handoffs"].format(n=self.handoffs, share=self.share(self.handoffs))
+               + (said["reasons"].format(reasons=reasons) if reasons else ""),
+               said["wait"].format(wait=_duration(self.wait_s, said))]
         for name, numbers in sorted(self.people.items()):
-            many = "" if numbers.conversations == 1 else "s"
-            out.append(f"  {name}: {numbers.conversations} conversation{many}, first response "
-                       f"{_duration(numbers.first_response_s)}, resolution "
-                       f"{_duration(numbers.resolution_s)} (medians)")
-        out.append(f"ratings: kefu alone {_stars(self.bot_ratings)}; with a person "
-                   f"{_stars(self.person_ratings)}")
+            count = said["one_conversation"] if numbers.conversations == 1 else \
+                said["many_conversations"].format(n=numbers.conversations)
+            out.append(said["person"].format(
+                name=name, conversations=count,
+                first=_duration(numbers.first_response_s, said),
+                resolution=_duration(numbers.resolution_s, said)))
+        out.append(said["ratings"].format(bot=_stars(self.bot_ratings, said),
+                                          person=_stars(self.person_ratings, said)))
         return out
 
 
@@ -163,17 +168,15 @@ def _day(created: float) -> str:
     return datetime.fromtimestamp(created, UTC).strftime("%Y-%m-%d")
 
 
-def _duration(seconds: float | None) -> str:
+def _duration(seconds: float | None, said: dict[str, Any]) -> str:
     if seconds is None:
-        return "-"
+        return str(said["none"])
     if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.1f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+        return str(said["seconds"].format(n=seconds))
+    return str(said["minutes"].format(n=seconds / 60) if seconds < 5400 else
+               said["hours"].format(n=seconds / 3600))
 
 
-def _stars(ratings: list[int]) -> str:
-    return f"{statistics.mean(ratings):.1f} of 5 ({len(ratings)})" if ratings else "none yet"
-
-
-def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+def _stars(ratings: list[int], said: dict[str, Any]) -> str:
+    return str(said["stars"].format(mean=statistics.mean(ratings), n=len(ratings))
+               if ratings else said["no_stars"])

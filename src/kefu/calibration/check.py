@@ -11,9 +11,10 @@ from itertools import combinations
 import numpy as np
 
 from kefu.agent.ladder import Agent
+from kefu.agent.prompts import prompts
 from kefu.calibration.rewordings import rewordings, spread
 from kefu.calibration.tune import Probe, generic_questions, outcome_of, search_probes
-from kefu.types import ChatModel, Entry
+from kefu.types import ChatModel, Entry, Lang
 
 # Centred e5 cosine (best over the questions and similar questions of two entries) from
 # which two entries may be asked the same way. e5-small separates meaning only so far: on
@@ -41,36 +42,28 @@ class CheckReport:
     duplicates: list[dict[str, object]] = field(default_factory=list)
     contradictions: list[dict[str, object]] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
-        """The report in plain words, for the shop owner."""
+    def lines(self, lang: Lang = "en") -> list[str]:
+        """The report in plain words, for the shop owner, in their language."""
+        said = prompts(lang, "kefu.calibration.prompts")["check"]
         if self.probes:
-            out = [
-                f"kefu answers {self.answered:.0%} of {self.probes} customer-style rewordings "
-                f"of your questions correctly on its own ({self.curated:.0%} with your own "
-                f"answer word for word), offers 'did you mean' questions for "
-                f"{self.suggested:.0%} and hands {self.handed_off:.0%} to a person; "
-                f"{self.wrong:.0%} get the answer of another entry.",
-                f"Of {self.generic} questions no shop answers (weather, homework, medical "
-                f"advice…) it declines {self.generic_declined:.0%}."]
+            out = [said["answered"].format(
+                       answered=self.answered, probes=self.probes, curated=self.curated,
+                       suggested=self.suggested, handed_off=self.handed_off, wrong=self.wrong),
+                   said["generic"].format(generic=self.generic,
+                                          declined=self.generic_declined)]
         else:
-            out = ["Without an LLM to reword your questions, only entries that may be asked "
-                   "the same way or contradict each other were checked."]
+            out = [said["no_llm"]]
         if self.weak:
-            out.append(f"{len(self.weak)} entries are hard to reach; add the customer's "
-                       "wording as a similar question:")
-            out += [f"  {w['id']} \"{w['question']}\": missed \"{w['missed']}\""
-                    for w in self.weak[:15]]
+            out.append(said["weak"].format(n=len(self.weak)))
+            out += [said["weak_entry"].format(**w) for w in self.weak[:15]]
         if self.duplicates:
-            out.append(f"{len(self.duplicates)} pairs of entries may be asked the same way; "
-                       "merge them, or make each question say what sets it apart:")
-            out += [f"  {d['a']} \"{d['a_question']}\" ~ {d['b']} \"{d['b_question']}\""
-                    for d in self.duplicates[:15]]
+            out.append(said["duplicates"].format(n=len(self.duplicates)))
+            out += [said["duplicate"].format(**d) for d in self.duplicates[:15]]
         if self.contradictions:
-            out.append(f"{len(self.contradictions)} of those pairs state different figures; "
-                       "a customer could get either:")
-            out += [f"  {c['a']} vs {c['b']}: {c['why']}" for c in self.contradictions[:15]]
+            out.append(said["contradictions"].format(n=len(self.contradictions)))
+            out += [said["contradiction"].format(**c) for c in self.contradictions[:15]]
         if not (self.weak or self.duplicates):
-            out.append("No entry is hard to reach and none may be taken for another.")
+            out.append(said["fine"])
         return out
 
 

@@ -224,7 +224,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(asdict(report), ensure_ascii=False, indent=2))
     else:
-        print("\n".join(report.lines()))
+        print("\n".join(report.lines(args.lang)))
     return 0
 
 
@@ -236,6 +236,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     check = sub.add_parser("check", help="before going live: what kefu answers well, what "
                            "it hands off, which entries repeat or contradict each other")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--lang", choices=["en", "zh"], default="en",
+                       help="the language of the report")
     check.set_defaults(func=cmd_check)
     for command in (tune_cmd, check):
         which = command.add_mutually_exclusive_group()

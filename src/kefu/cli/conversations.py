@@ -163,7 +163,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(asdict(report), ensure_ascii=False, indent=1))
     else:
-        print("\n".join(report.lines()))
+        print("\n".join(report.lines(args.lang)))
     return 0
 
 
@@ -231,6 +231,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                             "person, handoffs and why, waits, each person's times, ratings")
     report.add_argument("--since", help="only conversations continued since this day or time")
     report.add_argument("--json", action="store_true", help="print one JSON object")
+    report.add_argument("--lang", choices=["en", "zh"], default="en",
+                        help="the language of the text")
     report.set_defaults(func=cmd_report)
 
     forget = sub.add_parser("forget", help="erase a customer's conversation and its tickets "

@@ -1,6 +1,6 @@
 """The admin page's Translations tab: the machine-translated twins of FAQ entries written in
 one language only and of document sections (knowledge_base/twins.py), to read, correct and
-keep, or reject."""
+keep, or reject; in the person's language (page_language.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from kefu.errors import KefuError
 from kefu.knowledge_base import twins
 from kefu.knowledge_base.text import nonempty_lines
 from kefu.knowledge_base.twins import Translation
+from kefu.ui.page_language import PageTexts, Table, english_headers, words
+from kefu.ui.page_language import table as page_table
 
-COLUMNS = ["source", "status", "written by the shop", "machine translation"]
-STATUS_WORDS = {"machine": "to review", "checked": "kept", "rejected": "rejected",
-                "failed": "failed its checks (write it yourself, or leave it)",
-                "covered": "you wrote it in the other language too"}
+COLUMNS = ("col_source", "col_status", "col_shop", "col_machine")
+STATUSES = ("machine", "failed", "checked", "rejected", "covered")  # the order shown
 
 
 def _short(text: str, width: int = 120) -> str:
@@ -25,35 +25,34 @@ def _short(text: str, width: int = 120) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def translations_tab(desk: SupportDesk, tab: gr.Tab) -> None:
+def translations_tab(desk: SupportDesk, tab: gr.Tab, shown: PageTexts) -> None:
     """The tab's components and handlers, inside tab (of the page's gr.Blocks)."""
     kb = desk.kb
 
-    def rows() -> list[list[str]]:
-        order = {"machine": 0, "failed": 1, "checked": 2, "rejected": 3, "covered": 4}
+    def rows(said: dict[str, Any]) -> Table:
+        order = {status: n for n, status in enumerate(STATUSES)}
         made = sorted(twins.twins(kb), key=lambda t: (order.get(t.status, 4), t.source.id))
-        return [[t.source.id, STATUS_WORDS.get(t.status, t.status),
-                 _short(f"{t.source.question} — {t.source.answer}"),
-                 _short(f"{t.twin.question} — {t.twin.answer}") if t.twin else ""]
-                for t in made]
+        return page_table(said, COLUMNS, [
+            [t.source.id, said.get(f"status_{t.status}", t.status),
+             _short(f"{t.source.question} — {t.source.answer}"),
+             _short(f"{t.twin.question} — {t.twin.answer}") if t.twin else ""] for t in made])
 
-    def progress() -> str:
+    def progress(said: dict[str, Any]) -> str:
         made = twins.twins(kb)
-        counts = {s: sum(t.status == s for t in made) for s in STATUS_WORDS}
+        counts = {s: sum(t.status == s for t in made) for s in STATUSES}
         maker = desk.twins
         waiting = len(twins.pending(kb, maker is not None and maker.documents))
-        line = (f"**{counts['machine']}** to review · {counts['checked']} kept · "
-                f"{counts['rejected']} rejected · {counts['failed']} failed · "
-                f"{counts['covered']} written in both languages · "
-                f"**{waiting}** waiting for the LLM")
+        line = str(said["twin_counts"].format(waiting=waiting, **counts))
         if maker is not None and maker.progress.state == "translating":
-            line += f" — translating now: {maker.progress.done} of {maker.progress.total}"
+            line += said["twin_translating"].format(done=maker.progress.done,
+                                                    total=maker.progress.total)
         elif maker is None and waiting:
-            line += " — the server is not translating (no LLM, or llm.translate_entries off)"
+            line += said["twin_idle"]
         return line
 
-    def refresh() -> tuple[str, list[list[str]]]:
-        return progress(), rows()
+    def refresh(request: gr.Request) -> tuple[str, Table]:
+        said = words(request, "admin")
+        return progress(said), rows(said)
 
     def pick(table: Any, event: gr.SelectData) -> tuple[str, str, str, str, str]:
         source_id = str(event.row_value[0]) if event.row_value else ""
@@ -66,48 +65,43 @@ def translations_tab(desk: SupportDesk, tab: gr.Tab) -> None:
             return source_id, shown, "", "", ""
         return source_id, shown, twin.question, twin.answer, "\n".join(twin.alt_questions)
 
-    def keep(source_id: str, question: str, answer: str,
-             alts: str) -> tuple[str, str, list[list[str]]]:
+    def keep(source_id: str, question: str, answer: str, alts: str,
+             request: gr.Request) -> tuple[str, str, Table]:
+        said = words(request, "admin")
         source = kb.get(source_id)
         untitled = source is not None and source.kind == "doc" and not source.question
         if source is None or not (question.strip() or untitled) or not answer.strip():
-            return "**Problem:** pick a translation, with a question and an answer.", \
-                *refresh()
+            return said["pick_twin"], *refresh(request)
         try:
             twins.put_twin(kb, source, Translation(question.strip(), answer.strip(),
                                                    nonempty_lines(alts)), status="checked")
         except KefuError as exc:
-            return f"**Problem:** {exc}", *refresh()
-        return f"**Kept** the translation of `{source_id}`; it answers the next question.", \
-            *refresh()
+            return said["problem"].format(detail=exc), *refresh(request)
+        return said["kept"].format(id=source_id), *refresh(request)
 
-    def reject(source_id: str) -> tuple[str, str, list[list[str]]]:
+    def reject(source_id: str, request: gr.Request) -> tuple[str, str, Table]:
+        said = words(request, "admin")
         if kb.get(source_id) is None:
-            return "**Problem:** pick a translation first.", *refresh()
+            return said["pick_first"], *refresh(request)
         twins.reject(kb, source_id)
-        return (f"**Rejected** the translation of `{source_id}`; it is made again only if "
-                "the entry changes."), *refresh()
+        return said["rejected"].format(id=source_id), *refresh(request)
 
-    gr.Markdown("FAQ entries you wrote in one language only get a machine translation in the "
-                "other, so customers find them in either language (their answers are marked "
-                "'translated'); so do your documents' sections when you write in both "
-                "languages. Read them here: correct and keep, or reject. Entries you wrote "
-                "in both languages are not translated; a changed entry is translated again.")
+    shown.show(gr.Markdown(), value="translations_intro")
     counts = gr.Markdown(elem_id="admin-translations-progress")
-    table = gr.Dataframe(headers=COLUMNS, interactive=False, wrap=True, max_height=320,
-                         elem_id="admin-translations",
+    table = gr.Dataframe(headers=english_headers("admin", COLUMNS), interactive=False,
+                         wrap=True, max_height=320, elem_id="admin-translations",
                          column_widths=["16%", "12%", "36%", "36%"])
-    source_id = gr.Textbox(label="Source entry", interactive=False)
+    source_id = shown.show(gr.Textbox(interactive=False), label="source_entry")
     source_text = gr.Markdown()
-    question = gr.Textbox(label="Translated question", elem_id="admin-twin-question")
-    answer = gr.Textbox(label="Translated answer (shown to customers, marked 'translated')",
-                        lines=3, elem_id="admin-twin-answer")
-    alts = gr.Textbox(label="Translated similar questions (one per line)", lines=2)
+    question = shown.show(gr.Textbox(elem_id="admin-twin-question"), label="twin_question")
+    answer = shown.show(gr.Textbox(lines=3, elem_id="admin-twin-answer"), label="twin_answer")
+    alts = shown.show(gr.Textbox(lines=2), label="twin_alts")
     with gr.Row():
-        keep_button = gr.Button("Keep (with my corrections)", variant="primary",
-                                elem_id="admin-twin-keep")
-        reject_button = gr.Button("Reject", variant="stop", elem_id="admin-twin-reject")
-        refresh_button = gr.Button("Refresh")
+        keep_button = shown.show(gr.Button(variant="primary", elem_id="admin-twin-keep"),
+                                 value="keep")
+        reject_button = shown.show(gr.Button(variant="stop", elem_id="admin-twin-reject"),
+                                   value="reject")
+        refresh_button = shown.show(gr.Button(), value="refresh")
     status = gr.Markdown(elem_id="admin-twin-status")
     table.select(pick, table, [source_id, source_text, question, answer, alts])
     keep_button.click(keep, [source_id, question, answer, alts], [status, counts, table])

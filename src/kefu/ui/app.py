@@ -32,7 +32,6 @@ from kefu.ui.api import build_router
 from kefu.ui.chat_page import build_chat_page
 from kefu.ui.errors import install_error_handlers
 from kefu.ui.inbox_page import build_inbox_page
-from kefu.ui.inbox_page import translations as inbox_translations
 from kefu.ui.leader import runs_background_jobs
 from kefu.ui.limits import limit_storage
 from kefu.ui.openai_api import build_openai_router
@@ -84,9 +83,9 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
                                   path="/admin",
                                   auth=check_login(server.admin_token),
                                   auth_message="Sign in with any user name and the admin token "
-                                  "(KEFU_SERVER__ADMIN_TOKEN).")
+                                  "(KEFU_SERVER__ADMIN_TOKEN) · 请用任意用户名和管理令牌登录")
     app = gr.mount_gradio_app(app, build_inbox_page(desk, f"{title} inbox"), path="/inbox",
-                              auth=desk.staff.check, i18n=inbox_translations(),
+                              auth=desk.staff.check,
                               auth_message="Sign in with your name and the password the "
                               "owner set (`kefu agents add NAME`) · 请用店主为您设置的名字和"
                               "密码登录")

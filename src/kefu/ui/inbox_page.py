@@ -3,8 +3,9 @@ agents add NAME` set): the conversations waiting for a person (longest first) or
 one, a conversation's transcript, kefu's suggested answer to the customer's last message
 with its sources, and claim, reply, release to the bot, close. The queue and the open
 conversation refresh every two seconds, so several people see the same queue and a
-conversation one of them claims shows as taken to the others. In the browser's language
-(Chinese or English; Gradio's Settings switch the labels), the texts in prompts' `inbox`."""
+conversation one of them claims shows as taken to the others. In Chinese or English
+(page_language.py: the browser's language, or the page's switch), the texts in ui/texts'
+`inbox`."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import gradio as gr
 
 from kefu.agent.desk import SupportDesk
 from kefu.agent.handover import Move
-from kefu.agent.prompts import prompts
 from kefu.errors import HandoverError
+from kefu.ui.page_language import PageTexts, switch, words
 
 QUEUE_KEYS = ("last_message", "state", "person", "for")
 REFRESH_S = 2.0
@@ -33,12 +34,6 @@ def waited(since: float | None, now: float) -> str:
         return f"{seconds} s"
     minutes = seconds // 60
     return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
-
-
-def words(request: gr.Request | None) -> dict[str, str]:
-    """The inbox's texts in the language the person's browser asks for first."""
-    asked = request.headers.get("accept-language", "") if request is not None else ""
-    return prompts("zh" if asked.lower().startswith("zh") else "en")["inbox"]
 
 
 def queue_rows(desk: SupportDesk, said: dict[str, str], now: float | None = None
@@ -91,19 +86,14 @@ def suggested(desk: SupportDesk, session_id: str, said: dict[str, str]) -> tuple
                            f"{sources}):\n\n> {answer.answer}")
 
 
-def translations() -> gr.I18n:
-    """The inbox's labels in both languages, for the browser to pick."""
-    return gr.I18n(en=prompts("en")["inbox"], zh=prompts("zh")["inbox"])
-
-
 def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:
-    i18n = translations()
+    labels = PageTexts("inbox")
 
     def refresh(session_id: str, request: gr.Request
                 ) -> tuple[Table, list[str], str, Chat]:
         if request.username:
             desk.staff.seen(request.username)  # at work: kefu may call them
-        said = words(request)
+        said = words(request, "inbox")
         rows, ids = queue_rows(desk, said)
         if not session_id:
             return rows, ids, heading(desk, "", said), []
@@ -114,12 +104,12 @@ def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:
              ) -> tuple[str, str, Chat]:
         row = event.index[0] if isinstance(event.index, (list, tuple)) else event.index
         session_id = ids[row] if isinstance(row, int) and 0 <= row < len(ids) else ""
-        said = words(request)
+        said = words(request, "inbox")
         return (session_id, heading(desk, session_id, said),
                 transcript_messages(desk, session_id, said))
 
     def suggest(session_id: str, request: gr.Request) -> tuple[str, str]:
-        return suggested(desk, session_id, words(request))
+        return suggested(desk, session_id, words(request, "inbox"))
 
     def act(move: Move):
         def handler(session_id: str, request: gr.Request
@@ -144,29 +134,33 @@ def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:
         return (text, *refresh(session_id, request))
 
     with gr.Blocks(title=title) as page:
-        gr.Markdown(f"## {title}")
+        with gr.Row(equal_height=True):
+            gr.Markdown(f"## {title}")
+            choice = switch()
         selected = gr.State("")
         ids = gr.State([])  # the conversations of the queue's rows
         with gr.Row():
             with gr.Column(scale=1):
-                gr.Markdown(i18n("queue"), elem_id="inbox-queue-title")
+                labels.show(gr.Markdown(elem_id="inbox-queue-title"), value="queue")
                 queue = gr.Dataframe(interactive=False, wrap=True, elem_id="inbox-queue")
             with gr.Column(scale=1):
-                head = gr.Markdown(i18n("pick"), elem_id="inbox-heading")
+                head = gr.Markdown(elem_id="inbox-heading")  # set by refresh
                 transcript = gr.Chatbot(height=380, show_label=False,
                                         elem_id="inbox-transcript")
                 hint = gr.Markdown(elem_id="inbox-suggestion")
                 proposal = gr.State("")
                 with gr.Row():
-                    use = gr.Button(i18n("use"), elem_id="inbox-use")
-                    again = gr.Button(i18n("again"), elem_id="inbox-suggest")
-                reply = gr.Textbox(lines=3, show_label=False, elem_id="inbox-reply",
-                                   placeholder=i18n("reply"))
+                    use = labels.show(gr.Button(elem_id="inbox-use"), value="use")
+                    again = labels.show(gr.Button(elem_id="inbox-suggest"), value="again")
+                reply = labels.show(gr.Textbox(lines=3, show_label=False,
+                                               elem_id="inbox-reply"), placeholder="reply")
                 with gr.Row():
-                    claim = gr.Button(i18n("claim"), variant="primary", elem_id="inbox-claim")
-                    post = gr.Button(i18n("send"), variant="primary", elem_id="inbox-send")
-                    release = gr.Button(i18n("release"), elem_id="inbox-release")
-                    close = gr.Button(i18n("close"), elem_id="inbox-close")
+                    claim = labels.show(gr.Button(variant="primary", elem_id="inbox-claim"),
+                                        value="claim")
+                    post = labels.show(gr.Button(variant="primary", elem_id="inbox-send"),
+                                       value="send")
+                    release = labels.show(gr.Button(elem_id="inbox-release"), value="release")
+                    close = labels.show(gr.Button(elem_id="inbox-close"), value="close")
         shown = [queue, ids, head, transcript]
         page.load(refresh, selected, shown)
         gr.Timer(REFRESH_S).tick(refresh, selected, shown)
@@ -179,4 +173,5 @@ def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:
         close.click(act("close"), selected, shown)
         post.click(send, [selected, reply], [reply, *shown])
         reply.submit(send, [selected, reply], [reply, *shown])
+        labels.follow(page, choice)
     return page

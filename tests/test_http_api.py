@@ -13,7 +13,7 @@ from openai import OpenAI
 from kefu.agent.factory import build_agent
 from kefu.agent.prompts import prompts
 from kefu.config import ServerSettings
-from kefu.ui.app import create_app
+from kefu.ui.app import SIGN_INS_PER_MINUTE, create_app
 
 TOKEN = "admin-secret"
 
@@ -210,6 +210,17 @@ def test_the_admin_page_needs_the_token(client, settings, tiny_kb):
         assert no_token.get("/api/v1/tickets", headers={
             "Authorization": "Bearer x"}).json()["code"] == "admin_disabled"
         assert no_token.get("/admin/config").status_code == 404  # no admin page at all
+
+
+def test_sign_ins_are_limited_per_address_on_the_admin_page_and_the_inbox(client):
+    for n in range(SIGN_INS_PER_MINUTE):
+        page = ("/admin", "/inbox")[n % 2]
+        guess = client.post(f"{page}/login", data={"username": "Li", "password": f"g{n}"})
+        assert guess.status_code == 400  # wrong, and answered
+    refused = client.post("/inbox/login", data={"username": "owner", "password": TOKEN})
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert refused.json()["code"] == "rate_limited"
+    assert client.post("/api/v1/chat", json={"message": "hello"}).status_code == 200
 
 
 def test_no_request_the_schema_allows_makes_the_server_fail(settings, tiny_kb):

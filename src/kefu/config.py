@@ -7,7 +7,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -18,6 +18,23 @@ from kefu.errors import ConfigError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # handoff.hours' keys
 _CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d|24:00")
+
+
+def clock_ranges(ranges: str) -> list[tuple[time, time]]:
+    """handoff.hours' ranges of a day ('09:00-12:00,13:30-18:00', '' closed) as (start, end)
+    times, 24:00 as the day's end; ValueError for a range not written so."""
+    out = []
+    for part in filter(None, (r.strip() for r in ranges.split(","))):
+        start, _, end = (text.strip() for text in part.partition("-"))
+        if not (_CLOCK.fullmatch(start) and _CLOCK.fullmatch(end) and start < end):
+            raise ValueError(f"{ranges!r}: write ranges as '09:00-18:00'")
+        out.append((_clock(start), _clock(end)))
+    return out
+
+
+def _clock(text: str) -> time:
+    hours, minutes = (int(n) for n in text.split(":"))
+    return time.max if hours == 24 else time(hours, minutes)
 
 
 class _Frozen(BaseModel):
@@ -277,11 +294,10 @@ class HandoffSettings(_Frozen):
         for day, ranges in hours.items():
             if day not in WEEKDAYS:
                 raise ValueError(f"{day!r} is not a weekday; use {', '.join(WEEKDAYS)}")
-            for part in filter(None, (r.strip() for r in ranges.split(","))):
-                start, _, end = part.partition("-")
-                if not (_CLOCK.fullmatch(start.strip()) and _CLOCK.fullmatch(end.strip())
-                        and start.strip() < end.strip()):
-                    raise ValueError(f"{day} = {ranges!r}: write ranges as '09:00-18:00'")
+            try:
+                clock_ranges(ranges)
+            except ValueError as exc:
+                raise ValueError(f"{day} = {exc}") from None
         return hours
 
     @field_validator("timezone")

@@ -85,6 +85,9 @@ class Answer:
     handoff: Handoff = ""
     rewritten: str = ""  # the standalone question a follow-up was rewritten into
     reason: str = ""  # why the ladder took this route, in a line (logs, debug view, evals)
+    # Why a person should take over at once, when one is in (agent/desk.py): "asked" (for
+    # a person), "angry" (and not answered), "declined" (twice in a row); "" otherwise.
+    call_person: str = ""
     message_id: int = 0  # its number in the stored conversation, for feedback (0: not stored)
 
     def to_json(self) -> dict[str, object]:

@@ -127,15 +127,13 @@ class ConversationStore:
     def last_moved(self, session_id: str) -> float | None:
         """When the conversation's latest move was made (None: never moved)."""
         with self._db.read() as db:
-            return db.execute(select(func.max(messages.c.created)).where(
-                messages.c.session_id == session_id, messages.c.role == "move")).scalar()
+            return db.execute(select(_latest_move(sessions.c.id))
+                              .where(sessions.c.id == session_id)).scalar()
 
     def queue(self) -> list[dict[str, object]]:
         """The conversations waiting for a person or held by one, longest waiting first:
         who holds it, since when it waits or is held, the customer's last message."""
-        moved = (select(func.max(messages.c.created)).where(
-            messages.c.session_id == sessions.c.id, messages.c.role == "move")
-            .correlate(sessions).scalar_subquery())
+        moved = _latest_move(sessions.c.id)
         said = (select(messages.c.content).where(messages.c.session_id == sessions.c.id,
                                                   messages.c.role == "user")
                 .order_by(messages.c.seq.desc()).limit(1).correlate(sessions)
@@ -373,6 +371,13 @@ def _refused(now: tuple[State, str], move: Move | Literal["reply"],
                              else f"the conversation is with {holder}; only they or the "
                              f"owner can {move} it")
     return HandoverError(f"a conversation that is {state!r} cannot take the move {move!r}")
+
+
+def _latest_move(session_id: ColumnElement[str]) -> Any:
+    """When a conversation's latest move was made, as a column of its session's row."""
+    return (select(func.max(messages.c.created))
+            .where(messages.c.session_id == session_id, messages.c.role == "move")
+            .correlate(sessions).scalar_subquery())
 
 
 def _asked() -> tuple[Any, ColumnElement[str], Any, ColumnElement[bool]]:

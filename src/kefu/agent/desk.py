@@ -21,7 +21,7 @@ from kefu.agent.conversations import KEFU, ConversationStore
 from kefu.agent.guard import reply_lang
 from kefu.agent.handover import SILENT_STATES, Move
 from kefu.agent.hours import OpeningHours, when
-from kefu.agent.ladder import ANGRY, ASKED_FOR_HUMAN, DECLINED_BEFORE, Agent
+from kefu.agent.ladder import Agent
 from kefu.agent.prompts import prompts, render
 from kefu.agent.replies import failed
 from kefu.agent.staff import StaffStore
@@ -35,8 +35,6 @@ from kefu.types import Answer, Event, Lang, Message, final_answer, until_answer
 log = logging.getLogger("kefu")
 # Why a ticket was opened, from the route of the reply that offered the human.
 _REASONS = {"abstain": "abstained", "handoff": "asked"}
-# What in the reason of kefu's offer of a person says why.
-_CALLED_BY = ((ASKED_FOR_HUMAN, "asked"), (ANGRY, "angry"), (DECLINED_BEFORE, "declined"))
 
 
 class SupportDesk:
@@ -177,10 +175,9 @@ class SupportDesk:
         """Why kefu calls a person of the staff itself instead of offering one ('' when it
         does not): the customer asked for a person, or is angry and got no answer, or kefu
         declined twice in a row; and someone is in to answer."""
-        if final.handoff != "offer" or final.route not in ("handoff", "abstain"):
+        if final.handoff != "offer" or not final.call_person:
             return ""
-        why = next((why for cue, why in _CALLED_BY if cue in final.reason), "")
-        return why if why and self._someone_in() else ""
+        return final.call_person if self._someone_in() else ""
 
     def _someone_in(self) -> bool:
         """Within the opening hours, and a person of the staff at work (the inbox open, the

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from kefu.config import WEEKDAYS, HandoffSettings
+from kefu.config import WEEKDAYS, HandoffSettings, clock_ranges
 from kefu.types import Lang
 
 LOOK_AHEAD_DAYS = 366  # a shop closed longer than this has no next opening
@@ -18,8 +18,7 @@ class OpeningHours:
         self._zone = ZoneInfo(cfg.timezone) if cfg.timezone else None
         self._holidays = frozenset(cfg.holidays)
         self._week: dict[int, list[tuple[time, time]]] = {
-            WEEKDAYS.index(day): [_range(part) for part in ranges.split(",") if part.strip()]
-            for day, ranges in cfg.hours.items()}
+            WEEKDAYS.index(day): clock_ranges(ranges) for day, ranges in cfg.hours.items()}
 
     def now(self) -> datetime:
         return datetime.now(self._zone).replace(tzinfo=None) if self._zone else datetime.now()
@@ -62,12 +61,3 @@ def when(lang: Lang, moment: datetime, now: datetime) -> str:
     clock = moment.strftime("%H:%M")
     return f"{day} {clock}" if lang == "zh" else f"{day} at {clock}"
 
-
-def _range(part: str) -> tuple[time, time]:
-    start, _, end = part.strip().partition("-")
-    return _clock(start), _clock(end)
-
-
-def _clock(text: str) -> time:
-    hours, minutes = (int(n) for n in text.strip().split(":"))
-    return time.max if hours == 24 else time(hours, minutes)

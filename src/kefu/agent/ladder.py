@@ -107,11 +107,6 @@ _RULES: tuple[tuple[Lang, str], ...] = (
       for key in ("translate", "translate_question", "translate_title", "retry_faults",
                   "retry_words")))
 
-# Why a reply offers a person (the start of its reason, or its end): the desk calls one at
-# once for these when one is in (agent/desk.py).
-ASKED_FOR_HUMAN = "guard: asked for a human"
-ANGRY = "guard: angry"
-DECLINED_BEFORE = "declined before"
 
 class Agent:
     """Answers one message in the context of its conversation; yields Events."""
@@ -163,7 +158,8 @@ class Agent:
                          reason=f"guard: {wants} request")
             return
         if wants == "human":
-            yield reply(lang, "offer_human", "handoff", handoff="offer", reason=ASKED_FOR_HUMAN)
+            yield reply(lang, "offer_human", "handoff", handoff="offer",
+                        reason="guard: asked for a human", call_person="asked")
             return
         if wants == "accept":
             yield reply(lang, "handoff", "handoff", handoff="accepted",
@@ -184,10 +180,10 @@ class Agent:
         if wants == "angry":
             final = (with_changes(final, handoff="offer") if final.route in ANSWERED_ROUTES
                      else polite(lang, "angry", "handoff", handoff="offer",
-                                  reason=f"{ANGRY}; {final.reason}"))
+                                 reason=f"guard: angry; {final.reason}", call_person="angry"))
         elif final.route == "abstain" and self._abstained_before(history):
             final = polite(lang, "abstain_again", "abstain", handoff="offer",
-                            reason=f"{final.reason}; {DECLINED_BEFORE}")
+                           reason=f"{final.reason}; declined before", call_person="declined")
         yield Event("answer", answer=final)
 
     def _abstained_before(self, history: Sequence[Message]) -> bool:

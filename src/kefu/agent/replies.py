@@ -91,13 +91,15 @@ def suggest(lang: Lang, hits: Sequence[Hit], reason: str) -> Event:
 
 
 def polite(lang: Lang, key: str, route: Route, handoff: Handoff = "",
-            reason: str = "") -> Answer:
+            reason: str = "", call_person: str = "") -> Answer:
     """One of kefu's own fixed replies (prompts: abstain, refuse, offer_human, ...)."""
-    return Answer(prompts(lang)[key], route, lang, handoff=handoff, reason=reason or key)
+    return Answer(prompts(lang)[key], route, lang, handoff=handoff, reason=reason or key,
+                  call_person=call_person)
 
 
-def reply(lang: Lang, key: str, route: Route, handoff: Handoff = "", reason: str = "") -> Event:
-    return Event("answer", answer=polite(lang, key, route, handoff, reason))
+def reply(lang: Lang, key: str, route: Route, handoff: Handoff = "", reason: str = "",
+          call_person: str = "") -> Event:
+    return Event("answer", answer=polite(lang, key, route, handoff, reason, call_person))
 
 
 def with_changes(answer: Answer, **changes: Any) -> Answer:

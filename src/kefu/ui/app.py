@@ -33,7 +33,7 @@ from kefu.ui.chat_page import build_chat_page
 from kefu.ui.errors import install_error_handlers
 from kefu.ui.inbox_page import build_inbox_page
 from kefu.ui.leader import runs_background_jobs
-from kefu.ui.limits import limit_storage
+from kefu.ui.limits import limit_storage, sign_in_limit
 from kefu.ui.openai_api import build_openai_router
 from kefu.ui.widget import build_widget_router
 
@@ -41,6 +41,7 @@ log = logging.getLogger("kefu")
 SWEEP_EVERY_S = 24 * 3600
 LEAD_RETRY_S = 30  # how often a worker that does not run the background jobs asks again
 SETTINGS_ENV = "KEFU_SERVE_SETTINGS"  # kefu serve --workers: the settings, as JSON
+SIGN_INS_PER_MINUTE = 10  # per address, on the admin page and the inbox together
 
 
 def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True,
@@ -56,13 +57,14 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
     app.state.desk = desk
     install_error_handlers(app)
     app.middleware("http")(_worker_header)
+    counts = limit_storage(settings.store.redis_url)  # one count for every worker with Redis
+    app.middleware("http")(sign_in_limit(SIGN_INS_PER_MINUTE, ("/admin", "/inbox"), counts))
     if server.origins:
         app.add_middleware(CORSMiddleware, allow_origins=server.origins,
                            allow_methods=["GET", "POST"],
                            allow_headers=["content-type", "last-event-id"],
                            max_age=600)
     llm = "none" if agent.chat_model is None else f"{settings.llm.backend}:{settings.llm.model}"
-    counts = limit_storage(settings.store.redis_url)  # one count for every worker with Redis
     app.include_router(build_router(desk, llm, server.rate_per_ip, server.rate_per_session,
                                     counts))
     app.include_router(build_openai_router(desk, server.rate_per_ip, counts))

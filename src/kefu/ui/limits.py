@@ -7,9 +7,10 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from fastapi import Request
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
 from limits import RateLimitItemPerMinute
 from limits.errors import ConfigurationError
 from limits.storage import MemoryStorage, Storage, storage_from_string
@@ -73,5 +74,28 @@ def per_ip(per_minute: int, storage: Storage | None = None,
 
     def limited(request: Request) -> None:
         limit(limiter, request.client.host if request.client else "?", "from this address")
+
+    return limited
+
+
+def sign_in_limit(per_minute: int, pages: tuple[str, ...], storage: Storage | None = None
+                  ) -> Callable[[Request, Callable[[Request], Awaitable[Response]]],
+                                Awaitable[Response]]:
+    """An HTTP middleware: at most per_minute sign-in attempts a minute from one IP address
+    on the Gradio pages at `pages` ('/admin', '/inbox'), so that passwords cannot be
+    guessed at speed (and each guess costs a password hash)."""
+    limiter = RateLimiter(per_minute, storage, "sign-in-ip")
+    paths = {f"{page}/login{end}" for page in pages for end in ("", "/")}
+
+    async def limited(request: Request,
+                      call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if request.method == "POST" and request.url.path in paths:
+            wait = limiter.check(request.client.host if request.client else "?")
+            if wait:
+                return JSONResponse(
+                    {"code": "rate_limited",
+                     "message": f"Too many sign-in attempts; please wait {wait} s."},
+                    status_code=429, headers={"Retry-After": str(wait)})
+        return await call_next(request)
 
     return limited

@@ -202,3 +202,17 @@ def test_a_language_switch_mid_conversation_is_answered_in_the_new_language(rule
     assert (final.lang, final.route, [s.id for s in final.sources]) == ("zh", "faq",
                                                                         ["zh-pay-05"])
     assert rule_agent.ask("👍", [Message("user", "可以开发票吗？")]).lang == "zh"
+
+
+def test_to_choose_the_llm_reads_a_follow_up_first_and_what_came_before_after_it(
+        rule_agent):
+    history = [Message("user", "租的装备能寄到家里吗"), Message("assistant", "可以，顺丰寄送。")]
+    text = "还的时候要先洗干净吗"
+    standalone, _ = rule_agent.search(text, "zh", history)
+    assert standalone == "租的装备能寄到家里吗 还的时候要先洗干净吗"  # what is searched
+    assert rule_agent.choosing_question(text, standalone, "", history) == (
+        "还的时候要先洗干净吗 (earlier in the conversation: 租的装备能寄到家里吗)")
+    rewrite = "租的装备归还前要先洗干净吗？"
+    assert rule_agent.choosing_question(text, rewrite, rewrite, history) == rewrite
+    assert rule_agent.choosing_question("Do you ship to Chile?", "Do you ship to Chile?",
+                                        "", []) == "Do you ship to Chile?"

@@ -173,8 +173,9 @@ class Agent:
             log.info("follow-up %r rewritten as %r", text, standalone)
             yield Event("rewrite", text=standalone)
         yield Event("hits", hits=tuple(hits))
+        choosing = self.choosing_question(text, standalone, rewrite, history)
         final = yield from until_answer(
-            self._route(standalone, lang, self.decide(lang, hits), hits, turn))
+            self._route(standalone, choosing, lang, self.decide(lang, hits), hits, turn))
         if standalone != text:
             final = with_changes(final, rewritten=standalone)
         if wants == "angry":
@@ -185,6 +186,20 @@ class Agent:
             final = polite(lang, "abstain_again", "abstain", handoff="offer",
                            reason=f"{final.reason}; declined before", call_person="declined")
         yield Event("answer", answer=final)
+
+    def choosing_question(self, text: str, standalone: str, rewrite: str,
+                          history: Sequence[Message]) -> str:
+        """The question as the LLM reads it to choose among the entries: as searched (the
+        message, the LLM's rewrite, or the rule's reading of a follow-up that names no
+        document: the earlier questions, the documents named last, then the message). A
+        follow-up that continues a topic ("那怎么攒呢？" after "积分怎么抵扣？") is read with the
+        message first and the earlier questions set apart after it, so that the message
+        leads and the entry that answered the earlier question does not; one about a
+        document named before ("地址是？" after "天兴居") keeps the name first."""
+        if standalone in (text, rewrite) or self._named_last(history):
+            return standalone
+        return render(CHOOSE_PROMPT_LANG, "in_conversation", question=text,
+                      earlier=standalone.removesuffix(text).strip())
 
     def _abstained_before(self, history: Sequence[Message]) -> bool:
         """The last abstains_before_offer - 1 replies were abstentions too."""
@@ -253,9 +268,10 @@ class Agent:
         """The rung a question lands on before any LLM call, with the hits it would use."""
         return decide(self.cfg, lang, hits)
 
-    def _route(self, question: str, lang: Lang, decision: Decision, hits: Sequence[Hit],
-               turn: Turn) -> Iterator[Event]:
-        """The one place a route is taken after retrieval; every answer says why."""
+    def _route(self, question: str, choosing: str, lang: Lang, decision: Decision,
+               hits: Sequence[Hit], turn: Turn) -> Iterator[Event]:
+        """The one place a route is taken after retrieval; every answer says why. question:
+        as searched; choosing: as the LLM reads it to choose (choosing_question())."""
         if decision.route == "faq" and not decision.translate:
             [curated] = decision.hits
             yield curated_answer(curated, lang, decision.reason)
@@ -271,7 +287,7 @@ class Agent:
             yield from self._translate(lang, decision.hits[0], decision.reason)
         else:
             yield from wait_for(turn)
-            yield from self._choose(question, lang, hits[: self.cfg.choose_among])
+            yield from self._choose(question, choosing, lang, hits[: self.cfg.choose_among])
 
     def _system(self, lang: Lang, key: str = "system") -> Message:
         return Message("system", render(lang, key, shop=self.shop))
@@ -292,11 +308,12 @@ class Agent:
                         "splitting digits?", task)
         return probs[0], probs[1:]
 
-    def _choose(self, question: str, lang: Lang, hits: Sequence[Hit]) -> Iterator[Event]:
+    def _choose(self, question: str, choosing: str, lang: Lang,
+                hits: Sequence[Hit]) -> Iterator[Event]:
         """The LLM chooses among the candidates (choice()). Sure (certainty() at or above
         choose_certainty): that entry's curated answer, or the sentences of the document it
         picks; unsure: the likely FAQ questions to click, or "I don't know"."""
-        picked = self.choice(question, [h.entry for h in hits])
+        picked = self.choice(choosing, [h.entry for h in hits])
         best, chances = picked.best, picked.chances
         sure = self.certainty(hits, picked)
         odds = f"{picked.odds}; certainty {sure:.2f}"

@@ -2,6 +2,7 @@
 openai SDK as the client), admin tickets and conversations, CORS, rate limits, JSON errors,
 the widget script, and schemathesis against the app's own OpenAPI schema."""
 
+import hashlib
 import json
 
 import hypothesis
@@ -192,6 +193,19 @@ def test_openai_clients_that_name_the_user_keep_the_conversation(client):
               {"role": "user", "content": "yes"}]
     second = sdk.chat.completions.create(model="kefu", messages=turns, user="cust-42")
     assert second.choices[0].message.content.startswith(prompts("en")["handoff"])
+    # Its conversation is named after `user`, which anyone may know: the customer API,
+    # whose session ids are the caller's to choose, does not serve it.
+    session = second.model_extra["kefu"]
+    named = "oai-" + hashlib.sha256(b"cust-42").hexdigest()[:32]
+    assert client.app.state.desk.conversations.exists(named)
+    for method, path, body in [
+            ("post", "/api/v1/chat", {"message": "what did I say?", "session_id": named}),
+            ("post", "/api/v1/rating", {"session_id": named, "stars": 1}),
+            ("post", "/api/v1/handoff", {"session_id": named}),
+            ("get", f"/api/v1/chat/events?session_id={named}", None)]:
+        refused = client.request(method.upper(), path, json=body)
+        assert refused.status_code == 422, path
+    assert session["route"] == "handoff"
     with pytest.raises(Exception, match="last message must be the customer's"):
         sdk.chat.completions.create(model="kefu", messages=[
             {"role": "assistant", "content": "hello"}])

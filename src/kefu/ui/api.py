@@ -9,13 +9,13 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from limits.storage import Storage
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from kefu.agent.desk import SupportDesk
 from kefu.agent.guard import reply_lang
@@ -27,17 +27,30 @@ from kefu.ui.limits import RateLimiter, limit, per_ip
 
 MAX_MESSAGE_CHARS = 4000
 SESSION_ID = r"^[A-Za-z0-9_-]{1,64}$"
+# The OpenAI-compatible API's conversations (openai_api.py), named after its client's `user`,
+# so anyone could name them; this API does not serve them.
+OPENAI_SESSIONS = "oai-"
 EVENTS_POLL_S = 0.5  # how often an open event stream looks for a person's new messages
 EVENTS_HOLD_S = 25.0  # a stream ends after this; the browser reconnects with Last-Event-ID
 _SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}  # nginx: do not buffer
 EVENTS_PER_CHAT = 4  # event streams an address may open a minute, per chat request allowed
 
 
+def _customers(session_id: str) -> str:
+    if session_id.startswith(OPENAI_SESSIONS):
+        raise ValueError("a conversation of the OpenAI-compatible API, not of this one")
+    return session_id
+
+
+# A conversation of this API's customers: a widget's, a chat page's, a client's own.
+SessionId = Annotated[str, Field(pattern=SESSION_ID), AfterValidator(_customers)]
+
+
 class ChatRequest(BaseModel):
     message: str = Field(..., min_length=1, max_length=MAX_MESSAGE_CHARS,
                          description="The customer's message.")
-    session_id: str | None = Field(None, pattern=SESSION_ID,
-                                   description="Continue this conversation; omit to start one.")
+    session_id: SessionId | None = Field(None, description="Continue this conversation; "
+                                         "omit to start one.")
     kb: str | None = Field(None, max_length=64, description="The knowledge base the widget "
                            "names (data-kb); it must be the one this server serves.")
 
@@ -76,20 +89,20 @@ class ChatResponse(BaseModel):
 
 
 class FeedbackRequest(BaseModel):
-    session_id: str = Field(..., pattern=SESSION_ID)
+    session_id: SessionId
     message_id: int = Field(..., ge=1, le=1_000_000)
     rating: Literal["up", "down"]
     comment: str = Field("", max_length=1000)
 
 
 class RatingRequest(BaseModel):
-    session_id: str = Field(..., pattern=SESSION_ID)
+    session_id: SessionId
     stars: int = Field(..., ge=1, le=5, description="1 (bad) to 5 (very good).")
     comment: str = Field("", max_length=1000)
 
 
 class HandoffRequest(BaseModel):
-    session_id: str = Field(..., pattern=SESSION_ID)
+    session_id: SessionId
     contact: str = Field("", max_length=200, description="Optional email or phone for staff.")
 
 
@@ -232,7 +245,8 @@ def _event_routes(router: APIRouter, desk: SupportDesk, limited: list[Any]) -> N
                            "(state bot | waiting | person | closed). The stream ends after "
                            "hold_s; reconnect with Last-Event-ID (an EventSource does) and "
                            "nothing is lost or repeated."}})
-    async def chat_events(session_id: str = Query(..., pattern=SESSION_ID),
+    async def chat_events(session_id: Annotated[str, Query(pattern=SESSION_ID),
+                                                AfterValidator(_customers)],
                           after: int = Query(0, ge=0, description="Send only what came after "
                                              "this message number (Last-Event-ID wins)."),
                           hold_s: float = Query(EVENTS_HOLD_S, gt=0, le=60),

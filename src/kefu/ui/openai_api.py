@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from kefu.agent.desk import SupportDesk
 from kefu.types import Answer, Message, final_answer
+from kefu.ui.api import OPENAI_SESSIONS
 from kefu.ui.errors import ERROR_RESPONSES, ApiError
 from kefu.ui.limits import per_ip
 
@@ -74,7 +75,7 @@ def build_openai_router(desk: SupportDesk, requests_per_ip: int,
         if not turns or turns[-1].role != "user" or not turns[-1].content.strip():
             raise ApiError(422, "invalid_request", "the last message must be the customer's "
                            "(role 'user') and not empty")
-        session = ("oai-" + hashlib.sha256(body.user.encode()).hexdigest()[:32]
+        session = (OPENAI_SESSIONS + hashlib.sha256(body.user.encode()).hexdigest()[:32]
                    if body.user else None)
         session_id = desk.start(session, turns[:-1])
         answer = final_answer(desk.chat(session_id, turns[-1].content[:4000], live=False))

@@ -385,3 +385,24 @@ def test_a_conversation_nobody_claims_in_time_goes_back_to_kefu_with_a_ticket(
                                                  "session_id": session}).json()
         assert kept["answer"] == "谢谢，工作人员会通过 13812345678 联系您。"
         assert client.get("/api/v1/agent/queue", headers=_as("Li")).json() == []
+
+
+def test_a_refused_move_is_told_in_the_persons_language(tmp_path):
+    from kefu.ui.inbox_page import refusal
+    from kefu.ui.page_language import texts
+
+    store = ConversationStore(tmp_path / "conversations.sqlite")
+    session = store.open(None, "shop")
+    zh, en = texts("zh", "inbox"), texts("en", "inbox")
+    with pytest.raises(HandoverError) as bot:
+        store.move(session, "release", "Li")
+    assert refusal(bot.value, zh) == "这个对话由 kefu 回答中，不能交还给 kefu。"
+    assert refusal(bot.value, en) == "This conversation is with kefu: it cannot be released."
+    store.move(session, "claim", "Wang")
+    with pytest.raises(HandoverError) as taken:
+        store.move(session, "claim", "Li")
+    assert refusal(taken.value, zh) == "对话已被 Wang 接手。"
+    with pytest.raises(HandoverError) as held:
+        store.say_as_person(session, "Li", "hello")
+    assert refusal(held.value, zh) == "对话由 Wang 接待，只有 Wang 或店主可以这样做。"
+    assert refusal(HandoverError("no conversation 'x'"), zh) == "no conversation 'x'"

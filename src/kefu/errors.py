@@ -77,4 +77,11 @@ class TicketClosed(TicketError):
 
 
 class HandoverError(KefuError):
-    """A conversation cannot make this move now (agent/handover.py), or is not there."""
+    """A conversation cannot make this move now (agent/handover.py), or is not there. why:
+    which refusal ('taken', 'held', 'state', '' for any other), for pages that say it in
+    the person's words; details: the refusal's fields (holder, state, move)."""
+
+    def __init__(self, message: str, why: str = "", **details: str) -> None:
+        super().__init__(message)
+        self.why = why
+        self.details = details

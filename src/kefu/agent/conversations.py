@@ -367,10 +367,13 @@ def _refused(now: tuple[State, str], move: Move | Literal["reply"],
     """Why a conversation in state `now` (and held by whom) cannot make the move."""
     state, holder = now
     if state == "person" and holder != person:
-        return HandoverError(f"the conversation is taken: {holder} holds it" if move == "claim"
-                             else f"the conversation is with {holder}; only they or the "
-                             f"owner can {move} it")
-    return HandoverError(f"a conversation that is {state!r} cannot take the move {move!r}")
+        if move == "claim":
+            return HandoverError(f"the conversation is taken: {holder} holds it", "taken",
+                                 holder=holder)
+        return HandoverError(f"the conversation is with {holder}; only they or the owner can "
+                             f"{move} it", "held", holder=holder, move=move)
+    return HandoverError(f"a conversation that is {state!r} cannot take the move {move!r}",
+                         "state", state=state, move=move)
 
 
 def _latest_move(session_id: ColumnElement[str]) -> Any:

@@ -86,6 +86,18 @@ def suggested(desk: SupportDesk, session_id: str, said: dict[str, str]) -> tuple
                            f"{sources}):\n\n> {answer.answer}")
 
 
+def refusal(exc: HandoverError, said: dict[str, str]) -> str:
+    """A refused move or reply in the person's words (the error's own, for any other)."""
+    template = said.get(f"refused_{exc.why}")
+    if template is None:
+        return str(exc)
+    words = {**exc.details}
+    for field in ("state", "move"):
+        if field in words:
+            words[field] = said.get(f"{field}_{words[field]}", words[field])
+    return template.format(**words)
+
+
 def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:
     labels = PageTexts("inbox")
 
@@ -118,7 +130,7 @@ def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:
                 try:
                     desk.move(session_id, move, request.username or "")
                 except HandoverError as exc:
-                    gr.Warning(str(exc))
+                    gr.Warning(refusal(exc, words(request, "inbox")))
             return refresh(session_id, request)
         return handler
 
@@ -130,7 +142,7 @@ def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:
                 desk.conversations.say_as_person(session_id, request.username or "", text)
                 return ("", *refresh(session_id, request))
             except HandoverError as exc:
-                gr.Warning(str(exc))
+                gr.Warning(refusal(exc, words(request, "inbox")))
         return (text, *refresh(session_id, request))
 
     with gr.Blocks(title=title) as page:

@@ -123,6 +123,7 @@ def test_the_admin_page_speaks_chinese_to_a_chinese_browser_and_switches(admin):
     zh.keyboard.press("Enter")
     zh.get_by_role("tab", name="知识库").wait_for(timeout=60_000)
     zh.get_by_text("保存条目").wait_for()
+    zh.get_by_text("our shop · kefu 管理后台").wait_for()
     zh.locator("#admin-entries").get_by_text("问题").first.wait_for()  # the table's header
     zh.locator("#admin-search textarea, #admin-search input").first.fill("PayPal")
     zh.wait_for_function("document.querySelectorAll('#admin-entries tbody tr').length === 1")

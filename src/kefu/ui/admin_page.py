@@ -56,11 +56,12 @@ def check_login(token: str) -> Callable[[str, str], bool]:
 
 def build_admin_page(desk: SupportDesk, title: str, llm_id: str = "",
                      reworder: ChatModel | None = None) -> gr.Blocks:
+    """title: the shop's ("Lumi Home · kefu"); the page's name follows it."""
     admin = AdminService(desk)
     shown = PageTexts("admin")
-    with gr.Blocks(title=title) as page:
+    with gr.Blocks(title=f"{title} admin") as page:
         with gr.Row(equal_height=True):
-            gr.Markdown(f"## {title}")
+            shown.show(gr.Markdown(), value="heading", fields={"title": title})
             choice = switch()
         with shown.show(gr.Tab(), label="kb_tab") as knowledge:
             form = _knowledge_tab(admin, shown, page, knowledge)

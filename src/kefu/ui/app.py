@@ -81,12 +81,12 @@ def create_app(settings: Settings, agent: Agent | None = None, warm: bool = True
     if server.admin_token:
         reworder = build_chat_model(rewording_llm(settings.llm), settings.models_dir) \
             if agent.chat_model is not None else None
-        app = gr.mount_gradio_app(app, build_admin_page(desk, f"{title} admin", llm, reworder),
+        app = gr.mount_gradio_app(app, build_admin_page(desk, title, llm, reworder),
                                   path="/admin",
                                   auth=check_login(server.admin_token),
                                   auth_message="Sign in with any user name and the admin token "
                                   "(KEFU_SERVER__ADMIN_TOKEN) · 请用任意用户名和管理令牌登录")
-    app = gr.mount_gradio_app(app, build_inbox_page(desk, f"{title} inbox"), path="/inbox",
+    app = gr.mount_gradio_app(app, build_inbox_page(desk, title), path="/inbox",
                               auth=desk.staff.check,
                               auth_message="Sign in with your name and the password the "
                               "owner set (`kefu agents add NAME`) · 请用店主为您设置的名字和"

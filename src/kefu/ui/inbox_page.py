@@ -99,6 +99,7 @@ def refusal(exc: HandoverError, said: dict[str, str]) -> str:
 
 
 def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:
+    """title: the shop's ("Lumi Home · kefu"); the page's name follows it."""
     labels = PageTexts("inbox")
 
     def refresh(session_id: str, request: gr.Request
@@ -145,9 +146,9 @@ def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:
                 gr.Warning(refusal(exc, words(request, "inbox")))
         return (text, *refresh(session_id, request))
 
-    with gr.Blocks(title=title) as page:
+    with gr.Blocks(title=f"{title} inbox") as page:
         with gr.Row(equal_height=True):
-            gr.Markdown(f"## {title}")
+            labels.show(gr.Markdown(), value="heading", fields={"title": title})
             choice = switch()
         selected = gr.State("")
         ids = gr.State([])  # the conversations of the queue's rows

@@ -67,24 +67,26 @@ class PageTexts:
 
     def __init__(self, section: str) -> None:
         self.section = section
-        self._shown: list[tuple[Any, dict[str, Any]]] = []
+        self._shown: list[tuple[Any, dict[str, Any], dict[str, str]]] = []
 
-    def show(self, component: Any, **keys: str | dict[str, str]) -> Any:
-        """component, with the texts of keys (prop=key) from now on; English until the page
-        loads."""
-        for prop, value in self._props(texts("en", self.section), keys).items():
+    def show(self, component: Any, fields: dict[str, str] | None = None,
+             **keys: str | dict[str, str]) -> Any:
+        """component, with the texts of keys (prop=key; their {fields} filled in) from now
+        on; English until the page loads."""
+        for prop, value in self._props(texts("en", self.section), keys, fields or {}).items():
             setattr(component, prop, value)
-        self._shown.append((component, keys))
+        self._shown.append((component, keys, fields or {}))
         return component
 
     def updates(self, lang: Lang) -> list[Any]:
         said = texts(lang, self.section)
-        return [gr.update(**self._props(said, keys)) for _, keys in self._shown]
+        return [gr.update(**self._props(said, keys, fields))
+                for _, keys, fields in self._shown]
 
     def follow(self, page: gr.Blocks, choice: gr.Radio) -> None:
         """Set every shown text, and the switch (switch()), in the person's language when
         the page loads; called once the page is built."""
-        shown = [component for component, _ in self._shown]
+        shown = [component for component, _, _ in self._shown]
 
         def load(request: gr.Request) -> list[Any]:
             lang = language(request)
@@ -94,6 +96,8 @@ class PageTexts:
         choice.input(None, choice, None, js=_SWITCH)
 
     @staticmethod
-    def _props(said: dict[str, Any], keys: dict[str, str | dict[str, str]]) -> dict[str, Any]:
+    def _props(said: dict[str, Any], keys: dict[str, Any], fields: dict[str, str]
+               ) -> dict[str, Any]:
         return {prop: [(said[key], value) for value, key in key.items()]
-                if isinstance(key, dict) else said[key] for prop, key in keys.items()}
+                if isinstance(key, dict) else said[key].format(**fields) if fields
+                else said[key] for prop, key in keys.items()}

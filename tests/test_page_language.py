@@ -63,3 +63,16 @@ def test_the_go_live_check_reads_in_chinese():
         "  ship“多久发货？”：没找到“啥时候发”"]
     assert report.lines()[2] == ("1 entries are hard to reach; add the customer's wording "
                                  "as a similar question:")
+
+
+def test_the_admin_transcript_names_who_wrote_each_message_in_the_persons_language():
+    from kefu.ui.admin_page import _transcript_rows
+
+    messages = [{"role": "user", "author": "", "content": "有人吗", "route": ""},
+                {"role": "move", "author": "", "content": "request", "route": "waiting"},
+                {"role": "move", "author": "Li", "content": "claim", "route": "person"},
+                {"role": "person", "author": "Li", "content": "在的", "route": ""},
+                {"role": "assistant", "author": "kefu", "content": "没人接", "route": "handoff"}]
+    shown = _transcript_rows(messages, texts("zh", "admin"))
+    assert shown["headers"] == ["谁", "消息", "方式"]
+    assert [row[0] for row in shown["data"]] == ["顾客", "转接", "转接 Li", "人工 Li", "kefu"]

@@ -63,8 +63,8 @@ def build_admin_page(desk: SupportDesk, title: str, llm_id: str = "",
         with gr.Row(equal_height=True):
             shown.show(gr.Markdown(), value="heading", fields={"title": title})
             choice = switch()
-        with shown.show(gr.Tab(), label="kb_tab") as knowledge:
-            form = _knowledge_tab(admin, shown, page, knowledge)
+        with shown.show(gr.Tab(), label="kb_tab"):
+            form = _knowledge_tab(admin, shown, page)
         with shown.show(gr.Tab(), label="translations_tab") as translations:
             translations_tab(desk, translations, shown)
         with shown.show(gr.Tab(), label="unanswered_tab") as unanswered:
@@ -85,8 +85,7 @@ def _entry_rows(admin: AdminService, text: str, said: Said) -> Table:
                   for e in admin.entries(text or "", 300)])
 
 
-def _knowledge_tab(admin: AdminService, shown: PageTexts, page: gr.Blocks,
-                   tab: gr.Tab) -> list[Any]:
+def _knowledge_tab(admin: AdminService, shown: PageTexts, page: gr.Blocks) -> list[Any]:
     """Search, add, edit, delete, upload. Returns the entry form's fields (id, question,
     answer, other wordings, language), which the unanswered questions fill in."""
 
@@ -158,7 +157,6 @@ def _knowledge_tab(admin: AdminService, shown: PageTexts, page: gr.Blocks,
     files = shown.show(gr.File(file_count="multiple", type="filepath"), label="upload")
     form = [entry_id, question, answer, alts, lang]
     page.load(search, query, entries)
-    tab.select(search, query, entries)  # headed in the language the switch chose
     query.change(search, query, entries)
     entries.select(pick, entries, form)
     save_button.click(save, [*form, query], [status, entries, entry_id])
@@ -199,10 +197,11 @@ def _unanswered_tab(desk: SupportDesk, tab: gr.Tab, form: list[Any],
 def _transcript_rows(messages: list[dict[str, Any]], said: Said) -> Table:
     """Who said what, by which route; a person of the staff by name, and each change of who
     answers (a move) as the state it led to."""
-    who = {"user": said["customer"], "assistant": said["kefu"], "person": said["person"],
-           "move": said["moved"]}
+    who = {"user": said["customer"], "assistant": said["kefu"]}
+    named = {"person": said["person"], "move": said["moved"]}
     return table(said, TRANSCRIPT_COLUMNS,
-                 [[f"{who.get(m['role'], m['role'])} {m.get('author') or ''}".strip(),
+                 [[who.get(m["role"]) or f"{named.get(m['role'], m['role'])} "
+                   f"{m.get('author') or ''}".strip(),
                    str(m["content"]), str(m.get("route") or "")] for m in messages])
 
 

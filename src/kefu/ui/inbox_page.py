@@ -17,12 +17,11 @@ import gradio as gr
 from kefu.agent.desk import SupportDesk
 from kefu.agent.handover import Move
 from kefu.errors import HandoverError
-from kefu.ui.page_language import PageTexts, switch, words
+from kefu.ui.page_language import PageTexts, Table, switch, table, words
 
 QUEUE_KEYS = ("last_message", "state", "person", "for")
 REFRESH_S = 2.0
 Chat = list[dict[str, Any]]
-Table = dict[str, list[Any]]  # a Dataframe's value: its headers and rows
 
 
 def waited(since: float | None, now: float) -> str:
@@ -45,7 +44,7 @@ def queue_rows(desk: SupportDesk, said: dict[str, str], now: float | None = None
     state = {"waiting": said["waiting"], "person": said["held"]}
     rows = [[str(c["last_message"])[:160], state.get(str(c["state"]), str(c["state"])),
              str(c["person"]), waited(c["since"], now)] for c in queue]  # type: ignore[arg-type]
-    return ({"headers": [said[k] for k in QUEUE_KEYS], "data": rows},
+    return (table(said, QUEUE_KEYS, rows),
             [str(c["session_id"]) for c in queue])
 
 
@@ -91,11 +90,11 @@ def refusal(exc: HandoverError, said: dict[str, str]) -> str:
     template = said.get(f"refused_{exc.why}")
     if template is None:
         return str(exc)
-    words = {**exc.details}
+    fields = {**exc.details}
     for field in ("state", "move"):
-        if field in words:
-            words[field] = said.get(f"{field}_{words[field]}", words[field])
-    return template.format(**words)
+        if field in fields:
+            fields[field] = said.get(f"{field}_{fields[field]}", fields[field])
+    return template.format(**fields)
 
 
 def build_inbox_page(desk: SupportDesk, title: str) -> gr.Blocks:

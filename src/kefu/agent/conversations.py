@@ -61,11 +61,15 @@ class ConversationStore:
             session_id, seq, role, content, route, author, reason, cited, handoff, rewritten)))
 
     def _numbered(self, session_id: str, write: Any) -> int:
-        """write(db, seq) in a transaction, seq the session's next message number; tried
-        again when another worker took that number first."""
+        """write(db, seq) in a transaction, seq the session's next message number. On
+        PostgreSQL the session's row is locked first, so writers of one conversation take
+        their turns (SQLite's transactions take the write lock anyway); tried again when
+        another worker took that number first all the same."""
         for attempt in range(APPEND_TRIES):
             try:
                 with self._db.begin() as db:
+                    db.execute(select(sessions.c.id).where(sessions.c.id == session_id)
+                               .with_for_update())
                     seq = int(db.execute(select(func.coalesce(func.max(messages.c.seq), 0) + 1)
                                          .where(messages.c.session_id == session_id))
                               .scalar_one())

@@ -64,6 +64,9 @@ def test_groundedness_counts_the_sentences_a_source_supports():
     assert groundedness("Refunds are issued within 3 working days. We also give a free gift "
                         "card with every return.", source) == 0.5
     assert groundedness("", source) == 1.0
+    assert not supported("退款3天到账。", source)  # no word of it in the English source
+    assert supported("退款3天到账。", source, words_too=False)  # its figures are
+    assert groundedness("退款5天到账。", source, words_too=False) == 0.0
 
 
 def test_agreement_is_containment_first(e5):
@@ -147,3 +150,29 @@ def test_a_judged_llm_answer_takes_the_judges_verdict(settings, tiny_kb):
         "manufacturing defects. Batteries are covered for 6 months."
     assert outcome(record) == "wrong"
     assert _one(agent, query, retrieval_only=False).judge == ""
+
+
+def test_a_translated_answer_is_grounded_in_its_twin(settings, tiny_kb):
+    """A Chinese customer reads the sentences of an English document's Chinese twin: they
+    are grounded in the twin (not, word for word, in the English), and the gold's twin is
+    a gold answer."""
+    from kefu.agent.factory import build_agent
+    from kefu.evals.datasets import Query
+    from kefu.evals.runner import _one
+    from kefu.knowledge_base.twins import Translation, put_twin
+
+    from .conftest import EchoSourceChatModel
+
+    forced = settings.model_copy(update={"ladder": settings.ladder.model_copy(
+        update={"faq_threshold": 9.0, "rag_threshold": 0.0})})
+    agent = build_agent(forced, kb=tiny_kb, chat_model=EchoSourceChatModel())
+    [first, *_] = agent.retriever.search("What does the warranty cover for electrical products?")
+    put_twin(tiny_kb, first.entry,
+             Translation("电器产品的保修范围", "电器产品的制造缺陷保修2年。电池保修6个月。"))
+    agent = build_agent(forced, kb=tiny_kb, chat_model=EchoSourceChatModel())
+    record = _one(agent, Query("q1", "电器产品的保修范围是什么？", "zh", "in", (first.entry.id,)),
+                  retrieval_only=False)
+    assert (record.route, record.sources) == ("rag", (first.entry.id,))
+    assert record.answer == "电器产品的制造缺陷保修2年。电池保修6个月。"
+    assert (record.grounded, record.agreement) == (1.0, 1.0)
+    assert outcome(record) == "correct"

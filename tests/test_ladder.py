@@ -113,6 +113,22 @@ def test_an_unsure_choice_between_two_faq_entries_offers_both(tiny_kb, scripted)
     assert final.suggestions == ("Can I return an item?", "How long does shipping take?")
 
 
+@pytest.mark.parametrize("none,route", [(0.24, "suggest"), (0.26, "abstain")])
+def test_no_did_you_mean_when_the_llm_finds_none_likeliest(tiny_kb, scripted, none, route):
+    """Two entries likely enough to offer (0.25 and 0.24 after the rank weights): offered
+    while the LLM's "none of these" is less likely than the first, declined once it is
+    likelier."""
+    question = "Can I return an item or how long does shipping take?"
+    ranked = [h.entry.id for h in Retriever(tiny_kb, RetrievalSettings()).search(question)]
+    ship, back = ranked.index("t-en-ship") + 1, ranked.index("t-en-return") + 1
+    probs = [none] + [0.0] * len(ranked)
+    probs[back], probs[ship] = 0.25 * back, 0.24 * ship
+    scripted.enqueue(json.dumps(probs))
+    final = _agent(tiny_kb, scripted, LLM_CHOOSES).ask(question)
+    assert final.route == route and bool(final.suggestions) == (route == "suggest")
+    assert ("none leads" in final.reason) == (route == "abstain")
+
+
 def test_the_retrievers_rank_weighs_the_llms_choice(tiny_kb, scripted):
     """0.45 for the first entry against 0.55 for the third: the first wins (0.45 against
     0.55 / 3) and leads by 0.71; how sure that makes kefu is certainty()'s to say."""

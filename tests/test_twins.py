@@ -8,8 +8,13 @@ import time
 import pytest
 
 from kefu.agent.budget import PIECE_CHARS, pieces
-from kefu.agent.figures import changed_currencies, respelled
-from kefu.agent.guard import strip_preamble
+from kefu.agent.figures import (
+    changed_currencies,
+    dropped_figures,
+    misread_discounts,
+    respelled,
+)
+from kefu.agent.guard import strip_preamble, translation_faults
 from kefu.agent.ladder import Agent
 from kefu.agent.llm_queue import GenerationQueue
 from kefu.agent.translation import EntryTranslator, TwinMaker
@@ -72,11 +77,11 @@ LINGUIST = Linguist()
 
 def _translator(settings, e5, scripted, name, *entries):
     """A knowledge base named name holding entries, and the translator of an agent on it
-    whose LLM is scripted."""
+    whose LLM is scripted, trying each text once (its checks are what these tests read)."""
     kb = open_knowledge_base(settings, name, embedder=e5)
     kb.ingest(list(entries))
     return kb, EntryTranslator(Agent(Retriever(kb, RetrievalSettings()), scripted,
-                                     LadderSettings(), "Shop"))
+                                     LadderSettings(), "Shop"), tries=1)
 
 
 def test_entries_written_in_both_languages_get_no_twin(mixed_kb):
@@ -178,14 +183,18 @@ def test_a_translation_that_fails_its_checks_is_not_stored(mixed_kb, scripted):
     agent = Agent(Retriever(mixed_kb, RetrievalSettings()), scripted, LadderSettings(), "Shop")
     translate = EntryTranslator(agent)
     wrong = "是的。寄往加拿大需要6-9个工作日；满US$50包邮。"  # a figure it did not say
-    for reply in ("你们发货到加拿大吗？", wrong, wrong):
-        scripted.enqueue(reply)
-    assert translate(EN_ONLY, "zh", None) is None
+    right = "是的。寄往加拿大需要6-9个工作日；满US$80包邮。"
+    for reply in ("你们发货到加拿大吗？", wrong, wrong, wrong, wrong):  # two tries, each
+        scripted.enqueue(reply)  # asking again once
+    assert translate(EN_ONLY, "zh", None) is None and not scripted.replies
     assert "照资料 [1] 原样写出：US$80。" in scripted.prompts[-1][-1].content  # asked again
-    for reply in ("你们发货到加拿大吗？", wrong, "是的。寄往加拿大需要6-9个工作日；满US$80包邮。"):
+    assert "照资料" not in scripted.prompts[-2][-1].content  # the second try starts afresh
+    for reply in ("你们发货到加拿大吗？", wrong, right):
         scripted.enqueue(reply)
-    assert translate(EN_ONLY, "zh", None) == Translation(
-        "你们发货到加拿大吗？", "是的。寄往加拿大需要6-9个工作日；满US$80包邮。")
+    assert translate(EN_ONLY, "zh", None) == Translation("你们发货到加拿大吗？", right)
+    for reply in ("你们发货到加拿大吗？", wrong, wrong, right):  # the fresh try passes
+        scripted.enqueue(reply)
+    assert translate(EN_ONLY, "zh", None) == Translation("你们发货到加拿大吗？", right)
     asked = [p[-1].content for p in scripted.prompts]
     assert EN_ONLY.question in asked[0] and EN_ONLY.answer in asked[1]
 
@@ -215,23 +224,36 @@ def test_names_and_spelled_figures_copied_into_a_translation_pass_its_checks(set
     kb.close()
 
 
-@pytest.mark.parametrize("answer", [
-    "请发邮件至 warranty@shop.example。所有数字、价格、日期、名称和邮箱保持原样。",  # the prompt
-    "请发邮件至保修@shop.example，附上订单号。",  # the address translated
+@pytest.mark.parametrize("answer,asked_again", [
+    # the prompt written back: asked again once to write only the translation
+    ("请发邮件至 warranty@shop.example。所有数字、价格、日期、名称和邮箱保持原样。",
+     "请只用简体中文回答。"),
+    # the address translated: asked again once, naming it
+    ("请发邮件至保修@shop.example，附上订单号。", "原样写出：warranty@shop.example。"),
 ])
-def test_a_translation_that_echoes_its_prompt_or_changes_an_address_is_refused(settings, e5,
-                                                                              scripted, answer):
+def test_a_translation_that_echoes_its_prompt_or_changes_an_address_is_refused(
+        settings, e5, scripted, answer, asked_again):
     claim = Entry("en-claim", "How do I claim?", "Email warranty@shop.example your order number.",
                   "en")
     kb, translate = _translator(settings, e5, scripted, "claims", claim)
-    for reply in ("怎么申请保修？", answer, answer):  # asked again once, naming the address
+    for reply in ("怎么申请保修？", answer, answer):
         scripted.enqueue(reply)
     assert translate(claim, "zh", None) is None
-    assert "原样写出：warranty@shop.example。" in scripted.prompts[-1][-1].content
+    assert scripted.prompts[-1][-1].content.endswith(asked_again)
     for reply in ("怎么申请保修？", "请发邮件至 warranty@shop.example，附上订单号。"):
         scripted.enqueue(reply)
     assert translate(claim, "zh", None).answer == "请发邮件至 warranty@shop.example，附上订单号。"
     kb.close()
+
+
+@pytest.mark.parametrize("reply,misread", [
+    ("Groups of 10 get a 92% discount.", True),
+    ("Groups of 10 get 92% off.", True),
+    ("Groups of 10 get a discount of 92%.", True),  # a twin of the Pinecone shop said so
+    ("Groups of 10 pay 92% of the price: 8% off.", False),
+])
+def test_every_way_of_reading_a_discount_as_that_much_off_is_caught(reply, misread):
+    assert misread_discounts(reply, "10件以上享92折。") == (["92折"] if misread else [])
 
 
 def test_a_translation_that_reads_a_discount_as_that_much_off_is_refused(settings, e5,
@@ -299,6 +321,33 @@ def test_a_translation_that_leaves_words_untranslated_is_asked_again_naming_them
     assert translate(EN_ONLY, "zh", None).answer == fewer
     assert scripted.prompts[-1][-1].content.endswith("请把它们也译成中文：working、days。")
     kb.close()
+
+
+def test_the_naming_rule_written_back_is_no_translation(settings, e5, scripted):
+    """Asked to put the words it left into English, the 1.5B model writes the rule back with
+    its own glossary ("顺丰" as "FedEx"): that reply is no attempt, the first is kept."""
+    gas = Entry("zh-gas", "气罐能寄吗？", "气罐只能走陆运，不能选顺丰空运。", "zh")
+    kb, translate = _translator(settings, e5, scripted, "echo", gas)
+    first = "Gas canisters only go by陆运; they cannot go by顺丰 air."
+    for reply in ("Can gas canisters be shipped?", first, "These words of your translation "
+                  "are not English yet; write them in English too: land, FedEx."):
+        scripted.enqueue(reply)
+    assert translate(gas, "en", None).answer == first
+    kb.close()
+
+
+@pytest.mark.parametrize("translation,dropped", [
+    ("Members pay 95% of the price from ¥2,000 a year.", []),
+    ("Members get 5% off.", ["2,000"]),  # the sum left out; 95折 as the share off
+    ("**松苗、松枝**", ["95折", "2,000"]),  # names alone: every figure dropped
+])
+def test_a_translation_that_drops_a_figure_is_refused(translation, dropped):
+    source = "年消费满¥2,000升级松枝会员，享全场95折。"
+    assert dropped_figures(translation, source) == dropped
+    assert dropped_figures("open 10 a.m. to 9 p.m. daily; 3–7 days; two years",
+                           "open 10:00–21:00 daily; 3–7 days; 2 years") == []
+    assert [f for f in translation_faults(translation, source) if f.startswith("dropped")] \
+        == [f"dropped {d}" for d in dropped]
 
 
 def test_a_twin_made_under_older_checks_is_checked_again_and_kept_or_made_anew(
@@ -505,7 +554,7 @@ def test_a_section_is_translated_a_few_sentences_at_a_time_each_checked(mixed_kb
     assert all(len(p) <= PIECE_CHARS for p in parts)
     assert "".join(parts).replace(" ", "") == unbroken.replace(" ", "")  # nothing lost
     agent = Agent(Retriever(mixed_kb, RetrievalSettings()), scripted, LadderSettings(), "Shop")
-    translate = EntryTranslator(agent)
+    translate = EntryTranslator(agent, tries=1)
     scripted.enqueue(POLICY_ZH.question)
     scripted.enqueue(POLICY_ZH.answer)
     assert translate(POLICY, "zh", None) == POLICY_ZH

@@ -228,7 +228,8 @@ class LadderSettings(_Frozen):
     )
     suggest_probability: float = Field(
         0.2, ge=0.0, le=1.0, description="When the LLM is unsure, FAQ entries it gives at "
-        "least this probability are offered as 'did you mean' questions (two or more)."
+        "least this probability are offered as 'did you mean' questions (two or more), "
+        "unless it finds 'none of these' likelier than its choice: then kefu declines."
     )
     suggest_threshold: float = Field(
         0.45, ge=0.0, le=1.0, description="Question match at or above which FAQ entries may "

@@ -21,12 +21,14 @@ from kefu.types import (
 class Choice:
     """The LLM's choice among entries: their indices by weighted probability (order[0] is
     the one chosen), how far it leads its strongest rival, the raw probabilities, and a
-    line for logs and reasons."""
+    line for logs and reasons; beats_none: the choice's weighted probability exceeds that
+    of "none of these" (the LLM thinks some entry answers more than that none does)."""
 
     order: list[int]
     lead: float
     chances: list[float]
     odds: str
+    beats_none: bool = True
 
     @property
     def best(self) -> int:

@@ -83,13 +83,33 @@ def discounts(text: str) -> list[tuple[str, str, str]]:
 
 def misread_discounts(reply: str, source: str) -> list[str]:
     """The discounts of source (95折: the customer pays 95 %) that reply states as that much
-    off ("a 95% discount", "95% off"): a translation that would give nearly everything away."""
+    off ("a 95% discount", "95% off", "a discount of 95%"): a translation that would give
+    nearly everything away."""
     wrong = []
     for tenths in _DISCOUNT.findall(source):
-        paid = _plain(_paid_percent(tenths))
-        if re.search(rf"(?<![\d.]){re.escape(paid)}\s*%\s*(off|discount)", reply, re.IGNORECASE):
+        paid = re.escape(_plain(_paid_percent(tenths)))
+        if re.search(rf"(?<![\d.]){paid}\s*%\s*(off|discount)|discount of\s*{paid}\s*%",
+                     reply, re.IGNORECASE):
             wrong.append(f"{tenths}折")
     return wrong
+
+
+def dropped_figures(reply: str, source: str) -> list[str]:
+    """The figures source writes in digits that reply (its translation) states in no form: a
+    sum, a count or a time left out (¥2,000 missing), a discount stated neither as the share
+    paid nor as the share off (95折: 95 or 5), a time of day neither on the 24-hour nor on the
+    12-hour clock (21:00: 21:00, 21 or 9). A translation that drops one tells the customer
+    less than the shop does, and a reply of names alone drops them all."""
+    said = figures(reply)
+    dropped = [f"{tenths}折" for tenths in _DISCOUNT.findall(source)
+               if not {_plain(_paid_percent(tenths)), _plain(100 - _paid_percent(tenths))}
+               & said]
+    for number in NUMBER.findall(_DISCOUNT.sub(" ", source)):
+        plain = number.replace(",", "")
+        hours = {str(h - 12 if h > 12 else h) for h in map(int, _CLOCK.findall(number))}
+        if plain not in said and not ({*hours, plain.split(":")[0]} & said if hours else False):
+            dropped.append(number)
+    return list(dict.fromkeys(dropped))
 
 
 def _paid_percent(tenths: str) -> float:

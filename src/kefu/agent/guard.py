@@ -14,6 +14,7 @@ from typing import Literal
 from kefu.agent.figures import (
     NUMBER,
     changed_currencies,
+    dropped_figures,
     figures,
     misread_discounts,
     prices,
@@ -167,9 +168,11 @@ def dropped_addresses(reply: str, source: str) -> list[str]:
 
 def translation_faults(translation: str, source: str) -> list[str]:
     """What a translation of the shop's source text changed that it must not: a figure the
-    source does not state, a sum in another currency, a discount read as that much off, an
-    e-mail or web address not written as it is. Empty when it is faithful in these."""
+    source does not state or one it states left out, a sum in another currency, a discount
+    read as that much off, an e-mail or web address not written as it is. Empty when it is
+    faithful in these."""
     return [*(f"figure {n}" for n in unsupported_numbers(translation, [source])),
+            *(f"dropped {n}" for n in dropped_figures(translation, source)),
             *(f"currency {c}" for c in changed_currencies(translation, source)),
             *(f"discount {d}" for d in misread_discounts(translation, source)),
             *(f"address {a}" for a in dropped_addresses(translation, source))]

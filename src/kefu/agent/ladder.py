@@ -312,7 +312,9 @@ class Agent:
                 hits: Sequence[Hit]) -> Iterator[Event]:
         """The LLM chooses among the candidates (choice()). Sure (certainty() at or above
         choose_certainty): that entry's curated answer, or the sentences of the document it
-        picks; unsure: the likely FAQ questions to click, or "I don't know"."""
+        picks; unsure: the likely FAQ questions to click, or "I don't know" when none is
+        likely or the LLM's likeliest option is "none of these" (its no holds for the
+        suggestions as for the answer: certainty())."""
         picked = self.choice(choosing, [h.entry for h in hits])
         best, chances = picked.best, picked.chances
         sure = self.certainty(hits, picked)
@@ -334,7 +336,9 @@ class Agent:
         unsure = f"the LLM is unsure ({odds} < choose_certainty {self.cfg.choose_certainty})"
         likely = [hits[i] for i in picked.order if chances[i] >= self.cfg.suggest_probability
                   and hits[i].entry.kind == "faq" and hits[i].entry.lang == lang]
-        if len(likely) >= 2:
+        if not picked.beats_none:  # "none of these" is the LLM's likeliest: no "did you mean"
+            yield reply(lang, "abstain", "abstain", reason=f"{unsure}; none leads")
+        elif len(likely) >= 2:
             yield suggest(lang, likely[: self.cfg.max_suggestions], unsure)
         else:
             yield reply(lang, "abstain", "abstain", reason=unsure)
@@ -386,7 +390,8 @@ class Agent:
         order = sorted(range(len(entries)), key=lambda i: -weighted[i])
         lead = lead_share(weighted[order[0]], max([none, *(weighted[i] for i in order[1:2])]))
         summary = ", ".join(f"[{i + 1}] {chances[i]:.2f}" for i in order[:3])
-        return Choice(order, lead, chances, f"{summary}; none {none:.2f}; lead {lead:.2f}")
+        return Choice(order, lead, chances, f"{summary}; none {none:.2f}; lead {lead:.2f}",
+                      beats_none=weighted[order[0]] > none)
 
     def translated(self, lang: Lang, text: str, hits: Sequence[Hit] = (),
                    kind: TextKind = "answer") -> str:
@@ -447,8 +452,10 @@ class Agent:
         again once under a stronger rule; one that leaves words untranslated (顺丰 in
         English, "shipping" in Chinese) is asked again once naming them, and the attempt
         that leaves fewer is kept (refusing them all cost the Pinecone shop 28 of its 70
-        twins and 9 points of hit@1). The text, or ''. Nothing of it is streamed: the
-        customer sees it only once it has been checked."""
+        twins and 9 points of hit@1). A reply that writes a rule back is no attempt: the
+        1.5B model answers the naming rule with the rule and a glossary of its own. The
+        text, or ''. Nothing of it is streamed: the customer sees it only once it has been
+        checked."""
         other = other_language(lang)
         assert self.chat_model is not None
         kept, kept_left = "", 0
@@ -462,7 +469,8 @@ class Agent:
                     drifted = True
                     break
             left = untranslated_words(text, lang)
-            if text.strip() and not drifted and in_language(text, lang, source):
+            if (text.strip() and not drifted and in_language(text, lang, source)
+                    and not self.quotes_rules(text)):  # the rule written back is no attempt
                 if not left:
                     return strip_citation_marks(text)
                 if not kept or len(left) < kept_left:

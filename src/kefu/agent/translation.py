@@ -22,6 +22,9 @@ from kefu.types import Entry, Lang
 
 log = logging.getLogger("kefu")
 RETRY_S = 30.0  # after the LLM was too busy (customers first) or failed
+TRIES = 2  # a text whose every translation the checks refused is translated afresh once
+# more: the LLM samples (llm.temperature), and a fresh try often passes (on the Pinecone
+# shop, docs/retrieval.md: failed twins 10 -> 2 of 75)
 POLL_S = 2.0  # how often the knowledge base is checked for writes
 
 
@@ -30,15 +33,16 @@ class EntryTranslator:
     entry in the other language answers that question, as the LLM judges a customer's
     question) its answer and similar questions, put into the other language. A document
     section: its title, then its text. Each checked as a translated answer is (language,
-    figures, no rules quoted; a long text a few sentences at a time, every part); None
-    when the question, the answer or any part of the text fails. Each text takes one turn
-    of the agent's LLM queue, so customers' questions go between two (a long answer is
-    many minutes of LLM)."""
+    figures, no rules quoted; a long text a few sentences at a time, every part, each text
+    tried afresh once more when refused); None when the question, the answer or any part
+    of the text fails. Each try of a text takes one turn of the agent's LLM queue, so
+    customers' questions go between two (a long answer is many minutes of LLM)."""
 
-    def __init__(self, agent: Agent) -> None:
+    def __init__(self, agent: Agent, tries: int = TRIES) -> None:
         if agent.chat_model is None:
             raise KefuError("translating entries needs the LLM; set llm.backend")
         self.agent = agent
+        self.tries = tries
 
     def __call__(self, entry: Entry, lang: Lang, partner: Entry | None) -> Translation | None:
         if entry.kind == "doc":
@@ -74,8 +78,14 @@ class EntryTranslator:
         return text
 
     def _in(self, lang: Lang, text: str, kind: TextKind = "answer") -> str:
-        with self.agent.queue.holding():
-            return self.agent.translated(lang, text, kind=kind)
+        """text in lang, checked (Agent.translated), in up to self.tries fresh tries, each
+        one turn of the LLM queue; '' when every try was refused."""
+        for _ in range(self.tries):
+            with self.agent.queue.holding():
+                translated = self.agent.translated(lang, text, kind=kind)
+            if translated:
+                return translated
+        return ""
 
     def _faq_entry(self, entry: Entry, lang: Lang, partner: Entry | None) -> Translation | None:
         question = self._in(lang, entry.question, "question")

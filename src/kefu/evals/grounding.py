@@ -4,7 +4,9 @@ Both are measured in code, the same way every run, so two runs compare:
 
     grounded   the share of the answer's sentences that a cited source supports: every
                figure in it stated by the source, and at least half of its content words
-               (jieba tokens for Chinese, word stems for English) found in the source;
+               (jieba tokens for Chinese, word stems for English) found in the source (for
+               a source in the other language, translated as it was answered, its figures
+               only: words do not carry across languages);
     agreement  1.0 when the answer contains a gold answer (after normalisation), else the
                cosine of their e5 embeddings (0.88 and up reads as the same statement).
 """
@@ -29,22 +31,23 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
 
 
-def supported(sentence: str, sources: Sequence[str]) -> bool:
+def supported(sentence: str, sources: Sequence[str], words_too: bool = True) -> bool:
     if unsupported_numbers(sentence, sources):
         return False
     words = set(tokenize(sentence))
-    if len(words) < MIN_WORDS:
+    if not words_too or len(words) < MIN_WORDS:
         return True
     known = {token for source in sources for token in tokenize(source)}
     return len(words & known) / len(words) >= SUPPORTED_SHARE
 
 
-def groundedness(answer: str, sources: Sequence[str]) -> float:
-    """The share of the answer's sentences its sources support (1.0 for an empty answer)."""
+def groundedness(answer: str, sources: Sequence[str], words_too: bool = True) -> float:
+    """The share of the answer's sentences its sources support (1.0 for an empty answer);
+    words_too=False: their figures only (sources in another language than the answer)."""
     parts = sentences(answer)
     if not parts:
         return 1.0
-    return sum(supported(s, sources) for s in parts) / len(parts)
+    return sum(supported(s, sources, words_too) for s in parts) / len(parts)
 
 
 def agreement(answer: str, golds: Sequence[str], embedder: Embedder | None) -> float:

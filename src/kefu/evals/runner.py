@@ -22,6 +22,7 @@ from kefu.evals.judge import Judge
 from kefu.evals.metrics import K_MAX, Record
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.knowledge_base.text import detect_lang
+from kefu.knowledge_base.twins import twin_id
 from kefu.types import Answer, ChatModel
 
 
@@ -120,11 +121,21 @@ def _one(agent: Agent, query: Query, retrieval_only: bool,
 def _judged(agent: Agent, query: Query, final: Answer,
             judge: Judge | None) -> tuple[float, float, str]:
     """An LLM answer's groundedness in its cited entries, its agreement with the gold
-    answer (the dataset's, else the gold entries'), and the judge's verdict if asked."""
+    answer (the dataset's, else the gold entries'), and the judge's verdict if asked. A
+    source the customer read translated is its twin in the answer's language where there
+    is one (the text the answer was cut from), else the figures of the shop's own text; a
+    gold entry's twin in that language is a gold answer too."""
     entries = agent.kb.entries()
-    cited = [entries[s.id] for s in final.sources if s.id in entries]
-    grounded = groundedness(final.answer, [t for e in cited for t in (e.question, e.answer)])
-    golds = list(query.answers) or [entries[g].answer for g in query.gold if g in entries]
+
+    def read(entry_id: str) -> str:  # an entry's id, or its twin's in the answer's language
+        twin = twin_id(entry_id, final.lang)
+        return twin if twin in entries else entry_id
+
+    cited = [entries[read(s.id)] for s in final.sources if read(s.id) in entries]
+    grounded = groundedness(final.answer, [t for e in cited for t in (e.question, e.answer)],
+                            words_too=all(e.lang == final.lang for e in cited))
+    golds = list(query.answers) or [entries[i].answer for g in query.gold
+                                    for i in dict.fromkeys((g, read(g))) if i in entries]
     agrees = agreement(final.answer, golds, agent.kb.embedder)
     verdict = judge(query.text, " / ".join(golds), final.answer, final.lang) \
         if judge is not None and golds else ""

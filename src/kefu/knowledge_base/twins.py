@@ -53,7 +53,7 @@ Status = Literal["machine", "checked", "rejected", "failed", "covered"]
 # Raised when the checks a translation must pass change (agent/translation.py): entries
 # whose translation failed older checks are tried again, and twins made under older checks
 # are checked again (fill's recheck) and made anew where they fail.
-CHECKS_REVISION = 3
+CHECKS_REVISION = 4
 
 
 @dataclass(frozen=True)

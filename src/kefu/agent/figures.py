@@ -66,9 +66,13 @@ def figures(text: str) -> set[str]:
     for tenths in _DISCOUNT.findall(text):
         paid = _paid_percent(tenths)
         found |= {_plain(paid), _plain(100 - paid)}
-    for hour in map(int, _CLOCK.findall(text)):
-        found.add(str(hour - 12 if hour > 12 else 12 if hour == 0 else hour))
+    found |= {_twelve_hour(hour) for hour in map(int, _CLOCK.findall(text))}
     return found
+
+
+def _twelve_hour(hour: int) -> str:
+    """An hour of the 24-hour clock on the 12-hour clock: 21 -> '9', 0 -> '12'."""
+    return str(hour - 12 if hour > 12 else 12 if hour == 0 else hour)
 
 
 def discounts(text: str) -> list[tuple[str, str, str]]:
@@ -105,9 +109,10 @@ def dropped_figures(reply: str, source: str) -> list[str]:
                if not {_plain(_paid_percent(tenths)), _plain(100 - _paid_percent(tenths))}
                & said]
     for number in NUMBER.findall(_DISCOUNT.sub(" ", source)):
-        plain = number.replace(",", "")
-        hours = {str(h - 12 if h > 12 else h) for h in map(int, _CLOCK.findall(number))}
-        if plain not in said and not ({*hours, plain.split(":")[0]} & said if hours else False):
+        forms = {number.replace(",", "")}
+        for hour in map(int, _CLOCK.findall(number)):  # 21:00 also as 21 or 9
+            forms |= {str(hour), _twelve_hour(hour)}
+        if not forms & said:
             dropped.append(number)
     return list(dict.fromkeys(dropped))
 

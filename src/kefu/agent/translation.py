@@ -23,8 +23,8 @@ from kefu.types import Entry, Lang
 log = logging.getLogger("kefu")
 RETRY_S = 30.0  # after the LLM was too busy (customers first) or failed
 TRIES = 2  # a text whose every translation the checks refused is translated afresh once
-# more: the LLM samples (llm.temperature), and a fresh try often passes (on the Pinecone
-# shop, docs/retrieval.md: failed twins 10 -> 2 of 75)
+# more: the LLM samples (llm.temperature), and a fresh try may pass (on the Pinecone shop
+# it made 3 of 10 failed twins; docs/retrieval.md)
 POLL_S = 2.0  # how often the knowledge base is checked for writes
 
 

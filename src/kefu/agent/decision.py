@@ -28,7 +28,7 @@ class Choice:
     lead: float
     chances: list[float]
     odds: str
-    beats_none: bool = True
+    beats_none: bool
 
     @property
     def best(self) -> int:

@@ -105,9 +105,7 @@ def dropped_figures(reply: str, source: str) -> list[str]:
     12-hour clock (21:00: 21:00, 21 or 9). A translation that drops one tells the customer
     less than the shop does, and a reply of names alone drops them all."""
     said = figures(reply)
-    dropped = [f"{tenths}折" for tenths in _DISCOUNT.findall(source)
-               if not {_plain(_paid_percent(tenths)), _plain(100 - _paid_percent(tenths))}
-               & said]
+    dropped = [written for written, paid, off in discounts(source) if not {paid, off} & said]
     for number in NUMBER.findall(_DISCOUNT.sub(" ", source)):
         forms = {number.replace(",", "")}
         for hour in map(int, _CLOCK.findall(number)):  # 21:00 also as 21 or 9

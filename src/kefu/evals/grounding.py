@@ -34,8 +34,10 @@ def sentences(text: str) -> list[str]:
 def supported(sentence: str, sources: Sequence[str], words_too: bool = True) -> bool:
     if unsupported_numbers(sentence, sources):
         return False
+    if not words_too:
+        return True
     words = set(tokenize(sentence))
-    if not words_too or len(words) < MIN_WORDS:
+    if len(words) < MIN_WORDS:
         return True
     known = {token for source in sources for token in tokenize(source)}
     return len(words & known) / len(words) >= SUPPORTED_SHARE

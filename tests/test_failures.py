@@ -304,17 +304,3 @@ def test_the_warranty_terms_through_the_real_llm_in_the_cli_the_api_and_its_stre
         stream = client.post("/api/v1/chat/stream", json={"message": "What is not covered?"})
     assert answer.status_code == 200 and len(answer.json()["answer"]) < 2_000
     assert _events(stream.text)[-1][0] == "answer"
-
-
-def test_a_long_section_offers_the_sentences_around_the_one_that_matched(settings, e5):
-    facts = [f"Our {thing} shop opens at {8 + i % 3} in the morning." for i, thing in
-             enumerate(["Berlin", "Paris", "Madrid", "Rome", "Vienna", "Prague", "Warsaw",
-                        "Lisbon", "Dublin", "Oslo", "Athens"])]
-    facts.insert(10, "The warranty covers tent zippers for 5 years.")
-    section = Entry("handbook#1", "Handbook", " ".join(facts), lang="en", kind="doc")
-    kb = open_knowledge_base(settings, "handbook", embedder=e5)
-    kb.ingest([section])
-    agent = Agent(Retriever(kb, RetrievalSettings()), ContextKeeper(), LLM_CHOOSES, "Shop")
-    final = agent.ask("how many years are tent zippers under warranty?")
-    assert final.route == "rag" and final.answer == facts[10]  # the 11th of 12 sentences
-    kb.close()

@@ -27,17 +27,3 @@ def test_a_question_in_traditional_characters_finds_the_simplified_entry(tiny_kb
 ])
 def test_a_document_is_cut_into_its_sentences_as_written(text, expected):
     assert sentences(text) == expected
-
-
-def test_a_document_section_is_matched_by_the_sentence_that_states_the_fact(tiny_kb):
-    sections = {e.question: e for e in tiny_kb.entries().values() if e.kind == "doc"}
-    coverage = next(e for title, e in sections.items() if "Coverage" in title)
-    claims = next(e for title, e in sections.items() if "Claims" in title)
-    fields = {e.id: [name for name, _ in vectors]
-              for e, vectors in ((e, tiny_kb.vectors_of([e.id])[e.id])
-                                 for e in (coverage, claims))}
-    assert fields[coverage.id] == ["chunk", "sentence", "sentence.1"]  # the section, 2 sentences
-    assert fields[claims.id] == ["chunk"]  # one sentence: the section is the sentence
-    hit = next(h for h in Retriever(tiny_kb, RetrievalSettings()).search(
-        "how long are batteries covered?") if h.entry.id == coverage.id)
-    assert sentences(coverage.answer)[hit.passage].startswith("Batteries")  # its best

@@ -7,10 +7,8 @@ import pytest
 from kefu.agent.conversations import ConversationStore
 from kefu.config import StoreSettings
 from kefu.errors import EmbedderMismatch, KnowledgeBaseError
-from kefu.knowledge_base import store
 from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import knowledge_base_exists, open_knowledge_base
-from kefu.knowledge_base.text import tokenize
 from kefu.storage import database
 from kefu.types import Entry
 from tests.conftest import HashEmbedder
@@ -124,22 +122,6 @@ def test_changed_entry_is_replaced_not_duplicated(settings, hash_embedder):
     assert [i for i, _ in kb.bm25.search(["1"], 5)] == ["t-en-ship"]
 
 
-def test_a_section_indexed_whole_by_an_older_kefu_gets_its_sentences_at_the_next_import(
-        settings, hash_embedder, monkeypatch):
-    kb = open_knowledge_base(settings, "shop", embedder=hash_embedder)
-    with monkeypatch.context() as older:  # before 0.4 a section was one vector
-        older.setattr(store, "_fields", lambda e: ([f"{e.question}\n{e.answer}"], ["chunk"]))
-        older.setattr(store, "index_hash", store.content_hash)
-        kb.ingest(load_path(DATA / "policy.md").entries)
-    coverage = next(e for e in kb.entries().values() if "Coverage" in e.question)
-    assert [f for f, _ in kb.vectors_of([coverage.id])[coverage.id]] == ["chunk"]
-    report = kb.ingest(load_path(DATA / "faq.csv").entries)  # another file, later
-    assert (report.added, report.updated) == (6, 0)  # the section is not reported: unchanged
-    assert [f for f, _ in kb.vectors_of([coverage.id])[coverage.id]] == [
-        "chunk", "sentence", "sentence.1"]
-    assert [i for i, _ in kb.bm25.search(tokenize("batteries"), 5)] == [coverage.id]
-
-
 def test_delete_removes_entry_from_every_index(settings, hash_embedder):
     kb = open_knowledge_base(settings, "shop", embedder=hash_embedder)
     kb.ingest(load_path(DATA / "faq.csv").entries)
@@ -202,15 +184,3 @@ def test_each_language_has_the_mean_of_its_texts_vectors(settings, hash_embedder
     assert (kb.vector_lang("a", "question"), kb.vector_lang("a", "answer")) == ("zh", "en")
     kb.delete(["b"])
     assert kb.mean_vector("en") == pytest.approx(vectors[1], abs=1e-6)
-
-
-def test_a_sections_sentences_leave_the_means_as_its_own_vector_made_them(settings,
-                                                                          hash_embedder):
-    kb = open_knowledge_base(settings, "shop", embedder=hash_embedder)
-    policy = Entry("p", "Warranty", "Tents: 2 years. Stoves: 1 year. Bags: 6 months.", "en",
-                   kind="doc")
-    kb.ingest([Entry("a", "How long is shipping?", "2-4 working days.", "en"), policy])
-    assert len(kb.vectors_of(["p"])["p"]) == 4  # the section and its three sentences
-    counted = hash_embedder.embed_passages(["How long is shipping?", "2-4 working days.",
-                                            f"{policy.question}\n{policy.answer}"])
-    assert kb.mean_vector("en") == pytest.approx(counted.mean(axis=0), abs=1e-6)

@@ -57,7 +57,6 @@ from kefu.agent.replies import (
     excerpt_of,
     failed,
     narrow,
-    offered_sentences,
     passage_of,
     polite,
     reply,
@@ -76,7 +75,7 @@ from kefu.config import LadderSettings
 from kefu.errors import KefuError, QueueTimeout
 from kefu.knowledge_base.chunking import passages
 from kefu.knowledge_base.store import KnowledgeBase
-from kefu.knowledge_base.text import in_language
+from kefu.knowledge_base.text import in_language, sentences
 from kefu.knowledge_base.twins import other_language
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import (
@@ -98,7 +97,7 @@ log = logging.getLogger(__name__)
 NAMED_TURNS = 6  # how far back the rule looks for the document a follow-up means
 LANG_PROBE_CHARS = 16  # characters generated before the language of the reply is checked
 QUESTION_TOKENS = 300  # of a customer's message, the most the LLM reads (its end)
-MAX_SENTENCES = 9  # one-digit labels: a longer document offers the nine around its match
+MAX_SENTENCES = 9  # one-digit labels: a longer document offers its first nine
 CHOOSE_PROMPT_LANG: Lang = "en"  # one cached prompt for choosing, whatever the customer's
 TextKind = Literal["answer", "question", "title"]  # what Agent.translated puts into a language
 # The prompts whose instructions a reply must never quote.
@@ -354,7 +353,7 @@ class Agent:
         that answer, as the shop wrote them: the one the LLM rates best, and the next one
         too when it rates it at least half as high; each must beat "none of these". Nothing
         else is shown."""
-        written = offered_sentences(hit, MAX_SENTENCES)
+        written = sentences(passage_of(hit))[:MAX_SENTENCES]
         if len(written) > 1:
             title = narrow(hit.entry.question, 2 * EXCERPT_CHARS)
             lines = [" ".join(s.split()) for s in written]  # a text's line breaks start

@@ -13,7 +13,7 @@ from typing import Any
 from kefu.agent.llm_queue import Turn
 from kefu.agent.prompts import prompts
 from kefu.knowledge_base.chunking import passages
-from kefu.knowledge_base.text import is_cjk, sentences
+from kefu.knowledge_base.text import is_cjk
 from kefu.types import (
     Answer,
     Entry,
@@ -70,17 +70,6 @@ def passage_of(hit: Hit) -> str:
         return hit.entry.answer
     parts = passages(hit.entry.answer)
     return parts[min(hit.passage, len(parts) - 1)]
-
-
-def offered_sentences(hit: Hit, most: int) -> list[str]:
-    """The sentences of hit's passage the LLM may pick to answer with, at most `most`: of a
-    longer document section, the ones around the sentence retrieval matched best (the
-    section's sentences are indexed one by one), not its first."""
-    said = sentences(passage_of(hit))
-    start = 0
-    if hit.entry.kind == "doc" and len(said) > most:
-        start = min(max(hit.passage - most // 2, 0), len(said) - most)
-    return said[start:start + most]
 
 
 def source_of(hit: Hit, translated: bool = False) -> Source:

@@ -138,10 +138,9 @@ def contested(hits: Sequence[Hit]) -> bool:
     """The signals disagree on what was asked and no name settles it: the entry most like
     the question by its question and the one most like it by its answer differ, or the
     embedding's first entry is not retrieval's first and the question does not name that
-    one (of document chunks: the section most like it whole and the one with the sentence
-    most like it differ, or the second). Only entries of the first one's language and kind
-    take part: a bilingual shop's twin entry, or a policy chunk that says what an FAQ
-    answer says, is no disagreement."""
+    one (a document chunk has one vector, so only the second can happen there). Only entries
+    of the first one's language and kind take part: a bilingual shop's twin entry, or a
+    policy chunk that says what an FAQ answer says, is no disagreement."""
     if not hits:
         return False
     first = hits[0].entry

@@ -21,8 +21,8 @@ from kefu.errors import EmbedderMismatch, KnowledgeBaseError
 from kefu.knowledge_base.bm25 import BM25Index
 from kefu.knowledge_base.chunking import LONG_ANSWER_CHARS, passages
 from kefu.knowledge_base.embedders import build_embedder
-from kefu.knowledge_base.text import detect_lang, sentences, to_simplified, tokenize
-from kefu.knowledge_base.vector_cache import SENTENCE, VectorCache
+from kefu.knowledge_base.text import detect_lang, to_simplified, tokenize
+from kefu.knowledge_base.vector_cache import VectorCache
 from kefu.knowledge_base.vector_store import VectorStore, build_chroma_client
 from kefu.storage.database import has_schema, open_database
 from kefu.storage.tables import kb_entries, kb_meta, kb_twins
@@ -46,28 +46,11 @@ def content_hash(entry: Entry) -> str:
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
 
 
-def index_hash(entry: Entry) -> str:
-    """What the store keeps with an entry's row, to re-embed it when it differs: its
-    content_hash, and how it is indexed where that changed since the twins' states were
-    first stored against content hashes (a document section's sentences), so that a new
-    way of indexing re-embeds an entry at its next import without translating its twin
-    again."""
-    if entry.kind == "doc" and len(sentences(entry.answer)) > 1:
-        return hashlib.sha256(f"{content_hash(entry)}/sentences".encode()).hexdigest()
-    return content_hash(entry)
-
-
 def _fields(entry: Entry) -> tuple[list[str], list[str]]:
     """Texts embedded for an entry, one vector each: question, alternatives, answer (a long
-    one passage by passage: answer, answer.1, ...); a document's section whole (its title
-    and text: the question's field), and each of its sentences under the title as its
-    answer's passages. A customer asks one fact of a section: the sentence that states it
-    matches the question more closely than the section does (retrieval/hybrid.py)."""
+    one passage by passage: answer, answer.1, ...)."""
     if entry.kind == "doc":
-        said = sentences(entry.answer)
-        apart = [f"{entry.question}\n{s}" for s in said] if len(said) > 1 else []
-        return [f"{entry.question}\n{entry.answer}", *apart], \
-            ["chunk", *(passage_field(i, SENTENCE) for i in range(len(apart)))]
+        return [f"{entry.question}\n{entry.answer}"], ["chunk"]
     parts = passages(entry.answer)
     texts = [entry.question, *entry.alt_questions, *parts]
     names = ["question", *(f"alt{i}" for i in range(len(entry.alt_questions))),
@@ -75,17 +58,15 @@ def _fields(entry: Entry) -> tuple[list[str], list[str]]:
     return texts, names
 
 
-def passage_field(index: int, name: str = "answer") -> str:
-    """The vector field of an FAQ answer's passage (the first is the answer's own), or of a
-    document section's sentence (name SENTENCE)."""
-    return name if index == 0 else f"{name}.{index}"
+def passage_field(index: int) -> str:
+    """The vector field of an FAQ answer's passage (the first is the answer's own)."""
+    return "answer" if index == 0 else f"answer.{index}"
 
 
 def passage_index(field: str) -> int | None:
-    """Which passage of the answer (or sentence of a section) a vector field holds; None
-    for a question's field (or a section's own)."""
+    """Which passage of the answer a vector field holds; None for a question's field."""
     name, _, index = field.partition(".")
-    return (int(index) if index else 0) if name in ("answer", SENTENCE) else None
+    return (int(index) if index else 0) if name == "answer" else None
 
 
 def check_name(name: str) -> str:
@@ -140,30 +121,24 @@ class KnowledgeBase:
 
     # -- writes -------------------------------------------------------------------------
     def ingest(self, entries: Sequence[Entry], progress: bool = False) -> IngestReport:
-        """Add new entries, re-embed changed ones, skip unchanged ones (by index_hash). Any
-        other entry stored the way an older kefu indexed it (a machine-translated twin, an
-        entry of a file not imported this time) is re-embedded too, counted nowhere: its
-        content is unchanged."""
+        """Add new entries, re-embed changed ones, skip unchanged ones (by content hash)."""
         report = IngestReport()
         with self._db.read() as connection:
             stored = dict(connection.execute(select(kb_entries.c.id, kb_entries.c.hash)).all())
-        given = {e.id: e for e in entries}  # the last of a repeated id wins
-        todo = []  # (entry, its index hash, what the report counts it as: "" nothing)
-        for entry in given.values():
-            digest = index_hash(entry)
+        todo = []
+        for entry in {e.id: e for e in entries}.values():  # the last of a repeated id wins
+            digest = content_hash(entry)
             if stored.get(entry.id) == digest:
                 report.unchanged += 1
             else:
-                todo.append((entry, digest, "updated" if entry.id in stored else "added"))
-        todo += [(e, index_hash(e), "") for e in self.entries().values() if e.id not in given
-                 and stored.get(e.id) == content_hash(e) != index_hash(e)]
+                todo.append((entry, digest, entry.id in stored))
         with tqdm(total=len(todo), desc=f"embedding into {self.name}", unit="entry",
                   disable=not progress or not todo) as bar:
             for start in range(0, len(todo), EMBED_BATCH):
                 batch = todo[start:start + EMBED_BATCH]
                 self._write([(entry, digest) for entry, digest, _ in batch])
-                report.updated += sum(counted == "updated" for _, _, counted in batch)
-                report.added += sum(counted == "added" for _, _, counted in batch)
+                report.updated += sum(existed for _, _, existed in batch)
+                report.added += sum(not existed for _, _, existed in batch)
                 bar.update(len(batch))
         return report
 
@@ -183,9 +158,8 @@ class KnowledgeBase:
                 self._vector_cache.put(owners, vectors, langs)
             with self._db.begin() as connection:
                 last = connection.execute(select(func.max(kb_entries.c.position))).scalar()
-                self.bm25.put(connection, {  # a document's sentences: its section's words
-                    entry.id: tokenize(" ".join(entry_texts[:1] if entry.kind == "doc"
-                                                else entry_texts))
+                self.bm25.put(connection, {
+                    entry.id: tokenize(" ".join(entry_texts))
                     for (entry, _), (entry_texts, _) in zip(batch, fields, strict=True)})
                 self._db.upsert(connection, kb_entries, [
                     {"id": entry.id, "kind": entry.kind, "lang": entry.lang,

@@ -14,14 +14,6 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 
 FieldVectors = list[tuple[str, np.ndarray]]
-SENTENCE = "sentence"  # the fields of a document section's sentences: "sentence", "sentence.1"
-
-
-def in_the_means(field: str) -> bool:
-    """Whether a vector counts towards the means: a section's sentences do not (its own
-    vector does), so that a shop's long policies do not pull the mean towards themselves
-    and shift every other entry's score."""
-    return field.partition(".")[0] != SENTENCE
 
 
 class VectorCache:
@@ -57,8 +49,6 @@ class VectorCache:
 
     def _add(self, entry_id: str, rows: FieldVectors, sign: int) -> None:
         for field, vector in rows:
-            if not in_the_means(field):
-                continue
             for key in {"", self.lang(entry_id, field)}:
                 self._sum[key] = self._sum.get(key, np.zeros(self._dim)) + sign * vector
                 self._count[key] = self._count.get(key, 0) + sign

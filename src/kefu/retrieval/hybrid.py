@@ -5,9 +5,7 @@ For a question q and an entry e (see docs/retrieval.md for the measurements behi
     c(v)      = v minus the mean of the vectors of texts in v's language in this knowledge
                 base (of all vectors when that language has none), at unit length
     question  = max over e's question and alternative phrasings of  c(q) · c(v)
-                (a document section: its title and text, one vector)
-    answer    = max over e's answer passages of  c(q) · c(v)   (a short answer is one
-                passage; a section's passages are its sentences, each under its title)
+    answer    = c(q) · c(e's answer vector)            (a document chunk has one vector)
     dense     = (question + answer_weight × answer) / (1 + answer_weight)
     bm25      = BM25(q, e) / the best BM25 score q could reach, in [0, 1]
     named     = 1 when q contains e's title verbatim (a document only; see names.py), else 0

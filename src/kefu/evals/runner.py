@@ -131,7 +131,7 @@ def _judged(agent: Agent, query: Query, final: Answer,
         twin = twin_id(entry_id, final.lang)
         return twin if twin in entries else entry_id
 
-    cited = [entries[read(s.id)] for s in final.sources if read(s.id) in entries]
+    cited = [entries[i] for i in (read(s.id) for s in final.sources) if i in entries]
     grounded = groundedness(final.answer, [t for e in cited for t in (e.question, e.answer)],
                             words_too=all(e.lang == final.lang for e in cited))
     golds = list(query.answers) or [entries[i].answer for g in query.gold

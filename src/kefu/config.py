@@ -165,6 +165,11 @@ class RetrievalSettings(_Frozen):
         "(cross-language hit@1 on the Pinecone shop 0.12 -> 0.38; but same-language hit@1 "
         "on the bilingual demo shop 0.91 -> 0.83)."
     )
+    correct_typos: bool = Field(
+        True, description="Read a misspelt English word of the question (in neither the "
+        "knowledge base nor an English dictionary) as the knowledge base's word one letter "
+        "away: \"warrenty\" as \"warranty\"."
+    )
     use_tuned: bool = Field(
         True, description="Use the weights and centring `kefu tune` fitted to the knowledge "
         "base being served, when it fitted some; false: always the values above."

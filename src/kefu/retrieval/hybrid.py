@@ -34,6 +34,7 @@ from kefu.knowledge_base.text import detect_lang, to_simplified, tokenize
 from kefu.knowledge_base.twins import twin_id
 from kefu.retrieval.names import NameIndex
 from kefu.retrieval.rerank import Reranker
+from kefu.retrieval.spelling import Speller
 from kefu.types import Entry, Hit, Lang
 
 
@@ -49,6 +50,7 @@ class Retriever:
         self.cfg = cfg
         self.reranker = reranker
         self._names: NameIndex | None = None
+        self._speller: Speller | None = None
 
     def search(self, query: str, k: int | None = None, also: Sequence[str] = ()) -> list[Hit]:
         """The top k entries for query, best first, with fused and component scores.
@@ -71,12 +73,12 @@ class Retriever:
         with its fused and component scores, unsorted, an entry and its twin apart: what
         search ranks, and what `kefu tune` re-weighs (calibration/fit_retrieval.py)."""
         self.kb.refresh()  # another process (kefu kb, kefu ingest) may have changed it
-        texts = [query, *also]
+        entries = self.kb.entries()
+        texts = [self._spelled(entries, t) for t in (query, *also)]
         vectors = self.kb.embedder.embed_queries([to_simplified(t) for t in texts])
         means = {lang: self._mean(lang) for lang in ("", "zh", "en")}
         queries = [_unit(v - means[detect_lang(text)])
                    for text, v in zip(texts, vectors, strict=True)]
-        entries = self.kb.entries()
         candidates: dict[str, None] = {}
         keyword: list[dict[str, float]] = []
         named: set[str] = set()  # named in any reading: the context names, the message asks
@@ -133,6 +135,15 @@ class Retriever:
         if self._names is None or self._names.source is not entries:
             self._names = NameIndex(entries)
         return self._names
+
+    def _spelled(self, entries: dict[str, Entry], text: str) -> str:
+        """text with its English typos read as the shop's words (spelling.py); the speller is
+        rebuilt after a write, as the name index is."""
+        if not self.cfg.correct_typos:
+            return text
+        if self._speller is None or self._speller.source is not entries:
+            self._speller = Speller(entries)
+        return self._speller(text)
 
     def _hit(self, entry: Entry, vectors: list[tuple[str, np.ndarray]], q: np.ndarray,
              means: dict[str, np.ndarray], bm25: float, named: bool = False) -> Hit:

@@ -16,9 +16,10 @@ the configured embedder) and every column asks the same questions of it:
              own mean);
 - kefu:      the retrieval settings as configured (today one of the two above);
 - tuned:     (--tune) the weights and centring `kefu tune` fits to this knowledge base from
-             the LLM's questions about a spread of its entries (evals/fit_retrieval.py; no
+             the LLM's questions about a spread of its entries (calibration/fit_retrieval.py; no
              question of the set is seen); the LLM's replies are cached in
-             benchmarks/results/probes.json by entry, so a second run writes none;
+             benchmarks/results/probes.json by knowledge base and entry, so a second
+             run writes none;
 - choice:    (--choice) the kefu column's first five reordered by the LLM's choice among
              them (--llm; Agent.choice: its probabilities weighted by 1 / retrieval's
              rank), one LLM call per question: the ladder's choice applied to every
@@ -102,19 +103,21 @@ Bench = tuple[tuple[str, ...], Callable[[], tuple[list[Entry], Rows]], bool]
 
 class Tuner:
     """Fits the weights of a benchmark's knowledge base as `kefu tune` would, with the LLM's
-    replies cached in one file for all knowledge bases (they are thrown away; the cache is
-    keyed by entry id and checked against the entry's text, as kefu tune's is)."""
+    replies cached in one file, a section per knowledge base (they are thrown away; within
+    a section the cache is keyed by entry id and checked against the entry's text, as kefu
+    tune's is; cmrc2018 and its traditional copy share ids, and would evict each other)."""
 
     def __init__(self, model: ChatModel, model_id: str, entries: int) -> None:
         self.model, self.model_id, self.entries = model, model_id, entries
 
-    def __call__(self, kb: KnowledgeBase, base: RetrievalSettings) -> RetrievalSettings:
+    def __call__(self, kb: KnowledgeBase, base: RetrievalSettings,
+                 section: str) -> RetrievalSettings:
         cached = json.loads(PROBES.read_text("utf-8")) if PROBES.exists() else {}
-        kb.set_setting(PROBES_SETTING, cached)
+        kb.set_setting(PROBES_SETTING, cached.get(section, {}))
         result = fit(Retriever(kb, base), self.model, self.model_id, self.entries)
         PROBES.parent.mkdir(parents=True, exist_ok=True)
-        PROBES.write_text(json.dumps(cached | kb.setting(PROBES_SETTING), ensure_ascii=False),
-                          "utf-8")
+        cached[section] = kb.setting(PROBES_SETTING)
+        PROBES.write_text(json.dumps(cached, ensure_ascii=False), "utf-8")
         describe(result, lambda line: print(f"  {line}", file=sys.stderr, flush=True))
         return result.chosen.weights.applied(base)
 
@@ -312,10 +315,11 @@ def benches(data: Path, limit: int, cmrc_docs: int, scratch: Path,
 
 def evaluate(entries: list[Entry], rows: Rows, embedder: RememberingEmbedder,
              tuner: Tuner | None = None, linguist: CachedLinguist | None = None,
-             chooser: ChatModel | None = None) -> dict[str, dict]:  # type: ignore[type-arg]
+             chooser: ChatModel | None = None,
+             name: str = "") -> dict[str, dict]:  # type: ignore[type-arg]
     """Import the entries once (and make their twins, given a linguist); hit@1 and hit@K
-    of every column on every row (tuned: the kefu column again without a tuner; choice
-    only given a chooser)."""
+    of every column on every row (tuned: the kefu column again without a tuner, its LLM
+    replies cached under the knowledge base's name; choice only given a chooser)."""
     with tempfile.TemporaryDirectory(prefix="kefu-fusion-") as home:
         settings = load_settings(environ={"KEFU_HOME": home})
         kb = open_knowledge_base(settings, "bench", embedder)
@@ -334,7 +338,7 @@ def evaluate(entries: list[Entry], rows: Rows, embedder: RememberingEmbedder,
             "per_lang": Retriever(kb, base.model_copy(update={"center_languages": True})),
             "kefu": Retriever(kb, base),
         }
-        tuned = tuner(kb, base) if tuner else base
+        tuned = tuner(kb, base, name) if tuner else base
         retrievers["tuned"] = Retriever(kb, tuned)
         fitted = {k: getattr(tuned, k) for k in RETRIEVAL_TUNABLE}
         columns = (*COLUMNS, *(("choice",) if chooser else ()))
@@ -444,7 +448,7 @@ def main() -> int:
             wanted = {n: q for n, q in rows.items()
                       if not args.sets or n.startswith(tuple(args.sets))}
             results |= evaluate(entries, wanted, embedder, tuner,
-                                linguist if translated else None, chooser)
+                                linguist if translated else None, chooser, names[0])
     print(f"hit@1\n{table(results, None)}\n\nhit@{K}\n{table(results, f'hit@{K}')}")
     if tuner:
         print("\nfitted (bm25 weight, name weight, a mean per language):")

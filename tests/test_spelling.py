@@ -28,6 +28,8 @@ def test_real_words_short_words_and_words_the_shop_never_uses_stay_as_typed():
     assert spell("保修多久 warrenty?") == "保修多久 warranty?"  # inside Chinese too
     assert spell("it doesn't work") == "it doesn't work"  # not "doesn" one from "does"
     assert spell("thats all") == "thats all"  # a known word's possessive, not "that"
+    curly = Speller({"c": Entry("c", "Is the Pinecone’s tent dry?", "Yes.", "en")})
+    assert curly("Pinecone's tent") == "Pinecone's tent"  # the shop's word, apostrophe aside
 
 
 def test_a_question_with_typos_finds_its_entry_by_the_shops_words(tiny_kb):

@@ -29,7 +29,7 @@ class Speller:
 
     def __init__(self, entries: Mapping[str, Entry]) -> None:
         self.source = entries  # the knowledge base hands out a new dict after each write
-        self._counts = Counter(w.lower() for entry in entries.values()
+        self._counts = Counter(_folded(w) for entry in entries.values()
                                for w in _WORD.findall(_texts(entry)))
         self._by_deletion: dict[str, list[str]] = {}
         for word in sorted(self._counts):
@@ -45,7 +45,7 @@ class Speller:
         return word in self._counts or word in _dictionary()
 
     def _word(self, typed: str) -> str:
-        word = typed.lower().replace("’", "'")
+        word = _folded(typed)
         if len(word) < MIN_LETTERS or self._known(word) or (
                 word.endswith("s") and self._known(word[:-1])):  # "lifes", "thats"
             return typed
@@ -54,6 +54,11 @@ class Speller:
         if not candidates:
             return typed
         return max(sorted(candidates), key=self._counts.__getitem__)
+
+
+def _folded(word: str) -> str:
+    """A word as the index and the dictionary hold it: lower case, a straight apostrophe."""
+    return word.lower().replace("’", "'")
 
 
 def _texts(entry: Entry) -> str:

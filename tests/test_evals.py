@@ -171,6 +171,23 @@ def test_answer_facts_are_read_as_a_list_or_one_string_and_bad_ones_name_their_l
     assert '"answer_facts" must be a list of strings' in problem
 
 
+def test_answer_facts_a_gold_entry_in_the_question_language_does_not_state_are_named(tmp_path):
+    """A right answer from such an entry could never count as stating the facts; an entry
+    in the other language is translated, so it is not held to the facts' words."""
+    (tmp_path / "faq.jsonl").write_text(
+        '{"id": "a", "question": "Shipping?", "answer": "US$5, 3 days.", "lang": "en"}\n'
+        '{"id": "b", "question": "Delivery time?", "answer": "Three days.", "lang": "en"}\n'
+        '{"id": "c", "question": "运费？", "answer": "运费5美元。", "lang": "zh"}\n')
+    (tmp_path / "queries.jsonl").write_text(
+        '{"id": "q1", "query": "how long?", "gold": ["a", "b"], "answer_facts": ["3 days"]}\n'
+        '{"id": "q2", "query": "postage?", "gold": ["a", "c"], "answer_facts": ["us$5"]}\n'
+        '{"id": "q3", "query": "多少天？", "gold": ["a"], "answer_facts": ["3天"]}\n')
+    dataset = load_dataset(tmp_path)
+    assert len(dataset.queries) == 3
+    assert dataset.problems == ["q1: answer facts ['3 days'] are not in the answer of its gold "
+                                "entry b; an answer from it counts as without them"]
+
+
 def test_a_dialogue_gold_may_be_a_list_of_ids_as_in_queries(tmp_path):
     """The form queries.jsonl uses, in dialogues.jsonl: read, not an AttributeError."""
     from kefu.evals.datasets import load_dataset

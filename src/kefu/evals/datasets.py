@@ -64,6 +64,7 @@ def load_dataset(folder: Path, sample: int | None = None, seed: int = 20240531,
     queries: list[Query] = []
     for path in query_files:
         queries += _read_queries(path, problems)
+    problems += unstated_facts(entries, queries)
     if sample is not None and sample < len(queries):
         queries = random.Random(seed).sample(queries, sample)
     digest = hashlib.sha256()
@@ -135,6 +136,28 @@ def _field(row: dict[str, Any], key: str, kind: type) -> Any:
     if not isinstance(row[key], kind):
         raise BadRow(f'"{key}" must be a {kind.__name__}, not {type(row[key]).__name__}')
     return row[key]
+
+
+def unstated_facts(entries: list[Entry], queries: list[Query]) -> list[str]:
+    """A line for each question whose answer facts a gold entry in the question's language
+    does not state as written: kefu replies with the entry's own text, and a reply counts
+    as stating the facts only when it contains each one (metrics.Record.states_facts), so a
+    right answer from that entry would count as without them. Entries in the other language
+    (kefu translates them) and gold ids that are no entry (a document's chunks) are not
+    checked."""
+    by_id = {e.id: e for e in entries}
+    problems = []
+    for query in queries:
+        for gold in query.gold:
+            entry = by_id.get(gold)
+            if entry is None or entry.lang != query.lang:
+                continue
+            missing = [f for f in query.facts if f.lower() not in entry.answer.lower()]
+            if missing:
+                problems.append(f"{query.id}: answer facts {missing} are not in the answer of "
+                                f"its gold entry {gold}; an answer from it counts as without "
+                                "them")
+    return problems
 
 
 def _turn(turn: object) -> tuple[Literal["user", "assistant"], str]:

@@ -82,22 +82,24 @@ def test_a_conversation_hops_between_workers_and_an_edit_answers_on_both(two_wor
 
 
 def test_a_worker_killed_mid_conversation_loses_no_acknowledged_reply(two_workers):
-    """kill -9 of the worker that answered last, a third of the way through a conversation:
-    every reply a customer got (HTTP 200) is in the stored conversation, and the other
-    worker (then the one uvicorn starts instead) goes on answering it. Requests the OS
-    handed to the dead worker before its replacement listens fail, unacknowledged."""
+    """kill -9 of the worker that gave the ninth reply of a conversation: every reply a
+    customer got (HTTP 200) is in the stored conversation, and the other worker (then the
+    one uvicorn starts instead) goes on answering it, up to the fifteenth reply. Requests
+    the OS handed to the dead worker before its replacement listens fail, unacknowledged."""
     base, session, acknowledged, killed = two_workers, None, [], ""
-    for turn in range(24):
+    for turn in range(MAX_TRIES):  # how many fail depends on how busy the machine is
         try:
             reply, worker = ask(base, f"{turn}: how long does shipping take?", session)
         except httpx.HTTPError:
             continue  # a request the dying worker had taken: not acknowledged
         session = reply["session_id"]
         acknowledged.append(reply["message_id"])
-        if turn == 8:
+        if len(acknowledged) == 9:
             os.kill(int(worker), signal.SIGKILL)
             killed = worker
-    assert killed and len(acknowledged) >= 15 and acknowledged[-1] == 2 * len(acknowledged)
+        if len(acknowledged) == 15:
+            break
+    assert killed and len(acknowledged) == 15 and acknowledged[-1] == 2 * len(acknowledged)
     with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as admin:
         stored = admin.get(f"/api/v1/conversations/{session}").json()
     assert all(stored[number - 1]["role"] == "assistant" for number in acknowledged)

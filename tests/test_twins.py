@@ -10,6 +10,7 @@ import pytest
 from kefu.agent.budget import PIECE_CHARS, pieces
 from kefu.agent.figures import (
     changed_currencies,
+    discounts_as_off,
     dropped_figures,
     misread_discounts,
     respelled,
@@ -256,6 +257,12 @@ def test_every_way_of_reading_a_discount_as_that_much_off_is_caught(reply, misre
     assert misread_discounts(reply, "10件以上享92折。") == (["92折"] if misread else [])
 
 
+def test_discounts_are_shown_to_the_llm_as_the_share_off():
+    assert discounts_as_off("满10件享92折，会员9折，清仓8.5折。") == (
+        "满10件享8% off，会员10% off，清仓15% off。")
+    assert discounts_as_off("全场打折，满¥199包邮。") == "全场打折，满¥199包邮。"
+
+
 def test_a_translation_that_reads_a_discount_as_that_much_off_is_refused(settings, e5,
                                                                          scripted):
     member = Entry("zh-member", "会员有折扣吗？", "会员全场享95折。", "zh")
@@ -265,6 +272,7 @@ def test_a_translation_that_reads_a_discount_as_that_much_off_is_refused(setting
                   "Do members get a discount?", wrong, "Members get 5% off everything."):
         scripted.enqueue(reply)
     assert translate(member, "en", None) is None
+    assert "会员全场享5% off。" in scripted.prompts[1][-1].content  # shown as the share off
     assert translate(member, "en", None).answer == "Members get 5% off everything."
     assert scripted.prompts[-1][-1].content.endswith(
         "95折 means the customer pays 95% of the price: 5% off.")

@@ -185,15 +185,22 @@ def test_a_translation_that_fails_its_checks_is_not_stored(mixed_kb, scripted):
     translate = EntryTranslator(agent)
     wrong = "是的。寄往加拿大需要6-9个工作日；满US$50包邮。"  # a figure it did not say
     right = "是的。寄往加拿大需要6-9个工作日；满US$80包邮。"
-    for reply in ("你们发货到加拿大吗？", wrong, wrong, wrong, wrong):  # two tries, each
-        scripted.enqueue(reply)  # asking again once
+    wrong_second, right_second = wrong.removeprefix("是的。"), right.removeprefix("是的。")
+    # two tries, each: the answer, asked again once; then its sentences one at a time
+    refused = (wrong, wrong, "是的。", wrong_second, wrong_second)
+    for reply in ("你们发货到加拿大吗？", *refused * 2):
+        scripted.enqueue(reply)
     assert translate(EN_ONLY, "zh", None) is None and not scripted.replies
     assert "照资料 [1] 原样写出：US$80。" in scripted.prompts[-1][-1].content  # asked again
-    assert "照资料" not in scripted.prompts[-2][-1].content  # the second try starts afresh
+    alone = scripted.prompts[-2][-1].content  # the second sentence, asked alone
+    assert "照资料" not in alone and "Parcels" in alone and "Yes." not in alone
     for reply in ("你们发货到加拿大吗？", wrong, right):
         scripted.enqueue(reply)
     assert translate(EN_ONLY, "zh", None) == Translation("你们发货到加拿大吗？", right)
-    for reply in ("你们发货到加拿大吗？", wrong, wrong, right):  # the fresh try passes
+    for reply in ("你们发货到加拿大吗？", wrong, wrong, "是的。", right_second):  # sentence by
+        scripted.enqueue(reply)  # sentence, each checked, it passes
+    assert translate(EN_ONLY, "zh", None) == Translation("你们发货到加拿大吗？", right)
+    for reply in ("你们发货到加拿大吗？", *refused, right):  # the fresh try passes
         scripted.enqueue(reply)
     assert translate(EN_ONLY, "zh", None) == Translation("你们发货到加拿大吗？", right)
     asked = [p[-1].content for p in scripted.prompts]
@@ -571,4 +578,6 @@ def test_a_section_is_translated_a_few_sentences_at_a_time_each_checked(mixed_kb
     scripted.enqueue(POLICY_ZH.question)
     for _ in range(2):  # asked again once
         scripted.enqueue("帐篷保修3年。睡袋保修2年。")  # a figure the section does not state
-    assert translate(POLICY, "zh", None) is None
+    for _ in range(2):  # then its first sentence alone, asked again once: no more is asked
+        scripted.enqueue("帐篷保修3年。")
+    assert translate(POLICY, "zh", None) is None and not scripted.replies

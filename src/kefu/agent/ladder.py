@@ -401,14 +401,30 @@ class Agent:
         rules, or (a question that ends as one) does not end as a question. The caller holds
         the LLM (a turn of self.queue)."""
         if kind == "answer":  # a few sentences at a time, each checked on its own
-            parts = [self._translated_piece(lang, piece, hits, "translate")
-                     for piece in pieces(text)]
-            return ("" if lang == "zh" else " ").join(parts) if all(parts) else ""
+            parts = [self._translated_part(lang, piece, hits) for piece in pieces(text)]
+            return _joiner(lang).join(parts) if all(parts) else ""
         result = self._translated_piece(lang, text, hits, f"translate_{kind}")
         asks = text.rstrip().endswith(("?", "？"))
         if kind == "question" and asks and not result.endswith(("?", "？")):
             return ""
         return result
+
+    def _translated_part(self, lang: Lang, piece: str, hits: Sequence[Hit]) -> str:
+        """A few sentences of the shop's text in lang, checked; when that fails, one sentence
+        at a time, every one checked: the 1.5B model writes its prompt back for an English
+        answer that reads like an instruction ("Choose … at checkout. Bring your passport
+        …") and translates each of its sentences alone (docs/retrieval.md)."""
+        whole = self._translated_piece(lang, piece, hits, "translate")
+        said = sentences(piece)
+        if whole or len(said) < 2:
+            return whole
+        parts = []
+        for sentence in said:
+            part = self._translated_piece(lang, sentence, hits, "translate")
+            if not part:
+                return ""
+            parts.append(part)
+        return _joiner(lang).join(parts)
 
     def _translated_piece(self, lang: Lang, text: str, hits: Sequence[Hit], key: str) -> str:
         """One piece of the shop's text in lang, checked; a translation that fails the
@@ -500,3 +516,9 @@ class Agent:
         return False
 
 
+
+
+def _joiner(lang: Lang) -> str:
+    """What goes between two translated parts of a text: nothing in Chinese, a space in
+    English."""
+    return "" if lang == "zh" else " "

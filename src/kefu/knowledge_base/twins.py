@@ -50,11 +50,12 @@ from kefu.types import Entry, Lang
 # rejected: the owner turned it down · failed: the translation did not pass its checks ·
 # covered: the shop wrote it in the other language too (covered_by: that entry).
 Status = Literal["machine", "checked", "rejected", "failed", "covered"]
-# Raised when the checks a translation must pass change (agent/translation.py), or what
-# the LLM is shown to translate (5: discounts as the share off): entries whose translation
-# failed older checks are tried again, and twins made under older checks are checked again
-# (fill's recheck) and made anew where they fail.
-CHECKS_REVISION = 5
+# Raised when the checks a translation must pass change (agent/translation.py), or how
+# the LLM is asked (5: discounts shown as the share off; 6: a refused part asked again
+# sentence by sentence): entries whose translation failed older checks are tried again,
+# and twins made under older checks are checked again (fill's recheck) and made anew where
+# they fail.
+CHECKS_REVISION = 6
 
 
 @dataclass(frozen=True)

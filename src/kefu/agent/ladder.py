@@ -516,8 +516,6 @@ class Agent:
         return False
 
 
-
-
 def _joiner(lang: Lang) -> str:
     """What goes between two translated parts of a text: nothing in Chinese, a space in
     English."""

@@ -29,6 +29,7 @@ from kefu.agent.tickets import Ticket, TicketStore, WebhookNotifier
 from kefu.agent.translation import TwinMaker
 from kefu.errors import HandoverError, KefuError
 from kefu.knowledge_base.store import KnowledgeBase
+from kefu.knowledge_base.text import joined
 from kefu.privacy import EMAIL, PHONE
 from kefu.types import Answer, Event, Lang, Message, final_answer, until_answer
 
@@ -239,8 +240,8 @@ class SupportDesk:
 
 
 def _sentences(lang: Lang, *parts: str) -> str:
-    """Sentences as one reply: Chinese ones run on, English ones are spaced."""
-    return ("" if lang == "zh" else " ").join(p for p in parts if p)
+    """Sentences as one reply, empty ones left out."""
+    return joined(lang, (p for p in parts if p))
 
 
 def forget_session(conversations: ConversationStore, tickets: TicketStore,

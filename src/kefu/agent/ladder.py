@@ -75,7 +75,7 @@ from kefu.config import LadderSettings
 from kefu.errors import KefuError, QueueTimeout
 from kefu.knowledge_base.chunking import passages
 from kefu.knowledge_base.store import KnowledgeBase
-from kefu.knowledge_base.text import in_language, sentences
+from kefu.knowledge_base.text import in_language, joined, sentences
 from kefu.knowledge_base.twins import other_language
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import (
@@ -402,7 +402,7 @@ class Agent:
         the LLM (a turn of self.queue)."""
         if kind == "answer":  # a few sentences at a time, each checked on its own
             parts = [self._translated_part(lang, piece, hits) for piece in pieces(text)]
-            return _joiner(lang).join(parts) if all(parts) else ""
+            return joined(lang, parts) if all(parts) else ""
         result = self._translated_piece(lang, text, hits, f"translate_{kind}")
         asks = text.rstrip().endswith(("?", "？"))
         if kind == "question" and asks and not result.endswith(("?", "？")):
@@ -415,8 +415,8 @@ class Agent:
         answer that reads like an instruction ("Choose … at checkout. Bring your passport
         …") and translates each of its sentences alone (docs/retrieval.md)."""
         whole = self._translated_piece(lang, piece, hits, "translate")
-        said = sentences(piece)
-        if whole or len(said) < 2:
+        said = [] if whole else sentences(piece)
+        if len(said) < 2:
             return whole
         parts = []
         for sentence in said:
@@ -424,7 +424,7 @@ class Agent:
             if not part:
                 return ""
             parts.append(part)
-        return _joiner(lang).join(parts)
+        return joined(lang, parts)
 
     def _translated_piece(self, lang: Lang, text: str, hits: Sequence[Hit], key: str) -> str:
         """One piece of the shop's text in lang, checked; a translation that fails the
@@ -514,9 +514,3 @@ class Agent:
             log.warning("rejected a reply that quotes the rules or an id: %r", text[:80])
             return True
         return False
-
-
-def _joiner(lang: Lang) -> str:
-    """What goes between two translated parts of a text: nothing in Chinese, a space in
-    English."""
-    return "" if lang == "zh" else " "

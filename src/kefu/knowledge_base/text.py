@@ -6,6 +6,7 @@ import logging
 import re
 import threading
 import unicodedata
+from collections.abc import Iterable
 from functools import cache
 
 from kefu.types import Lang
@@ -99,6 +100,12 @@ def sentences(text: str) -> list[str]:
     """The text's sentences as written, end punctuation kept: 'US$9.90' and 'e.g. a tent'
     stay whole, and so does a clause after a semicolon (it may hold the condition)."""
     return [s.strip() for s in _SENTENCE_END.split(text) if s and s.strip()]
+
+
+def joined(lang: Lang, sentences: Iterable[str]) -> str:
+    """Sentences (or parts of a text) in lang as one text: Chinese ones run on, English
+    ones are spaced."""
+    return ("" if lang == "zh" else " ").join(sentences)
 
 
 def to_simplified(text: str) -> str:

@@ -40,6 +40,20 @@ def test_refusals_and_handoffs_count_as_declining_and_suggestions_as_their_own_r
                                     "in_scope_abstain_rate": 0.0, "n_oos": 3}
 
 
+def test_the_report_says_what_the_unanswerable_questions_got():
+    from kefu.evals.report import verdict
+
+    records = [_r("a", "en", "in", ["x"], ["x"], "faq", 10),
+               _r("e", "en", "oos", [], ["x"], "abstain", 10),
+               _r("f", "en", "oos", [], ["x"], "suggest", 10),
+               _r("g", "en", "oos", [], ["x"], "faq", 10),
+               _r("h", "en", "oos", [], ["x"], "handoff", 10)]
+    results = summarize(records) | {"mode": "full", "counts": {"in_scope": 1, "oos": 4}}
+    assert ("Of the questions it cannot answer, it declines 50% instead of guessing, offers "
+            "'did you mean' questions for 25% and answers 25% from an entry that does not "
+            "answer them.") in verdict(results)
+
+
 def test_metrics_on_a_hand_checked_example():
     result = summarize(RECORDS)
     assert result["retrieval"] == {"hit_at_1": 0.25, "hit_at_5": 0.5,

@@ -70,7 +70,36 @@ def test_a_long_answer_is_shown_to_the_chooser_cut_short(answer, shown):
     from kefu.agent.replies import excerpt_of
 
     entry = Entry(id="x", question="Q?", answer=answer, lang="en")
-    assert excerpt_of(entry) == f"Q? — {shown}"
+    assert excerpt_of(entry, "anything?") == f"Q? — {shown}"
+
+
+@pytest.mark.parametrize("question,shown", [
+    ("Do I have to wash my tent before sending it in for repair?",
+     "… Tents must be dry and washed before you send them in. Repairs take 10 days."),
+    ("How long does a repair take?", "… Repairs take 10 days."),
+    ("Where do I email my claim?", "Email repair@shop.example with your order number and"),
+    ("Can I pay with PayPal?", "Email repair@shop.example with your order number and"),  # none
+])
+def test_the_chooser_reads_a_long_answer_from_the_sentence_the_question_asks_about(
+        question, shown):
+    from kefu.agent.replies import excerpt_of
+
+    claim = ("Email repair@shop.example with your order number and a photo of the fault. "
+             "Tents must be dry and washed before you send them in. Repairs take 10 days.")
+    entry = Entry(id="x", question="How to claim", answer=claim, lang="en", kind="doc")
+    assert excerpt_of(entry, question).startswith(f"How to claim — {shown}")
+    faq = Entry(id="y", question="How to claim", answer=claim, lang="en")  # opens with it
+    assert excerpt_of(faq, question).startswith("How to claim — Email repair@shop.example")
+
+
+def test_the_chooser_reads_a_chinese_section_from_the_sentence_asked_about():
+    from kefu.agent.replies import excerpt_of
+
+    section = ("租期按天计算，最短两天。装备无需清洗，但帐篷必须晾干后再收纳打包。"
+               "归还时请清点配件，地钉遗失每根收费¥5。")
+    entry = Entry(id="x", question="归还", answer=section, lang="zh", kind="doc")
+    shown = excerpt_of(entry, "地钉丢了一根要赔多少")
+    assert shown == "归还 — … 归还时请清点配件，地钉遗失每根收费¥5。"
 
 
 LEAD_ONLY = LLM_CHOOSES.model_copy(update={  # certainty >= 0.5 exactly when the lead >= 0.6

@@ -385,7 +385,7 @@ class Agent:
         rank (as in reciprocal-rank fusion; "none" keeps the weight of the first), so a
         choice the retriever agrees with leads more. The caller holds the LLM."""
         none, chances = self._label_chances("choose", len(entries), question=question,
-                                            entries=[excerpt_of(e) for e in entries])
+                                            entries=[excerpt_of(e, question) for e in entries])
         weighted = [p / rank for rank, p in enumerate(chances, 1)]
         order = sorted(range(len(entries)), key=lambda i: -weighted[i])
         lead = lead_share(weighted[order[0]], max([none, *(weighted[i] for i in order[1:2])]))

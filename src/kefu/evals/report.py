@@ -108,9 +108,12 @@ def verdict(results: dict[str, Any]) -> list[str]:
             f"reply contains, {answers['gold_facts']:.0%} got all of it; "
             f"{answers['answered_without_facts']:.0%} got an answer without it.")
     if results["counts"]["oos"]:
+        oos = results["routes_oos"]
         lines.append(
             f"Of the questions it cannot answer, it declines {abstention['recall']:.0%} "
-            "instead of guessing.")
+            f"instead of guessing, offers 'did you mean' questions for {oos['suggest']:.0%} "
+            f"and answers {oos['faq'] + oos['rag']:.0%} from an entry that does not answer "
+            "them.")
     calibration = results.get("calibration")
     if calibration:
         test = calibration["test"]

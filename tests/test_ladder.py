@@ -92,6 +92,21 @@ def test_the_chooser_reads_a_long_answer_from_the_sentence_the_question_asks_abo
     assert excerpt_of(faq, question).startswith("How to claim — Email repair@shop.example")
 
 
+def test_the_chooser_reads_a_long_faq_answer_from_the_sentence_asked_about():
+    """A shop's whole terms pasted into one FAQ cell are read like a document."""
+    from kefu.agent.replies import excerpt_of
+    from kefu.knowledge_base.chunking import LONG_ANSWER_CHARS
+
+    terms = "Our terms cover every order placed online. " * (LONG_ANSWER_CHARS // 40)
+    entry = Entry(id="t", question="Terms", lang="en",
+                  answer=terms + "Repair quotes are valid for 14 days.")
+    assert excerpt_of(entry, "how long is a repair quote valid") == \
+        "Terms — … Repair quotes are valid for 14 days."
+    short = Entry(id="s", question="Terms", lang="en",
+                  answer="Our terms cover every order. " * 3 + "Repair quotes last 14 days.")
+    assert excerpt_of(short, "how long is a repair quote valid").startswith("Terms — Our terms")
+
+
 def test_the_chooser_reads_a_chinese_section_from_the_sentence_asked_about():
     from kefu.agent.replies import excerpt_of
 

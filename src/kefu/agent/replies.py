@@ -49,8 +49,10 @@ def excerpt_of(entry: Entry, question: str) -> str:
     """A candidate as the LLM sees it when it chooses for question: the entry's question (a
     document's title), at most twice EXCERPT_CHARS wide, and EXCERPT_CHARS of its answer: an
     FAQ answer from its start (a curated answer opens with what its question asks), a
-    document's text from where it speaks to the question (asked_part())."""
-    answer = asked_part(entry.answer, entry.lang, question) if entry.kind == "doc" else entry.answer
+    document's text or a long FAQ answer (a shop's whole terms in one cell, retrieved by
+    passage) from where it speaks to the question (asked_part())."""
+    long = entry.kind == "doc" or len(passages(entry.answer)) > 1
+    answer = asked_part(entry.answer, entry.lang, question) if long else entry.answer
     return f"{narrow(entry.question, 2 * EXCERPT_CHARS)} — {narrow(answer, EXCERPT_CHARS)}"
 
 

@@ -87,6 +87,23 @@ def test_a_long_answer_is_indexed_in_passages_and_the_one_that_matches_is_found(
     assert "speakers" in parts[hit.passage]
 
 
+def test_a_long_answer_is_scored_by_the_passage_that_matches_like_a_document(warranty_kb):
+    """Its title alone ("What are the full warranty terms?") says little of each passage;
+    averaged with it, the passage that answers ranked behind short entries."""
+    hits = Retriever(warranty_kb, RetrievalSettings()).search(
+        "for how many months are the speakers covered if the seal is intact?")
+    long = next(h for h in hits if h.entry.id == "warranty-terms")
+    assert hits[0] is long and long.question == long.answer
+
+
+def test_a_long_answer_is_never_given_whole_even_when_its_title_is_asked(warranty_kb):
+    agent = Agent(Retriever(warranty_kb, RetrievalSettings()), ContextKeeper(),
+                  LadderSettings(), "Shop")  # a curated match at the default thresholds
+    final = agent.ask("What are the full warranty terms?")
+    assert final.answer != TERMS and len(final.answer) < 2_000
+    assert not final.reason.startswith(("curated match", "retrieval is sure"))
+
+
 def test_every_prompt_fits_the_context_whatever_the_entry_the_message_and_the_conversation(
         warranty_kb):
     model = ContextKeeper()

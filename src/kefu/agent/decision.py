@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kefu.config import LadderSettings
+from kefu.knowledge_base.chunking import reads_as_document
 from kefu.types import (
     Hit,
     Lang,
@@ -48,7 +49,7 @@ class Decision:
 def decide(cfg: LadderSettings, lang: Lang, hits: Sequence[Hit]) -> Decision:
     """The rung a question lands on before any LLM call, under thresholds cfg. 'rag' means
     "let the LLM choose among these"; without an LLM it declines."""
-    faqs = [h for h in hits if h.entry.kind == "faq"]
+    faqs = [h for h in hits if not reads_as_document(h.entry)]  # curated answers, given whole
     same = [h for h in faqs if h.entry.lang == lang]
     if same and same[0].question >= cfg.faq_threshold:
         return Decision("faq", (same[0],), reason=f"curated match {same[0].question:.2f} >= "
@@ -98,9 +99,9 @@ NEVER_SURE = (-60.0, 0.0, 0.0)  # retrieval certainty weights under which it is 
 
 def answers_alone(cfg: LadderSettings, lang: Lang, hit: Hit) -> bool:
     """Whether retrieval's first hit may answer on retrieval's word alone, when it is sure:
-    an FAQ entry (a curated answer to give as written), in the customer's language or, with
-    translation on, in the other."""
-    return hit.entry.kind == "faq" and (hit.entry.lang == lang or cfg.translate)
+    an FAQ entry (a curated answer to give as written, not one that reads as a document),
+    in the customer's language or, with translation on, in the other."""
+    return not reads_as_document(hit.entry) and (hit.entry.lang == lang or cfg.translate)
 
 
 def retrieval_features(hits: Sequence[Hit]) -> tuple[float, float]:

@@ -73,7 +73,7 @@ from kefu.agent.rewrite import (
 )
 from kefu.config import LadderSettings
 from kefu.errors import KefuError, QueueTimeout
-from kefu.knowledge_base.chunking import passages
+from kefu.knowledge_base.chunking import reads_as_document
 from kefu.knowledge_base.store import KnowledgeBase
 from kefu.knowledge_base.text import in_language, joined, sentences
 from kefu.knowledge_base.twins import other_language
@@ -324,7 +324,7 @@ class Agent:
         if sure >= self.cfg.choose_certainty:
             chosen = hits[best]
             reason = f"the LLM chose [{best + 1}] {chosen.entry.id} ({odds})"
-            if chosen.entry.kind == "doc" or len(passages(chosen.entry.answer)) > 1:
+            if reads_as_document(chosen.entry):
                 yield from self._extract(question, lang, chosen, reason)
             elif chosen.entry.lang == lang:
                 yield curated_answer(chosen, lang, reason)

@@ -12,7 +12,7 @@ from typing import Any
 
 from kefu.agent.llm_queue import Turn
 from kefu.agent.prompts import prompts
-from kefu.knowledge_base.chunking import passages
+from kefu.knowledge_base.chunking import passages, reads_as_document
 from kefu.knowledge_base.text import is_cjk, joined, sentences, tokenize
 from kefu.types import (
     Answer,
@@ -51,8 +51,8 @@ def excerpt_of(entry: Entry, question: str) -> str:
     FAQ answer from its start (a curated answer opens with what its question asks), a
     document's text or a long FAQ answer (a shop's whole terms in one cell, retrieved by
     passage) from where it speaks to the question (asked_part())."""
-    long = entry.kind == "doc" or len(passages(entry.answer)) > 1
-    answer = asked_part(entry.answer, entry.lang, question) if long else entry.answer
+    answer = (asked_part(entry.answer, entry.lang, question) if reads_as_document(entry)
+              else entry.answer)
     return f"{narrow(entry.question, 2 * EXCERPT_CHARS)} — {narrow(answer, EXCERPT_CHARS)}"
 
 

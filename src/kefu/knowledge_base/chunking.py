@@ -11,6 +11,7 @@ import re
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 
 from kefu.knowledge_base.text import CJK, words
+from kefu.types import Entry
 
 MAX_CHARS = 400
 OVERLAP = 60
@@ -58,6 +59,13 @@ def chunk_text(text: str) -> list[tuple[str, str]]:
 def chunk_plain(text: str) -> list[str]:
     """Text without headings (a PDF page) in overlapping chunks."""
     return _split(text)
+
+
+def reads_as_document(entry: Entry) -> bool:
+    """A document section, or an FAQ answer long enough to be indexed passage by passage (a
+    shop's whole terms in one cell): retrieval scores it by the passage that matches, and
+    the customer gets the sentences of it the LLM picks, never the whole text."""
+    return entry.kind == "doc" or len(entry.answer) > LONG_ANSWER_CHARS
 
 
 def passages(answer: str) -> list[str]:

@@ -5,7 +5,9 @@ For a question q and an entry e (see docs/retrieval.md for the measurements behi
     c(v)      = v minus the mean of the vectors of texts in v's language in this knowledge
                 base (of all vectors when that language has none), at unit length
     question  = max over e's question and alternative phrasings of  c(q) · c(v)
-    answer    = c(q) · c(e's answer vector)            (a document chunk has one vector)
+    answer    = c(q) · c(e's answer vector)            (a document chunk has one vector;
+                a long FAQ answer, the best of its passages' vectors, and its question
+                term at least that: it reads as a document, whatever its title)
     dense     = (question + answer_weight × answer) / (1 + answer_weight)
     bm25      = BM25(q, e) / the best BM25 score q could reach, in [0, 1]
     named     = 1 when q contains e's title verbatim (a document only; see names.py), else 0
@@ -159,6 +161,8 @@ class Retriever:
         question = max(s for field, s in similarity.items() if passage_index(field) is None)
         best = max(passages, key=passages.__getitem__, default=None)
         answer = question if best is None else passages[best]
+        if len(passages) > 1:  # a long answer reads as a document: its passage that matches
+            question = max(question, answer)  # answers as a section would, whatever its title
         dense, score = fuse(question, answer, bm25, float(named), self.cfg.answer_weight,
                             self.cfg.bm25_weight, self.cfg.name_weight)
         return Hit(entry=entry, score=score, dense=dense, bm25=bm25, question=question,

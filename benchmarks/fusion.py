@@ -43,6 +43,9 @@ Rows, each a seeded sample of at most --limit questions unless said otherwise:
 - pinecone: kefu's second shop (evalsets/pinecone: 30 Chinese-only and 30 English-only FAQ
   entries, 15 policy sections), all 300 questions; cross-lang: the question's language is
   not that of its first gold entry;
+- pinecone long: the same shop with each of its two policies pasted into one FAQ entry
+  (2,924 and 1,743 characters: a shop's terms in one spreadsheet cell), the questions about
+  a section asked of it;
 - "+twins" (--twins): xsid mixed and pinecone again, after the LLM (--llm) made the twins
   kefu makes after an import (agent/translation.py: every FAQ entry written in one language
   only, and the policy sections of a shop written in both); a twin found counts as its
@@ -220,6 +223,27 @@ def xsid_mixed(dataset: Dataset) -> Dataset:
     return replace(dataset, entries=entries, queries=queries)
 
 
+def long_entries(dataset: Dataset) -> Dataset:
+    """The shop with each document pasted into one FAQ entry, as a shop that keeps its terms
+    in one spreadsheet cell does: its question the document's title (before " — "), its
+    answer the sections one after the other ("section: text"); a question whose gold was a
+    section has that entry as its gold instead."""
+    documents: dict[str, list[Entry]] = {}
+    for entry in dataset.entries:
+        if entry.kind == "doc":
+            documents.setdefault(entry.id.rsplit("-", 1)[0], []).append(entry)
+    whole = {name: Entry(
+        f"{name}-whole", sections[0].question.split(" — ")[0],
+        "\n\n".join(f"{s.question.split(' — ')[-1]}: {s.answer}" for s in sections),
+        lang=sections[0].lang, source=sections[0].source)
+        for name, sections in documents.items()}
+    gold_of = {s.id: whole[name].id for name, sections in documents.items() for s in sections}
+    queries = [replace(q, gold=tuple(dict.fromkeys(gold_of.get(g, g) for g in q.gold)))
+               for q in dataset.queries]
+    return replace(dataset, entries=[*(e for e in dataset.entries if e.kind != "doc"),
+                                     *whole.values()], queries=queries)
+
+
 def traditional(folder: Path, out: Path) -> Path:
     """A copy of a docs.jsonl + queries.jsonl folder in traditional characters (OpenCC s2t)."""
     s2t = OpenCC("s2t")
@@ -308,6 +332,7 @@ def benches(data: Path, limit: int, cmrc_docs: int, scratch: Path,
         shop("xsid mixed", mixed, False),
         cmrc(trad=False), cmrc(trad=True),
         shop("pinecone", lambda: load_dataset(PINECONE), False),
+        shop("pinecone long", lambda: long_entries(load_dataset(PINECONE)), False),
         *([shop("xsid mixed", mixed, True), shop("pinecone", lambda: load_dataset(PINECONE),
                                                   True)] if with_twins else []),
     ]

@@ -371,7 +371,7 @@ class Agent:
         if not written:
             yield reply(lang, "abstain", "abstain", reason=f"{reason}; an empty document")
             return
-        text = (" " if hit.entry.lang == "en" else "").join(written)
+        text = joined(hit.entry.lang, written)
         if hit.entry.lang != lang:
             excerpt = replace(hit, entry=replace(hit.entry, answer=text))
             yield from self._translate(lang, excerpt, f"{reason}; in the other language", "rag")

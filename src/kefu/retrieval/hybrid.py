@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from kefu.config import RetrievalSettings
+from kefu.knowledge_base.chunking import reads_as_document
 from kefu.knowledge_base.store import KnowledgeBase, passage_index
 from kefu.knowledge_base.text import detect_lang, to_simplified, tokenize
 from kefu.knowledge_base.twins import twin_id
@@ -161,8 +162,8 @@ class Retriever:
         question = max(s for field, s in similarity.items() if passage_index(field) is None)
         best = max(passages, key=passages.__getitem__, default=None)
         answer = question if best is None else passages[best]
-        if len(passages) > 1:  # a long answer reads as a document: its passage that matches
-            question = max(question, answer)  # answers as a section would, whatever its title
+        if reads_as_document(entry):  # its passage that matches answers as a section would,
+            question = max(question, answer)  # whatever its title (a chunk: answer is question)
         dense, score = fuse(question, answer, bm25, float(named), self.cfg.answer_weight,
                             self.cfg.bm25_weight, self.cfg.name_weight)
         return Hit(entry=entry, score=score, dense=dense, bm25=bm25, question=question,

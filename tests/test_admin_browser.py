@@ -87,15 +87,21 @@ def test_an_owner_corrects_a_machine_translation_and_rejects_another(admin):
     kb = client.app.state.desk.agent.retriever.kb
     pay, ship = kb.get("t-zh-pay"), kb.get("t-zh-ship")
     twins.put_twin(kb, pay, Translation("Which payment methods do you accept?",
-                                        "We accept Alipay and WeChat."))
+                                        "We accept 支付宝 and WeChat."))
     twins.put_twin(kb, ship, Translation("How long until it arrives?", "3-5 working days."))
     page.get_by_role("tab", name="Translations").click()
     page.locator("#admin-translations-progress").get_by_text("2 to review").wait_for()
+    page.locator("#admin-translations-progress").get_by_text(
+        "words left untranslated in 1 of those to review").wait_for()
     first = page.locator("#admin-translations").get_by_test_id("cell-0-0")  # to review first
     first.get_by_text("t-zh-pay").wait_for()
+    page.locator("#admin-translations").get_by_test_id("cell-0-1").get_by_text(
+        "words left untranslated: 支付宝").wait_for()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "admin-translations-to-review.png"), full_page=True)
     first.click()
     page.wait_for_function("document.querySelector('#admin-twin-answer textarea').value"
-                           " === 'We accept Alipay and WeChat.'")
+                           " === 'We accept 支付宝 and WeChat.'")
     page.locator("#admin-twin-answer textarea").fill("We accept Alipay and WeChat Pay.")
     page.locator("#admin-twin-keep").click()
     page.locator("#admin-twin-status").get_by_text("Kept").wait_for()

@@ -581,3 +581,19 @@ def test_a_section_is_translated_a_few_sentences_at_a_time_each_checked(mixed_kb
     for _ in range(2):  # then its first sentence alone, asked again once: no more is asked
         scripted.enqueue("帐篷保修3年。")
     assert translate(POLICY, "zh", None) is None and not scripted.replies
+
+
+def test_the_owner_reviews_first_the_translations_that_left_words_untranslated(mixed_kb):
+    from kefu.ui.admin_translations import review_table
+    from kefu.ui.page_language import texts
+
+    twins.put_twin(mixed_kb, ZH_ONLY, Translation("Who pays the 运费 for a return?",
+                                                  "We pay it for quality problems."))
+    twins.put_twin(mixed_kb, EN_ONLY, TRANSLATIONS["en-canada"])
+    shown = review_table(mixed_kb, texts("en", "admin"))["data"]
+    assert [row[:2] for row in shown] == [
+        ["zh-return-fee", "to review — words left untranslated: 运费"],
+        ["en-canada", "to review"]]  # by id alone, en-canada would lead
+    twins.put_twin(mixed_kb, ZH_ONLY, TRANSLATIONS["zh-return-fee"], status="checked")
+    assert [row[:2] for row in review_table(mixed_kb, texts("zh", "admin"))["data"]] == [
+        ["en-canada", "待审阅"], ["zh-return-fee", "已保留"]]

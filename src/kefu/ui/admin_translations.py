@@ -9,8 +9,10 @@ from typing import Any
 import gradio as gr
 
 from kefu.agent.desk import SupportDesk
+from kefu.agent.guard import untranslated_words
 from kefu.errors import KefuError
 from kefu.knowledge_base import twins
+from kefu.knowledge_base.store import KnowledgeBase
 from kefu.knowledge_base.text import nonempty_lines
 from kefu.knowledge_base.twins import Translation
 from kefu.ui.page_language import PageTexts, Table, english_headers, words
@@ -25,17 +27,37 @@ def _short(text: str, width: int = 120) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def words_left(made: twins.Twin) -> list[str]:
+    """The words the machine translation left in the source's language (顺丰 in English,
+    "shipping" in Chinese): what the owner should correct first."""
+    if made.twin is None:
+        return []
+    said = " ".join([made.twin.question, *made.twin.alt_questions, made.twin.answer])
+    return list(dict.fromkeys(untranslated_words(said, made.twin.lang)))
+
+
+def review_table(kb: KnowledgeBase, said: dict[str, Any]) -> Table:
+    """The twins, those to review first and among them those with words left untranslated
+    (named in their status), then by source id; headed in the person's language."""
+    order = {status: n for n, status in enumerate(STATUSES)}
+    left = {t.source.id: words_left(t) if t.status == "machine" else [] for t in twins.twins(kb)}
+    made = sorted(twins.twins(kb), key=lambda t: (order.get(t.status, len(STATUSES)),
+                                                  not left[t.source.id], t.source.id))
+
+    def status(t: twins.Twin) -> str:
+        shown = str(said.get(f"status_{t.status}", t.status))
+        if left[t.source.id]:
+            shown += str(said["status_words_left"]).format(words=", ".join(left[t.source.id]))
+        return shown
+
+    return page_table(said, COLUMNS, [
+        [t.source.id, status(t), _short(f"{t.source.question} — {t.source.answer}"),
+         _short(f"{t.twin.question} — {t.twin.answer}") if t.twin else ""] for t in made])
+
+
 def translations_tab(desk: SupportDesk, tab: gr.Tab, shown: PageTexts) -> None:
     """The tab's components and handlers, inside tab (of the page's gr.Blocks)."""
     kb = desk.kb
-
-    def rows(said: dict[str, Any]) -> Table:
-        order = {status: n for n, status in enumerate(STATUSES)}
-        made = sorted(twins.twins(kb), key=lambda t: (order.get(t.status, 4), t.source.id))
-        return page_table(said, COLUMNS, [
-            [t.source.id, said.get(f"status_{t.status}", t.status),
-             _short(f"{t.source.question} — {t.source.answer}"),
-             _short(f"{t.twin.question} — {t.twin.answer}") if t.twin else ""] for t in made])
 
     def progress(said: dict[str, Any]) -> str:
         made = twins.twins(kb)
@@ -43,6 +65,9 @@ def translations_tab(desk: SupportDesk, tab: gr.Tab, shown: PageTexts) -> None:
         maker = desk.twins
         waiting = len(twins.pending(kb, maker is not None and maker.documents))
         line = str(said["twin_counts"].format(waiting=waiting, **counts))
+        left = sum(bool(words_left(t)) for t in made if t.status == "machine")
+        if left:
+            line += said["twin_words_left"].format(left=left)
         if maker is not None and maker.progress.state == "translating":
             line += said["twin_translating"].format(done=maker.progress.done,
                                                     total=maker.progress.total)
@@ -52,7 +77,7 @@ def translations_tab(desk: SupportDesk, tab: gr.Tab, shown: PageTexts) -> None:
 
     def refresh(request: gr.Request) -> tuple[str, Table]:
         said = words(request, "admin")
-        return progress(said), rows(said)
+        return progress(said), review_table(kb, said)
 
     def pick(table: Any, event: gr.SelectData) -> tuple[str, str, str, str, str]:
         source_id = str(event.row_value[0]) if event.row_value else ""
@@ -90,7 +115,7 @@ def translations_tab(desk: SupportDesk, tab: gr.Tab, shown: PageTexts) -> None:
     counts = gr.Markdown(elem_id="admin-translations-progress")
     table = gr.Dataframe(headers=english_headers("admin", COLUMNS), interactive=False,
                          wrap=True, max_height=320, elem_id="admin-translations",
-                         column_widths=["16%", "12%", "36%", "36%"])
+                         column_widths=["16%", "18%", "33%", "33%"])
     source_id = shown.show(gr.Textbox(interactive=False), label="source_entry")
     source_text = gr.Markdown()
     question = shown.show(gr.Textbox(elem_id="admin-twin-question"), label="twin_question")

@@ -40,9 +40,10 @@ def review_table(kb: KnowledgeBase, said: dict[str, Any]) -> Table:
     """The twins, those to review first and among them those with words left untranslated
     (named in their status), then by source id; headed in the person's language."""
     order = {status: n for n, status in enumerate(STATUSES)}
-    left = {t.source.id: words_left(t) if t.status == "machine" else [] for t in twins.twins(kb)}
-    made = sorted(twins.twins(kb), key=lambda t: (order.get(t.status, len(STATUSES)),
-                                                  not left[t.source.id], t.source.id))
+    made = twins.twins(kb)
+    left = {t.source.id: words_left(t) if t.status == "machine" else [] for t in made}
+    made.sort(key=lambda t: (order.get(t.status, len(STATUSES)), not left[t.source.id],
+                             t.source.id))
 
     def status(t: twins.Twin) -> str:
         shown = str(said.get(f"status_{t.status}", t.status))

@@ -114,7 +114,31 @@ def test_the_chooser_reads_a_chinese_section_from_the_sentence_asked_about():
                "归还时请清点配件，地钉遗失每根收费¥5。")
     entry = Entry(id="x", question="归还", answer=section, lang="zh", kind="doc")
     shown = excerpt_of(entry, "地钉丢了一根要赔多少")
-    assert shown == "归还 — … 归还时请清点配件，地钉遗失每根收费¥5。"
+    assert shown == "归还 — … 地钉遗失每根收费¥5。"
+
+
+def test_the_chooser_reads_the_end_of_a_long_sentence_when_the_question_asks_it():
+    """The window starts where the question's words do, not at the sentence: the first 33
+    characters of this one do not reach the deposit."""
+    from kefu.agent.replies import excerpt_of
+
+    section = ("租期按天计算，最短两天。在成都旗舰店现场办理租赁手续时需出示本人护照原件并缴纳的"
+               "帐篷押金为¥1,500，归还后三个工作日内退还。")
+    entry = Entry(id="x", question="租赁", answer=section, lang="zh", kind="doc")
+    assert excerpt_of(entry, "帐篷押金要交多少") == \
+        "租赁 — … 帐篷押金为¥1,500，归还后三个工作日内退还。"
+
+
+def test_the_chooser_looks_past_the_words_of_the_title():
+    """Every sentence of a warranty section says "warranty"; the battery one answers."""
+    from kefu.agent.replies import excerpt_of
+
+    section = ("The warranty covers frames for five years from the date of purchase. "
+               "The warranty does not cover wear, crashes or misuse of any kind. "
+               "Batteries are covered for two years.")
+    entry = Entry(id="w", question="Warranty", answer=section, lang="en", kind="doc")
+    assert excerpt_of(entry, "how long is the warranty on batteries?") == \
+        "Warranty — … Batteries are covered for two years."
 
 
 LEAD_ONLY = LLM_CHOOSES.model_copy(update={  # certainty >= 0.5 exactly when the lead >= 0.6

@@ -5,6 +5,7 @@ and its passage look to the LLM."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -13,7 +14,7 @@ from typing import Any
 from kefu.agent.llm_queue import Turn
 from kefu.agent.prompts import prompts
 from kefu.knowledge_base.chunking import passages, reads_as_document
-from kefu.knowledge_base.text import is_cjk, joined, sentences, tokenize
+from kefu.knowledge_base.text import is_cjk, to_simplified, tokenize
 from kefu.types import (
     Answer,
     Entry,
@@ -51,25 +52,77 @@ def excerpt_of(entry: Entry, question: str) -> str:
     FAQ answer from its start (a curated answer opens with what its question asks), a
     document's text or a long FAQ answer (a shop's whole terms in one cell, retrieved by
     passage) from where it speaks to the question (asked_part())."""
-    answer = (asked_part(entry.answer, entry.lang, question) if reads_as_document(entry)
+    answer = (asked_part(entry.answer, question, entry.question) if reads_as_document(entry)
               else entry.answer)
     return f"{narrow(entry.question, 2 * EXCERPT_CHARS)} — {narrow(answer, EXCERPT_CHARS)}"
 
 
-def asked_part(text: str, lang: Lang, question: str) -> str:
-    """text from its sentence that shares the most words (BM25 tokens) with question, after
-    "… "; from its start when that is the first sentence, when none shares a word, or when
-    text is short enough to be shown whole. A policy section states the fact a customer
-    asks about in its third or fifth sentence ("do I have to wash my tent before sending it
-    in?"), which its first EXCERPT_CHARS do not show (docs/evaluation.md: 20 -> 25 of the
-    Pinecone shop's 86 questions about a section answered with their facts)."""
-    said = sentences(text)
-    if len(said) < 2 or narrow(text, EXCERPT_CHARS) == " ".join(text.split()):
+def asked_part(text: str, question: str, title: str = "") -> str:
+    """text from where it speaks to question: the EXCERPT_CHARS-wide window that holds the
+    most of the question's BM25 tokens that its title lacks (the title, shown beside it,
+    names the topic: "王永吉" in every sentence of his page), all of them soonest; starting
+    at a sentence, a clause or a word of the question (a sentence or a clause that reaches
+    them within its first LEAD_CHARS is preferred, the nearest such: its start gives them
+    their context, "For addresses in mainland China we pay shipping"), after "… " unless it
+    is the text's start.
+    The whole text when it is short enough to be shown whole; its start when no window
+    shares a word. A policy section states the fact a customer asks about in its third or
+    fifth sentence ("do I have to wash my tent before sending it in?"), or at the end of a
+    long sentence ("…首班停靠的列车为开往的G7412次列车嘉善南站站房面积4998平方米"), which the
+    first EXCERPT_CHARS of the text, or of the sentence, do not show (docs/evaluation.md)."""
+    flat = " ".join(text.split())
+    if narrow(flat, EXCERPT_CHARS) == flat:
         return text
     asked = set(tokenize(question))
-    shared = [len(asked.intersection(tokenize(sentence))) for sentence in said]
-    best = shared.index(max(shared))
-    return text if best == 0 else "… " + joined(lang, said[best:])
+    asked = (asked - set(tokenize(title))) or asked
+    clauses = _clause_starts(flat)
+    best, best_key = 0, (0, 0, False, 0)
+    for start in sorted(clauses | _token_starts(flat, asked)):
+        window = narrow(flat[start:], EXCERPT_CHARS)
+        shared = asked.intersection(tokenize(window))
+        if not shared:
+            continue
+        reach = shown_width(window[: max(_first_at(window, token) for token in shared)])
+        key = (len(shared), -max(0, reach - LEAD_CHARS), start in clauses, -reach)
+        if key > best_key:
+            best, best_key = start, key
+    return text if best == 0 else "… " + flat[best:]
+
+
+LEAD_CHARS = 40  # of a window (as narrow() counts) that may come before the question's words
+_CLAUSE_START = re.compile(r"(?<=[。！？!?；;，,、：:])\s*|(?<=[.])\s+")
+
+
+def _clause_starts(flat: str) -> set[int]:
+    """The text's start and each sentence's and clause's."""
+    return {0, *(m.end() for m in _CLAUSE_START.finditer(flat) if m.end() < len(flat))}
+
+
+def _token_starts(flat: str, asked: set[str]) -> set[int]:
+    """Where a word of the question (two characters or more) begins in flat."""
+    folded = to_simplified(flat).lower()
+    if len(folded) != len(flat):
+        return set()
+    starts = set()
+    for token in (t for t in asked if len(t) > 1):
+        at = folded.find(token)
+        while at >= 0:
+            if is_cjk(token[0]) or at == 0 or not folded[at - 1].isalnum():
+                starts.add(at)
+            at = folded.find(token, at + 1)
+    return starts
+
+
+def _first_at(window: str, token: str) -> int:
+    """Where token first appears in window (folded as tokens are); its length if nowhere
+    (a token jieba cut across what the window shows)."""
+    at = to_simplified(window).lower().find(token)
+    return at if at >= 0 else len(window)
+
+
+def shown_width(text: str) -> int:
+    """How wide text is as narrow() counts: a Chinese character as three."""
+    return sum(3 if is_cjk(char) else 1 for char in text)
 
 
 def narrow(text: str, width: int) -> str:

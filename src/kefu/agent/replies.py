@@ -121,17 +121,17 @@ def _first_at(window: str, token: str) -> int:
 
 
 def shown_width(text: str) -> int:
-    """How wide text is as narrow() counts: a Chinese character as three."""
+    """How wide text is as narrow() counts: a Chinese character as three (it says about as
+    much as three letters, in about as many tokens)."""
     return sum(3 if is_cjk(char) else 1 for char in text)
 
 
 def narrow(text: str, width: int) -> str:
-    """The start of text in at most width, a Chinese character counting as three (it says
-    about as much, in about as many tokens)."""
+    """The start of text in at most width (shown_width())."""
     text = " ".join(text.split())
     used = 0
     for end, char in enumerate(text):
-        used += 3 if is_cjk(char) else 1
+        used += shown_width(char)
         if used > width:
             return text[:end].rstrip() + "…"
     return text

@@ -82,7 +82,8 @@ def asked_part(text: str, question: str, title: str = "") -> str:
         shared = asked.intersection(tokenize(window))
         if not shared:
             continue
-        reach = shown_width(window[: max(_first_at(window, token) for token in shared)])
+        folded = to_simplified(window).lower()
+        reach = shown_width(window[: max(_first_at(folded, token) for token in shared)])
         key = (len(shared), -max(0, reach - LEAD_CHARS), start in clauses, -reach)
         if key > best_key:
             best, best_key = start, key
@@ -113,11 +114,11 @@ def _token_starts(flat: str, asked: set[str]) -> set[int]:
     return starts
 
 
-def _first_at(window: str, token: str) -> int:
-    """Where token first appears in window (folded as tokens are); its length if nowhere
-    (a token jieba cut across what the window shows)."""
-    at = to_simplified(window).lower().find(token)
-    return at if at >= 0 else len(window)
+def _first_at(folded: str, token: str) -> int:
+    """Where token first appears in a window folded as tokens are (simplified, lower-case);
+    the window's length if nowhere (a token jieba cut across what the window shows)."""
+    at = folded.find(token)
+    return at if at >= 0 else len(folded)
 
 
 def shown_width(text: str) -> int:

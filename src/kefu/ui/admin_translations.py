@@ -12,7 +12,6 @@ from kefu.agent.desk import SupportDesk
 from kefu.agent.guard import untranslated_words
 from kefu.errors import KefuError
 from kefu.knowledge_base import twins
-from kefu.knowledge_base.store import KnowledgeBase
 from kefu.knowledge_base.text import nonempty_lines
 from kefu.knowledge_base.twins import Translation
 from kefu.ui.page_language import PageTexts, Table, english_headers, words
@@ -36,14 +35,14 @@ def words_left(made: twins.Twin) -> list[str]:
     return list(dict.fromkeys(untranslated_words(said, made.twin.lang)))
 
 
-def review_table(kb: KnowledgeBase, said: dict[str, Any]) -> Table:
-    """The twins, those to review first and among them those with words left untranslated
-    (named in their status), then by source id; headed in the person's language."""
+def review_table(made: list[twins.Twin], said: dict[str, Any]) -> Table:
+    """The twins (twins.twins()), those to review first and among them those with words left
+    untranslated (named in their status), then by source id; headed in the person's
+    language."""
     order = {status: n for n, status in enumerate(STATUSES)}
-    made = twins.twins(kb)
     left = {t.source.id: words_left(t) if t.status == "machine" else [] for t in made}
-    made.sort(key=lambda t: (order.get(t.status, len(STATUSES)), not left[t.source.id],
-                             t.source.id))
+    made = sorted(made, key=lambda t: (order.get(t.status, len(STATUSES)),
+                                       not left[t.source.id], t.source.id))
 
     def status(t: twins.Twin) -> str:
         shown = str(said.get(f"status_{t.status}", t.status))
@@ -60,8 +59,7 @@ def translations_tab(desk: SupportDesk, tab: gr.Tab, shown: PageTexts) -> None:
     """The tab's components and handlers, inside tab (of the page's gr.Blocks)."""
     kb = desk.kb
 
-    def progress(said: dict[str, Any]) -> str:
-        made = twins.twins(kb)
+    def progress(made: list[twins.Twin], said: dict[str, Any]) -> str:
         counts = {s: sum(t.status == s for t in made) for s in STATUSES}
         maker = desk.twins
         waiting = len(twins.pending(kb, maker is not None and maker.documents))
@@ -78,7 +76,8 @@ def translations_tab(desk: SupportDesk, tab: gr.Tab, shown: PageTexts) -> None:
 
     def refresh(request: gr.Request) -> tuple[str, Table]:
         said = words(request, "admin")
-        return progress(said), review_table(kb, said)
+        made = twins.twins(kb)  # read once for the counts and the table
+        return progress(made, said), review_table(made, said)
 
     def pick(table: Any, event: gr.SelectData) -> tuple[str, str, str, str, str]:
         source_id = str(event.row_value[0]) if event.row_value else ""

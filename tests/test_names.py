@@ -44,6 +44,16 @@ def test_names_are_found_folded_and_latin_names_only_as_whole_words():
         "天坛", "汉庭酒店(北京花园桥店)"]  # the longest name at a place, not "汉庭酒店" too
 
 
+def test_a_branch_named_in_full_or_a_title_named_exactly_is_not_every_branch_of_the_chain():
+    index = NameIndex({e.id: e for e in (
+        doc("zongdian", "护国寺小吃店（护国寺总店）"), doc("guangwai", "护国寺小吃店(广外店)"),
+        doc("meizhou", "眉州东坡"), doc("lvdi", "眉州东坡(绿地店)"))})
+    assert index.named_in("推荐您去护国寺小吃店（护国寺总店）。营业时间是?") == {"zongdian"}
+    assert index.named_in("眉州东坡几点营业") == {"meizhou"}  # the title, not lvdi's brand
+    assert index.named_in("护国寺小吃店几点开门") == {"zongdian", "guangwai"}  # the brand alone
+    assert index.named_in("眉州东坡(绿地店)在哪") == {"lvdi"}
+
+
 @pytest.fixture
 def places_agent(settings, e5):
     kb = open_knowledge_base(settings, "places", embedder=e5)

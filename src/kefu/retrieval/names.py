@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from kefu.knowledge_base.text import has_cjk, is_cjk, normalize
 from kefu.types import Entry
@@ -43,31 +44,53 @@ class NameIndex:
 
     def __init__(self, entries: Mapping[str, Entry]) -> None:
         self.source = entries  # the knowledge base hands out a new dict after each write
-        self._by_start: dict[str, list[tuple[str, str]]] = {}
+        self._by_start: dict[str, list[_Name]] = {}
         for entry in entries.values():
+            title = normalize(entry.question)
             for name in sorted(names_of(entry)):  # the same order in every process
-                self._by_start.setdefault(name[:2], []).append((name, entry.id))
+                self._by_start.setdefault(name[:2], []).append(
+                    _Name(name, entry.id, name == title))
 
     def named_in(self, text: str) -> set[str]:
-        """The ids of documents whose name the text contains (Latin names as whole words)."""
-        return {entry_id for _, entry_id in self._found(text)}
+        """The ids of documents the text names (Latin names as whole words). A name counts
+        where no longer name found in the text covers it, and a document's title outranks
+        the same words as another's name without its branch: "护国寺小吃店(护国寺总店)" names
+        that branch, not also 护国寺小吃店(广外店), and "眉州东坡" the document of that title,
+        not 眉州东坡(绿地店); "护国寺小吃店" alone names every branch. Without this, every
+        branch of a chain took the name's weight and the embedding chose among them
+        (crosswoz, docs/retrieval.md)."""
+        found = self._found(text)
+        spans = {(start, start + len(n.name)) for start, n in found}
+        kept = [(start, n) for start, n in found
+                if not any(s <= start and start + len(n.name) <= e
+                           and e - s > len(n.name) for s, e in spans)]
+        titles = {(start, n.name) for start, n in kept if n.is_title}
+        return {n.entry_id for start, n in kept if n.is_title or (start, n.name) not in titles}
 
     def names_in(self, text: str) -> list[str]:
         """The names the text mentions, in order, the longest at each place."""
         names: list[str] = []
-        for name, _ in self._found(text):
-            if not any(name in other for other in names):
-                names = [n for n in names if n not in name] + [name]
+        for _, found in self._found(text):
+            if not any(found.name in other for other in names):
+                names = [n for n in names if n not in found.name] + [found.name]
         return names
 
-    def _found(self, text: str) -> list[tuple[str, str]]:
+    def _found(self, text: str) -> list[tuple[int, _Name]]:
+        """(where in the folded text, the name found there), in order."""
         text = normalize(text)
         found = []
         for start in range(len(text) - 1):
-            for name, entry_id in self._by_start.get(text[start:start + 2], ()):
-                if text.startswith(name, start) and _whole(text, start, len(name)):
-                    found.append((name, entry_id))
+            for name in self._by_start.get(text[start:start + 2], ()):
+                if text.startswith(name.name, start) and _whole(text, start, len(name.name)):
+                    found.append((start, name))
         return found
+
+
+@dataclass(frozen=True)
+class _Name:
+    name: str  # folded
+    entry_id: str
+    is_title: bool  # the document's whole title, not its title without the branch
 
 
 def _whole(text: str, start: int, length: int) -> bool:

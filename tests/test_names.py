@@ -72,6 +72,16 @@ def test_a_follow_up_reads_the_document_kefus_last_reply_named(places_agent):
     assert hits[0].entry.id == "food-tianxingju"
 
 
+def test_a_reply_that_lists_places_does_not_take_the_follow_up_from_the_place_asked_about(
+        places_agent):
+    history = [Message("user", "天坛的门票多少钱？"),
+               Message("assistant", "门票15元。周边有天兴居、北京亚太花园酒店等。")]
+    readings = places_agent.readings("那游玩时间要多久？", "zh", history)
+    assert readings[0] == "天坛的门票多少钱？ 天坛 那游玩时间要多久？"
+    _, hits = places_agent.search("那游玩时间要多久？", "zh", history)
+    assert hits[0].entry.id == "sight-tiantan"
+
+
 def test_the_name_lifts_the_named_hotel_over_ones_that_only_mention_it(places_agent):
     history = [Message("user", "你好，请问北京亚太花园酒店是哪种类型的酒店"),
                Message("assistant", "这个是高档型的酒店。")]

@@ -3,13 +3,15 @@
 import pytest
 
 from kefu.agent.factory import build_agent
-from kefu.config import LLMSettings
+from kefu.agent.ladder import Agent
+from kefu.config import LLMSettings, RetrievalSettings
 from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import open_knowledge_base
+from kefu.retrieval.hybrid import Retriever
 from kefu.retrieval.names import NameIndex, names_of
 from kefu.types import Entry, Message
 
-from .conftest import DATA
+from .conftest import DATA, LLM_CHOOSES
 
 
 def doc(entry_id: str, title: str) -> Entry:
@@ -55,11 +57,17 @@ def test_a_branch_named_in_full_or_a_title_named_exactly_is_not_every_branch_of_
 
 
 @pytest.fixture
-def places_agent(settings, e5):
+def places_kb(settings, e5):
     kb = open_knowledge_base(settings, "places", embedder=e5)
     kb.ingest(load_path(DATA / "places.jsonl").entries)
-    yield build_agent(settings.model_copy(update={"llm": LLMSettings(backend="none")}), kb=kb)
+    yield kb
     kb.close()
+
+
+@pytest.fixture
+def places_agent(settings, places_kb):
+    return build_agent(settings.model_copy(update={"llm": LLMSettings(backend="none")}),
+                       kb=places_kb)
 
 
 def test_a_follow_up_reads_the_document_kefus_last_reply_named(places_agent):
@@ -89,3 +97,20 @@ def test_the_name_lifts_the_named_hotel_over_ones_that_only_mention_it(places_ag
     assert hits[0].entry.id == "hotel-yatai"
     named = hits[0].score - hits[0].dense - places_agent.retriever.cfg.bm25_weight * hits[0].bm25
     assert named == pytest.approx(places_agent.retriever.cfg.name_weight)
+
+
+def test_the_named_document_is_chosen_in_its_conversation_and_its_sentences_for_the_message(
+        places_kb, scripted):
+    agent = Agent(Retriever(places_kb, RetrievalSettings()), scripted, LLM_CHOOSES, "Shop")
+    history = [Message("user", "推荐一家评分4分以上的餐馆"),
+               Message("assistant", "推荐您去天兴居用餐。")]
+    scripted.enqueue("[1]")  # the choice: 天兴居, retrieval's first
+    scripted.enqueue("[2]")  # its second sentence
+    answer = agent.ask("这家店的电话是多少？", history)
+    choose, pick = (prompt[-1].content for prompt in scripted.prompts)
+    assert choose.endswith(  # the name leads, to choose among the places
+        "Customer question: 推荐一家评分4分以上的餐馆 天兴居 这家店的电话是多少？\nAnswer:")
+    assert 'Sentences of "天兴居"' in pick  # the earlier question would pull the pick to it
+    assert pick.endswith("Customer question: 这家店的电话是多少？\nAnswer:")
+    assert [s.id for s in answer.sources] == ["food-tianxingju"]
+

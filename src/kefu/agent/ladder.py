@@ -174,8 +174,9 @@ class Agent:
             yield Event("rewrite", text=standalone)
         yield Event("hits", hits=tuple(hits))
         choosing = self.choosing_question(text, standalone, rewrite, history)
+        picking = self.picking_question(text, standalone, rewrite, history)
         final = yield from until_answer(
-            self._route(standalone, choosing, lang, self.decide(lang, hits), hits, turn))
+            self._route(picking, choosing, lang, self.decide(lang, hits), hits, turn))
         if standalone != text:
             final = with_changes(final, rewritten=standalone)
         if wants == "angry":
@@ -195,11 +196,23 @@ class Agent:
         follow-up that continues a topic ("那怎么攒呢？" after "积分怎么抵扣？") is read with the
         message first and the earlier questions set apart after it, so that the message
         leads and the entry that answered the earlier question does not; one about a
-        document named before ("地址是？" after "天兴居") keeps the name first."""
+        document named before ("地址是？" after "天兴居") keeps the name first (and the
+        chosen document's sentences are picked for the message alone: picking_question())."""
         if standalone in (text, rewrite) or self._named_last(history):
             return standalone
         return render(CHOOSE_PROMPT_LANG, "in_conversation", question=text,
                       earlier=standalone.removesuffix(text).strip())
+
+    def picking_question(self, text: str, standalone: str, rewrite: str,
+                         history: Sequence[Message]) -> str:
+        """The question as the LLM reads it to pick the sentences of the document chosen:
+        as searched, but a follow-up about a document named before ("电话是多少？" after
+        "推荐您去天兴居") by the message alone. The name has chosen the document; the
+        earlier questions pulled the pick to what they had asked ("名称" and "地址" for
+        "它家电话是多少啊？"; crosswoz, docs/retrieval.md)."""
+        if standalone not in (text, rewrite) and self._named_last(history):
+            return text
+        return standalone
 
     def _abstained_before(self, history: Sequence[Message]) -> bool:
         """The last abstains_before_offer - 1 replies were abstentions too."""
@@ -279,7 +292,8 @@ class Agent:
     def _route(self, question: str, choosing: str, lang: Lang, decision: Decision,
                hits: Sequence[Hit], turn: Turn) -> Iterator[Event]:
         """The one place a route is taken after retrieval; every answer says why. question:
-        as searched; choosing: as the LLM reads it to choose (choosing_question())."""
+        as the LLM reads it to pick a document's sentences (picking_question()); choosing:
+        as it reads it to choose among the entries (choosing_question())."""
         if decision.route == "faq" and not decision.translate:
             [curated] = decision.hits
             yield curated_answer(curated, lang, decision.reason)

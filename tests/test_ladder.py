@@ -141,6 +141,27 @@ def test_the_chooser_looks_past_the_words_of_the_title():
         "Warranty — … Batteries are covered for two years."
 
 
+def test_a_long_page_offers_the_llm_the_run_of_sentences_that_speaks_to_the_question(
+        settings, e5, scripted):
+    """One-digit labels offer nine sentences; a page's 17th states what is asked."""
+    from kefu.agent.replies import asked_sentences
+    from kefu.knowledge_base.store import open_knowledge_base
+
+    written = [f"金关丈夫的第{i}项研究在{1920 + i}年发表。" for i in range(1, 21)]
+    written[16] = "金关丈夫于1983年去世，享年八十六岁。"
+    assert asked_sentences(written, "金关丈夫享年多少岁？", "金关丈夫", 9) == 8
+    assert asked_sentences(written[:9], "金关丈夫享年多少岁？", "金关丈夫", 9) == 0
+    kb = open_knowledge_base(settings, "page", embedder=e5)
+    kb.ingest([Entry(id="page", question="金关丈夫", answer="".join(written), lang="zh",
+                     kind="doc")])
+    scripted.enqueue("[1]")  # the page
+    scripted.enqueue("[9]")  # the ninth sentence offered
+    answer = _agent(kb, scripted, LLM_CHOOSES).ask("金关丈夫享年多少岁？")
+    kb.close()
+    assert answer.answer == "金关丈夫于1983年去世，享年八十六岁。"
+    assert "sentences [17]" in answer.reason
+
+
 LEAD_ONLY = LLM_CHOOSES.model_copy(update={  # certainty >= 0.5 exactly when the lead >= 0.6
     "certainty_weights": (-60.0, 0.0, 100.0, 0.0, 0.0)})
 

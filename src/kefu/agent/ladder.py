@@ -53,6 +53,7 @@ from kefu.agent.llm_queue import GenerationQueue, Turn
 from kefu.agent.prompts import prompts, render
 from kefu.agent.replies import (
     EXCERPT_CHARS,
+    asked_sentences,
     curated_answer,
     excerpt_of,
     failed,
@@ -97,7 +98,7 @@ log = logging.getLogger(__name__)
 NAMED_TURNS = 6  # how far back the rule looks for the document a follow-up means
 LANG_PROBE_CHARS = 16  # characters generated before the language of the reply is checked
 QUESTION_TOKENS = 300  # of a customer's message, the most the LLM reads (its end)
-MAX_SENTENCES = 9  # one-digit labels: a longer document offers its first nine
+MAX_SENTENCES = 9  # one-digit labels: a longer document offers the nine asked about
 CHOOSE_PROMPT_LANG: Lang = "en"  # one cached prompt for choosing, whatever the customer's
 TextKind = Literal["answer", "question", "title"]  # what Agent.translated puts into a language
 # The prompts whose instructions a reply must never quote.
@@ -374,8 +375,11 @@ class Agent:
         """The sentences of a document (or of the passage of a long FAQ answer that matched)
         that answer, as the shop wrote them: the one the LLM rates best, and the next one
         too when it rates it at least half as high; each must beat "none of these". Nothing
-        else is shown."""
-        written = sentences(passage_of(hit))[:MAX_SENTENCES]
+        else is shown. A text of more than MAX_SENTENCES offers the run of them that speaks
+        to the question (asked_sentences())."""
+        written = sentences(passage_of(hit))
+        first = asked_sentences(written, question, hit.entry.question, MAX_SENTENCES)
+        written = written[first:first + MAX_SENTENCES]
         if len(written) > 1:
             title = narrow(hit.entry.question, 2 * EXCERPT_CHARS)
             lines = [" ".join(s.split()) for s in written]  # a text's line breaks start
@@ -389,7 +393,7 @@ class Agent:
                     f"{reason}; no sentence of it answers (none {none:.2f})"))
                 return
             written = [written[i] for i in picked]
-            reason = f"{reason}; sentences {[i + 1 for i in picked]}"
+            reason = f"{reason}; sentences {[first + i + 1 for i in picked]}"
         if not written:
             yield reply(lang, "abstain", "abstain", reason=f"{reason}; an empty document")
             return

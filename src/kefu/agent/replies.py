@@ -73,8 +73,7 @@ def asked_part(text: str, question: str, title: str = "") -> str:
     flat = " ".join(text.split())
     if narrow(flat, EXCERPT_CHARS) == flat:
         return text
-    asked = set(tokenize(question))
-    asked = (asked - set(tokenize(title))) or asked
+    asked = _asked_words(question, title)
     clauses = _clause_starts(flat)
     best, best_key = 0, (0, 0, False, 0)
     for start in sorted(clauses | _token_starts(flat, asked)):
@@ -88,6 +87,28 @@ def asked_part(text: str, question: str, title: str = "") -> str:
         if key > best_key:
             best, best_key = start, key
     return text if best == 0 else "… " + flat[best:]
+
+
+def asked_sentences(written: Sequence[str], question: str, title: str, most: int) -> int:
+    """Where the most sentences of a text that the LLM is offered to pick from start: the
+    first of the runs of that many that hold the most of the question's BM25 tokens that
+    the title lacks (0 for a text no longer than that). A page states what is asked about
+    its subject anywhere: of the cmrc2018 questions answered from the right page but with
+    the wrong sentence, 8 of 15 asked about its 10th to 22nd ("金关丈夫享年多少岁？"), and a
+    crosswoz description lists the hotels nearby on its 10th line (docs/evaluation.md)."""
+    if len(written) <= most:
+        return 0
+    asked = _asked_words(question, title)
+    held = [asked.intersection(tokenize(sentence)) for sentence in written]
+    runs = [len(set().union(*held[start:start + most]))
+            for start in range(len(written) - most + 1)]
+    return runs.index(max(runs))
+
+
+def _asked_words(question: str, title: str) -> set[str]:
+    """The question's BM25 tokens that the title lacks (all of them when it has each)."""
+    asked = set(tokenize(question))
+    return (asked - set(tokenize(title))) or asked
 
 
 LEAD_CHARS = 40  # of a window (as narrow() counts) that may come before the question's words

@@ -93,9 +93,9 @@ def asked_sentences(written: Sequence[str], question: str, title: str, most: int
     """Where the most sentences of a text that the LLM is offered to pick from start: the
     first of the runs of that many that hold the most of the question's BM25 tokens that
     the title lacks (0 for a text no longer than that). A page states what is asked about
-    its subject anywhere: of the cmrc2018 questions answered from the right page but with
-    the wrong sentence, 8 of 15 asked about its 10th to 22nd ("金关丈夫享年多少岁？"), and a
-    crosswoz description lists the hotels nearby on its 10th line (docs/evaluation.md)."""
+    its subject anywhere: 8 of the 15 questions of a seeded 100 of cmrc2018 answered
+    wrongly asked about its 10th to 22nd sentence ("金关丈夫享年多少岁？"), and a crosswoz
+    description lists the hotels nearby on its 10th line (docs/evaluation.md)."""
     if len(written) <= most:
         return 0
     asked = _asked_words(question, title)

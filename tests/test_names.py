@@ -113,4 +113,3 @@ def test_the_named_document_is_chosen_in_its_conversation_and_its_sentences_for_
     assert 'Sentences of "天兴居"' in pick  # the earlier question would pull the pick to it
     assert pick.endswith("Customer question: 这家店的电话是多少？\nAnswer:")
     assert [s.id for s in answer.sources] == ["food-tianxingju"]
-

@@ -242,10 +242,11 @@ class Agent:
 
     def _named_last(self, history: Sequence[Message]) -> list[str]:
         """The documents the latest turn that names any names (kefu's reply or the
-        customer's), within the last NAMED_TURNS turns; a reply of kefu's that lists several
+        customer's), within the last NAMED_TURNS turns. A reply of kefu's that lists several
         ("周边有天兴居、北京亚太花园酒店等") is what was asked about the place the customer
-        named, so the customer's turn counts, unless no other turn names any. On crosswoz's
-        794 follow-ups hit@1 0.820 -> 0.884 (docs/retrieval.md)."""
+        named, so it is passed over for the latest turn that is the customer's own or a
+        reply naming one; when no such turn names any, the list counts. On crosswoz's 794
+        follow-ups hit@1 0.820 -> 0.884 (docs/retrieval.md)."""
         turns = list(reversed(history[-NAMED_TURNS:]))
         named = [(turn, names) for turn, names in
                  zip(turns, self.retriever.names_in([m.content for m in turns]), strict=True)

@@ -8,7 +8,7 @@ from kefu.agent.prompts import prompts
 from kefu.config import LadderSettings, RetrievalSettings
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Entry, Hit, Message
-from tests.conftest import LLM_CHOOSES
+from tests.conftest import LLM_CHOOSES, FakeModel
 
 
 def _agent(kb, model, cfg=None):
@@ -52,6 +52,43 @@ def test_the_llm_chooses_an_entry_and_the_customer_reads_its_curated_answer(tiny
     assert user.content.endswith("[0] None of them\n"
                                  "Customer question: Can I send back something I bought?\n"
                                  "Answer:")
+
+
+class FirstComer(FakeModel):
+    """A small model's habit at the process boundary: whatever the options say, it favours
+    the first one it reads. Records the choosing prompts."""
+
+    def __init__(self):
+        self.asked = []
+
+    def label_probs(self, messages, labels):
+        self.asked.append(messages[-1].content)
+        rest = len(labels) - 2
+        return [0.1, 0.7, *[0.2 / rest] * rest]
+
+
+def test_a_choice_asked_in_both_orders_is_less_sure_of_a_model_that_follows_the_order(
+        tiny_kb):
+    """ladder.choose_in_both_orders: the options shown once more, reversed, and the two
+    answers averaged; a model that always picks the first option it reads then splits its
+    probability between two entries, so kefu is less sure of its choice than asked once."""
+    question = "Can I send back something I bought?"
+    twice = LLM_CHOOSES.model_copy(update={"choose_in_both_orders": True})
+
+    def asked(cfg):
+        model = FirstComer()
+        reason = _agent(tiny_kb, model, cfg).ask(question).reason
+        return float(re.search(r"certainty (0\.\d+)", reason)[1]), model.asked
+
+    (once_sure, [shown]), (twice_sure, [first, second]) = asked(LLM_CHOOSES), asked(twice)
+    options = re.findall(r"^\[[1-9]\] (.*)$", first, re.M)
+    assert first == shown and len(options) > 1
+    assert re.findall(r"^\[[1-9]\] (.*)$", second, re.M) == options[::-1]
+    assert twice_sure < once_sure - 0.1
+    cut = {"choose_certainty": (once_sure + twice_sure) / 2}
+    for cfg, route in ((LLM_CHOOSES, "faq"), (twice, "suggest")):
+        final = _agent(tiny_kb, FirstComer(), cfg.model_copy(update=cut)).ask(question)
+        assert final.route == route
 
 
 def test_a_single_retrieved_entry_is_chosen_against_none_alone(tiny_kb, scripted):

@@ -207,6 +207,16 @@ class LadderSettings(_Frozen):
         "the Pinecone shop 3 cut the median first text by a third and answered 2 more of "
         "30 questions wrongly (docs/benchmarks.md)."
     )
+    choose_in_both_orders: bool = Field(
+        False, description="Ask the LLM to choose twice, the candidates in retrieval's order "
+        "and reversed, and average its probabilities: a small model favours the options it "
+        "reads first. More careful, not more often right, and the choice takes twice as "
+        "long (Pinecone shop, 160 questions: out of scope not declined 12 -> 7 of 57, "
+        "answered without the facts 7 -> 5, with them 62 -> 62 of 102; docs/evaluation.md). "
+        "Run "
+        "`kefu tune --choice` after turning it on: the default certainty_weights were "
+        "fitted on choices asked once."
+    )
     certainty_weights: tuple[float, float, float, float, float] = Field(
         (-4.94, 3.29, 1.27, 2.92, 1.42), description="How sure kefu is that the entry the LLM "
         "chose answers: a logistic function's intercept and weights of retrieval's "

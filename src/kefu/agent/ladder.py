@@ -408,11 +408,18 @@ class Agent:
 
     def choice(self, question: str, entries: Sequence[Entry]) -> Choice:
         """Which of entries (best retrieved first) the LLM finds answers question: its
-        probabilities over their labels and "none of them", each weighted by 1 / the entry's
-        rank (as in reciprocal-rank fusion; "none" keeps the weight of the first), so a
-        choice the retriever agrees with leads more. The caller holds the LLM."""
+        probabilities over their labels and "none of them" (averaged over the two orders,
+        ladder.choose_in_both_orders), each weighted by 1 / the entry's rank (as in
+        reciprocal-rank fusion; "none" keeps the weight of the first), so a choice the
+        retriever agrees with leads more. The caller holds the LLM."""
+        shown = [excerpt_of(e, question) for e in entries]
         none, chances = self._label_chances("choose", len(entries), question=question,
-                                            entries=[excerpt_of(e, question) for e in entries])
+                                            entries=shown)
+        if self.cfg.choose_in_both_orders and len(entries) > 1:
+            back_none, back = self._label_chances("choose", len(entries), question=question,
+                                                  entries=shown[::-1])
+            none = (none + back_none) / 2
+            chances = [(p + q) / 2 for p, q in zip(chances, reversed(back), strict=True)]
         weighted = [p / rank for rank, p in enumerate(chances, 1)]
         order = sorted(range(len(entries)), key=lambda i: -weighted[i])
         lead = lead_share(weighted[order[0]], max([none, *(weighted[i] for i in order[1:2])]))

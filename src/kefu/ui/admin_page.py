@@ -10,7 +10,9 @@ PageTexts, messages and tables' headers from the texts of the person's language.
 
 from __future__ import annotations
 
+import atexit
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -241,6 +243,7 @@ def _tickets_tab(admin: AdminService, tab: gr.Tab, shown: PageTexts) -> None:
                 _transcript_rows(admin.transcript(session_id) or [], said))
 
     folder = Path(tempfile.mkdtemp(prefix="kefu-exports-"))  # this process's, owner only
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
     def export(fmt: Format) -> str:
         """The export as a file for Gradio to serve (it keeps its own copy); exports older

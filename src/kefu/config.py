@@ -213,8 +213,7 @@ class LadderSettings(_Frozen):
         "reads first. More careful, not more often right, and the choice takes twice as "
         "long (Pinecone shop, 160 questions: out of scope not declined 12 -> 7 of 57, "
         "answered without the facts 7 -> 5, with them 62 -> 62 of 102; docs/evaluation.md). "
-        "Run "
-        "`kefu tune --choice` after turning it on: the default certainty_weights were "
+        "Run `kefu tune --choice` after turning it on: the default certainty_weights were "
         "fitted on choices asked once."
     )
     certainty_weights: tuple[float, float, float, float, float] = Field(

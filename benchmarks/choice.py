@@ -27,17 +27,15 @@ from common import write_results
 
 from kefu.agent.chat_models import build_chat_model
 from kefu.agent.factory import build_agent
-from kefu.config import LLMSettings, load_settings
+from kefu.agent.ladder import Agent
+from kefu.config import load_settings
 from kefu.evals.datasets import Query, load_dataset
+from kefu.evals.metrics import percentile
 from kefu.evals.runner import build_eval_agent, eval_settings
 from kefu.types import Entry
 
 
-def _p90(values: list[float]) -> float:
-    return sorted(values)[max(0, round(0.9 * len(values)) - 1)] if values else 0.0
-
-
-def _measure(agent: Any, asked: list[tuple[Query, list[Entry]]], among: int) -> dict[str, Any]:
+def _measure(agent: Agent, asked: list[tuple[Query, list[Entry]]], among: int) -> dict[str, Any]:
     """One count of candidates: the choice for each question, its outcome and its time."""
     shown = right = first = oos = declined = 0
     seconds = []
@@ -57,7 +55,7 @@ def _measure(agent: Any, asked: list[tuple[Query, list[Entry]]], among: int) -> 
             first += origins[0] in query.gold
     return {"candidates": among, "gold_shown": shown, "chose_gold": right,
             "retrieval_first_gold": first, "oos": oos, "oos_none_likeliest": declined,
-            "seconds_median": statistics.median(seconds), "seconds_p90": _p90(seconds)}
+            "seconds_median": statistics.median(seconds), "seconds_p90": percentile(seconds, 0.9)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     asked = [(q, entries) for q, entries in asked if entries]
     rows = []
     for model in args.models:
-        chat_model = build_chat_model(LLMSettings(model=model), settings.models_dir)
+        chat_model = build_chat_model(settings.llm.model_copy(update={"model": model}),
+                                      settings.models_dir)
         agent = build_agent(eval_settings(settings), kb=retrieval.kb, chat_model=chat_model)
         for among in args.among:
             rows.append({"model": model, **_measure(agent, asked, among)})

@@ -5,7 +5,9 @@ import pytest
 
 from kefu.agent.ladder import Agent
 from kefu.agent.prompts import prompts
+from kefu.agent.replies import asked_sentences
 from kefu.config import LadderSettings, RetrievalSettings
+from kefu.knowledge_base.store import open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Entry, Hit, Message
 from tests.conftest import LLM_CHOOSES, FakeModel
@@ -181,9 +183,6 @@ def test_the_chooser_looks_past_the_words_of_the_title():
 def test_a_long_page_offers_the_llm_the_run_of_sentences_that_speaks_to_the_question(
         settings, e5, scripted):
     """One-digit labels offer nine sentences; a page's 17th states what is asked."""
-    from kefu.agent.replies import asked_sentences
-    from kefu.knowledge_base.store import open_knowledge_base
-
     written = [f"金关丈夫的第{i}项研究在{1920 + i}年发表。" for i in range(1, 21)]
     written[16] = "金关丈夫于1983年去世，享年八十六岁。"
     assert asked_sentences(written, "金关丈夫享年多少岁？", "金关丈夫", 9) == 8

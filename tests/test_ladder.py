@@ -131,6 +131,38 @@ def test_the_chooser_reads_a_long_answer_from_the_sentence_the_question_asks_abo
     assert excerpt_of(faq, question).startswith("How to claim — Email repair@shop.example")
 
 
+@pytest.mark.parametrize("question,shown", [
+    ("Do you ship to Tenerife in the Canary Islands?",
+     "Yes, we ship to all 27 EU countries. Standard ship… We cannot ship to the Canary "
+     "Islands or the Åland Islands."),
+    ("how much is standard shipping",  # the part begins within the opening: one stretch
+     "Yes, we ship to all 27 EU countries. Standard shipping costs €16 (free over €140) "
+     "and takes 8–14 business days; express costs €32 and tak…"),
+])
+def test_the_chooser_reads_an_faq_answer_from_its_start_and_from_the_part_asked_about(
+        question, shown):
+    """The fact asked about lies past the excerpt's 100 characters; the curated answer's
+    opening (what its question asks) is shown before it."""
+    from kefu.agent.replies import excerpt_of
+
+    answer = ("Yes, we ship to all 27 EU countries. Standard shipping costs €16 (free over "
+              "€140) and takes 8–14 business days; express costs €32 and takes 4–7 business "
+              "days. We cannot ship to the Canary Islands or the Åland Islands.")
+    entry = Entry(id="eu", question="Do you ship to the EU?", answer=answer, lang="en")
+    assert excerpt_of(entry, question) == f"Do you ship to the EU? — {shown}"
+
+
+def test_the_part_asked_about_starts_where_the_text_has_the_word_not_inside_one():
+    """Cut before 买, "购买" would read as a word 买 the question has, and the window
+    would start after the 不能 that answers it."""
+    from kefu.agent.replies import excerpt_of
+
+    answer = ("每100积分可抵扣¥1，单笔订单最多抵扣实付金额的20%。积分自获得之日起24个月有效，"
+              "过期自动清零。积分不可兑换现金，也不能用于购买礼品卡或支付租赁押金。")
+    entry = Entry(id="p", question="积分", answer=answer, lang="zh", kind="doc")
+    assert excerpt_of(entry, "积分能买礼品卡吗") == "积分 — … 也不能用于购买礼品卡或支付租赁押金。"
+
+
 def test_the_chooser_reads_a_long_faq_answer_from_the_sentence_asked_about():
     """A shop's whole terms pasted into one FAQ cell are read like a document."""
     from kefu.agent.replies import excerpt_of

@@ -29,6 +29,7 @@ from kefu.types import (
 log = logging.getLogger(__name__)
 
 EXCERPT_CHARS = 100  # of each candidate's answer, shown to the LLM when it chooses
+OPENING_CHARS = EXCERPT_CHARS // 2  # of an FAQ answer's start, shown before the part asked
 
 
 def failed(lang: Lang) -> Iterator[Event]:
@@ -48,32 +49,42 @@ def wait_for(turn: Turn) -> Iterator[Event]:
 
 def excerpt_of(entry: Entry, question: str) -> str:
     """A candidate as the LLM sees it when it chooses for question: the entry's question (a
-    document's title), at most twice EXCERPT_CHARS wide, and EXCERPT_CHARS of its answer: an
-    FAQ answer from its start (a curated answer opens with what its question asks), a
-    document's text or a long FAQ answer (a shop's whole terms in one cell, retrieved by
-    passage) from where it speaks to the question (asked_part())."""
-    answer = (asked_part(entry.answer, question, entry.question) if reads_as_document(entry)
-              else entry.answer)
-    return f"{narrow(entry.question, 2 * EXCERPT_CHARS)} — {narrow(answer, EXCERPT_CHARS)}"
+    document's title), at most twice EXCERPT_CHARS wide, and EXCERPT_CHARS of its answer
+    from where it speaks to the question (asked_start()); an FAQ answer that does so past
+    its start is shown from its start too (OPENING_CHARS of it), since a curated answer
+    opens with what its question asks ("Yes, we ship to all 27 EU countries. … We cannot
+    ship to the Canary Islands"). A document's text, or a long FAQ answer (a shop's whole
+    terms in one cell, retrieved by passage), is shown from there alone."""
+    title = narrow(entry.question, 2 * EXCERPT_CHARS)
+    flat = " ".join(entry.answer.split())
+    start = asked_start(flat, question, entry.question)
+    if start == 0:
+        return f"{title} — {narrow(flat, EXCERPT_CHARS)}"
+    if reads_as_document(entry):
+        return f"{title} — {narrow('… ' + flat[start:], EXCERPT_CHARS)}"
+    opening = narrow(flat, OPENING_CHARS)
+    if not opening.endswith("…") or len(opening) - 1 >= start:  # the part begins inside it
+        return f"{title} — {narrow(flat, shown_width(flat[:start]) + EXCERPT_CHARS)}"
+    return f"{title} — {opening} {narrow(flat[start:], EXCERPT_CHARS)}"
 
 
-def asked_part(text: str, question: str, title: str = "") -> str:
-    """text from where it speaks to question: the EXCERPT_CHARS-wide window that holds the
-    most of the question's BM25 tokens that its title lacks (the title, shown beside it,
-    names the topic: "王永吉" in every sentence of his page), all of them soonest; starting
-    at a sentence, a clause or a word of the question (a sentence or a clause that reaches
-    them within its first LEAD_CHARS is preferred, the nearest such: its start gives them
-    their context, "For addresses in mainland China we pay shipping"), after "… " unless it
-    is the text's start.
-    The whole text when it is short enough to be shown whole; its start when no window
-    shares a word. A policy section states the fact a customer asks about in its third or
-    fifth sentence ("do I have to wash my tent before sending it in?"), or at the end of a
-    long sentence ("…首班停靠的列车为开往的G7412次列车嘉善南站站房面积4998平方米"), which the
-    first EXCERPT_CHARS of the text, or of the sentence, do not show (docs/evaluation.md)."""
-    flat = " ".join(text.split())
+def asked_start(flat: str, question: str, title: str = "") -> int:
+    """Where a text (its whitespace flattened) speaks to question: the start of the
+    EXCERPT_CHARS-wide window that holds the most of the question's BM25 tokens that its
+    title lacks (the title, shown beside it, names the topic: "王永吉" in every sentence
+    of his page), all of them soonest; starting at a sentence, a clause or a word of the
+    question (a sentence or a clause that reaches them within its first LEAD_CHARS is
+    preferred, the nearest such: its start gives them their context, "For addresses in
+    mainland China we pay shipping"). Only words the whole text has count: a cut through
+    "购买" does not make it say "买".
+    0 when the text is short enough to be shown whole, or no window shares a word. A
+    policy section states the fact a customer asks about in its third or fifth sentence
+    ("do I have to wash my tent before sending it in?"), or at the end of a long sentence
+    ("…首班停靠的列车为开往的G7412次列车嘉善南站站房面积4998平方米"), which the first
+    EXCERPT_CHARS of the text, or of the sentence, do not show (docs/evaluation.md)."""
     if narrow(flat, EXCERPT_CHARS) == flat:
-        return text
-    asked = _asked_words(question, title)
+        return 0
+    asked = _asked_words(question, title) & set(tokenize(flat))  # not a word cut in two
     clauses = _clause_starts(flat)
     best, best_key = 0, (0, 0, False, 0)
     for start in sorted(clauses | _token_starts(flat, asked)):
@@ -86,7 +97,7 @@ def asked_part(text: str, question: str, title: str = "") -> str:
         key = (len(shared), -max(0, reach - LEAD_CHARS), start in clauses, -reach)
         if key > best_key:
             best, best_key = start, key
-    return text if best == 0 else "… " + flat[best:]
+    return best
 
 
 def asked_sentences(written: Sequence[str], question: str, title: str, most: int) -> int:

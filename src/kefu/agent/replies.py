@@ -52,9 +52,10 @@ def excerpt_of(entry: Entry, question: str) -> str:
     document's title), at most twice EXCERPT_CHARS wide, and EXCERPT_CHARS of its answer
     from where it speaks to the question (asked_start()); an FAQ answer that does so past
     its start is shown from its start too (OPENING_CHARS of it), since a curated answer
-    opens with what its question asks ("Yes, we ship to all 27 EU countries. … We cannot
-    ship to the Canary Islands"). A document's text, or a long FAQ answer (a shop's whole
-    terms in one cell, retrieved by passage), is shown from there alone."""
+    opens with what its question asks ("Pick by torso length, measured from the bony
+    bump… Our Chengdu store offers free backpack fitting."). A document's text, or a long
+    FAQ answer (a shop's whole terms in one cell, retrieved by passage), is shown from
+    there alone."""
     title = narrow(entry.question, 2 * EXCERPT_CHARS)
     flat = " ".join(entry.answer.split())
     start = asked_start(flat, question, entry.question)

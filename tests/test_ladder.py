@@ -5,7 +5,7 @@ import pytest
 
 from kefu.agent.ladder import Agent
 from kefu.agent.prompts import prompts
-from kefu.agent.replies import asked_sentences
+from kefu.agent.replies import asked_sentences, excerpt_of
 from kefu.config import LadderSettings, RetrievalSettings
 from kefu.knowledge_base.store import open_knowledge_base
 from kefu.retrieval.hybrid import Retriever
@@ -106,8 +106,6 @@ def test_a_single_retrieved_entry_is_chosen_against_none_alone(tiny_kb, scripted
     ("Short.", "Short."),
 ])
 def test_a_long_answer_is_shown_to_the_chooser_cut_short(answer, shown):
-    from kefu.agent.replies import excerpt_of
-
     entry = Entry(id="x", question="Q?", answer=answer, lang="en")
     assert excerpt_of(entry, "anything?") == f"Q? — {shown}"
 
@@ -121,8 +119,6 @@ def test_a_long_answer_is_shown_to_the_chooser_cut_short(answer, shown):
 ])
 def test_the_chooser_reads_a_long_answer_from_the_sentence_the_question_asks_about(
         question, shown):
-    from kefu.agent.replies import excerpt_of
-
     claim = ("Email repair@shop.example with your order number and a photo of the fault. "
              "Tents must be dry and washed before you send them in. Repairs take 10 days.")
     entry = Entry(id="x", question="How to claim", answer=claim, lang="en", kind="doc")
@@ -143,8 +139,6 @@ def test_the_chooser_reads_an_faq_answer_from_its_start_and_from_the_part_asked_
         question, shown):
     """The fact asked about lies past the excerpt's 100 characters; the curated answer's
     opening (what its question asks) is shown before it."""
-    from kefu.agent.replies import excerpt_of
-
     answer = ("Yes, we ship to all 27 EU countries. Standard shipping costs €16 (free over "
               "€140) and takes 8–14 business days; express costs €32 and takes 4–7 business "
               "days. We cannot ship to the Canary Islands or the Åland Islands.")
@@ -155,8 +149,6 @@ def test_the_chooser_reads_an_faq_answer_from_its_start_and_from_the_part_asked_
 def test_the_part_asked_about_starts_where_the_text_has_the_word_not_inside_one():
     """Cut before 买, "购买" would read as a word 买 the question has, and the window
     would start after the 不能 that answers it."""
-    from kefu.agent.replies import excerpt_of
-
     answer = ("每100积分可抵扣¥1，单笔订单最多抵扣实付金额的20%。积分自获得之日起24个月有效，"
               "过期自动清零。积分不可兑换现金，也不能用于购买礼品卡或支付租赁押金。")
     entry = Entry(id="p", question="积分", answer=answer, lang="zh", kind="doc")
@@ -165,7 +157,6 @@ def test_the_part_asked_about_starts_where_the_text_has_the_word_not_inside_one(
 
 def test_the_chooser_reads_a_long_faq_answer_from_the_sentence_asked_about():
     """A shop's whole terms pasted into one FAQ cell are read like a document."""
-    from kefu.agent.replies import excerpt_of
     from kefu.knowledge_base.chunking import LONG_ANSWER_CHARS
 
     terms = "Our terms cover every order placed online. " * (LONG_ANSWER_CHARS // 40)
@@ -179,8 +170,6 @@ def test_the_chooser_reads_a_long_faq_answer_from_the_sentence_asked_about():
 
 
 def test_the_chooser_reads_a_chinese_section_from_the_sentence_asked_about():
-    from kefu.agent.replies import excerpt_of
-
     section = ("租期按天计算，最短两天。装备无需清洗，但帐篷必须晾干后再收纳打包。"
                "归还时请清点配件，地钉遗失每根收费¥5。")
     entry = Entry(id="x", question="归还", answer=section, lang="zh", kind="doc")
@@ -191,8 +180,6 @@ def test_the_chooser_reads_a_chinese_section_from_the_sentence_asked_about():
 def test_the_chooser_reads_the_end_of_a_long_sentence_when_the_question_asks_it():
     """The window starts where the question's words do, not at the sentence: the first 33
     characters of this one do not reach the deposit."""
-    from kefu.agent.replies import excerpt_of
-
     section = ("租期按天计算，最短两天。在成都旗舰店现场办理租赁手续时需出示本人护照原件并缴纳的"
                "帐篷押金为¥1,500，归还后三个工作日内退还。")
     entry = Entry(id="x", question="租赁", answer=section, lang="zh", kind="doc")
@@ -202,8 +189,6 @@ def test_the_chooser_reads_the_end_of_a_long_sentence_when_the_question_asks_it(
 
 def test_the_chooser_looks_past_the_words_of_the_title():
     """Every sentence of a warranty section says "warranty"; the battery one answers."""
-    from kefu.agent.replies import excerpt_of
-
     section = ("The warranty covers frames for five years from the date of purchase. "
                "The warranty does not cover wear, crashes or misuse of any kind. "
                "Batteries are covered for two years.")

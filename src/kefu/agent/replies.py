@@ -63,8 +63,8 @@ def excerpt_of(entry: Entry, question: str) -> str:
         return f"{title} — {narrow(flat, EXCERPT_CHARS)}"
     if reads_as_document(entry):
         return f"{title} — {narrow('… ' + flat[start:], EXCERPT_CHARS)}"
-    opening = narrow(flat, OPENING_CHARS)
-    if not opening.endswith("…") or len(opening) - 1 >= start:  # the part begins inside it
+    opening = narrow(flat, OPENING_CHARS)  # cut short: the text is wider than EXCERPT_CHARS
+    if start <= len(opening) - len("…"):  # the part begins inside the opening
         return f"{title} — {narrow(flat, shown_width(flat[:start]) + EXCERPT_CHARS)}"
     return f"{title} — {opening} {narrow(flat[start:], EXCERPT_CHARS)}"
 

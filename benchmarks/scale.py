@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from kefu.config import load_settings
 from kefu.evals.metrics import percentile
-from kefu.knowledge_base.store import EMBED_BATCH, _fields, open_knowledge_base
+from kefu.knowledge_base.store import EMBED_BATCH, indexed_texts, open_knowledge_base
 from kefu.knowledge_base.text import detect_lang, tokenize
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Entry
@@ -90,7 +90,7 @@ def ingest_ratio(entries: list[Entry], embedder) -> dict[str, float]:  # type: i
                       f"{len(entries)} entries", unit="batch"):
             batch = entries[i:i + EMBED_BATCH]
             start = time.perf_counter()
-            embedder.embed_passages([t for e in batch for t in _fields(e)[0]])
+            embedder.embed_passages([t for e in batch for t in indexed_texts(e)])
             raw_s += time.perf_counter() - start
             start = time.perf_counter()
             kb.ingest(batch)
@@ -131,12 +131,13 @@ def pdf_ratio(texts: list[str], embedder) -> dict[str, float]:  # type: ignore[n
         kb.ingest(loaded.entries)
         ingest = len(texts) / (time.perf_counter() - start)
         kb.close()
-    chunks = [t for e in loaded.entries for t in _fields(e)[0]]
+    embedded = [t for e in loaded.entries for t in indexed_texts(e)]
     start = time.perf_counter()
-    for i in range(0, len(chunks), EMBED_BATCH):
-        embedder.embed_passages(chunks[i:i + EMBED_BATCH])
+    for i in range(0, len(embedded), EMBED_BATCH):
+        embedder.embed_passages(embedded[i:i + EMBED_BATCH])
     raw = len(texts) / (time.perf_counter() - start)
-    return {"pages": len(texts), "chunks": len(chunks), "raw_embedder_pages_per_s": round(raw, 2),
+    return {"pages": len(texts), "chunks": len(loaded.entries),
+            "raw_embedder_pages_per_s": round(raw, 2),
             "ingest_pages_per_s": round(ingest, 2), "ratio": round(ingest / raw, 3)}
 
 

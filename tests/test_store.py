@@ -3,6 +3,7 @@ from dataclasses import replace
 from functools import partial
 
 import pytest
+from sqlalchemy import delete, select
 
 from kefu.agent.conversations import ConversationStore
 from kefu.config import StoreSettings
@@ -10,6 +11,7 @@ from kefu.errors import EmbedderMismatch, KnowledgeBaseError
 from kefu.knowledge_base.loaders import load_path
 from kefu.knowledge_base.store import knowledge_base_exists, open_knowledge_base
 from kefu.storage import database
+from kefu.storage.tables import kb_entries, kb_meta
 from kefu.types import Entry
 from tests.conftest import HashEmbedder
 from tests.postgres import fresh_database
@@ -184,3 +186,63 @@ def test_each_language_has_the_mean_of_its_texts_vectors(settings, hash_embedder
     assert (kb.vector_lang("a", "question"), kb.vector_lang("a", "answer")) == ("zh", "en")
     kb.delete(["b"])
     assert kb.mean_vector("en") == pytest.approx(vectors[1], abs=1e-6)
+
+
+SAYS_TWO = Entry("two", "How long is shipping?", "Orders ship in 2 days. Express takes 1 day.",
+                 "en")
+SAYS_ONE = Entry("one", "Do you ship to Canada?", "Yes, to every province.", "en")
+# A record of labelled fields is matched whole: every record has these lines (hybrid.py).
+A_RECORD = Entry("place", "麦当劳", "名称：麦当劳\n地址：府前街31号\n电话：89993325\n"
+                 "周边餐馆：金百万烤鸭店、巧大嫂", "zh", kind="doc")
+
+
+def _sentence_fields(kb, ids):
+    return {i: [field for field, _, _ in rows] for i, rows in kb.sentence_vectors_of(ids).items()}
+
+
+def test_the_sentences_of_an_answer_are_vectors_apart_never_searched_nor_in_the_mean(
+        settings, hash_embedder):
+    """Each sentence of an answer that says several things gets a vector of its own, for
+    rescoring (retrieval/hybrid.py); an answer of one sentence gets none."""
+    kb = open_knowledge_base(settings, "shop", embedder=hash_embedder)
+    kb.ingest([SAYS_TWO, SAYS_ONE, A_RECORD])
+    assert _sentence_fields(kb, ["two", "one", "place"]) == {
+        "two": ["sentence.0", "sentence.1"]}
+    assert kb.vectors.count() == 5 and kb.sentence_vectors.count() == 2
+    kb.delete(["place"])
+    whole = hash_embedder.embed_passages([SAYS_TWO.question, SAYS_TWO.answer,
+                                          SAYS_ONE.question, SAYS_ONE.answer])
+    assert kb.mean_vector() == pytest.approx(whole.mean(axis=0), abs=1e-6)
+    kb.ingest([replace(SAYS_TWO, answer="Orders ship in 2 days."), SAYS_ONE])
+    assert _sentence_fields(kb, ["two"]) == {}  # the cache in step with the edit
+    assert kb.sentence_vectors.count() == 0
+    kb.ingest([SAYS_TWO])
+    kb.delete(["two"])
+    assert kb.sentence_vectors.count() == 0
+
+
+def _hashes(kb):
+    with kb._db.read() as connection:
+        return dict(connection.execute(select(kb_entries.c.id, kb_entries.c.hash)).all())
+
+
+def test_a_knowledge_base_indexed_before_sentences_gets_them_at_its_next_import(
+        settings, hash_embedder):
+    """Every stored entry, one the import does not name too (a twin), is embedded anew in
+    its order; its content hash, which a twin's state is kept against, stays."""
+    kb = open_knowledge_base(settings, "shop", embedder=hash_embedder)
+    kb.ingest([SAYS_TWO, SAYS_ONE])
+    hashes = _hashes(kb)
+    with kb._db.begin() as connection:  # as kefu 0.3 left it
+        connection.execute(delete(kb_meta).where(kb_meta.c.key == "sentences"))
+    kb.sentence_vectors.delete(["two", "one"])
+    kb.close()
+    kb = open_knowledge_base(settings, "shop", embedder=hash_embedder)
+    assert _sentence_fields(kb, ["two"]) == {}
+    report = kb.ingest([SAYS_ONE])
+    assert (report.added, report.updated, report.unchanged) == (0, 0, 1)
+    assert _sentence_fields(kb, ["two"]) == {"two": ["sentence.0", "sentence.1"]}
+    assert list(kb.entries()) == ["two", "one"]
+    assert _hashes(kb) == hashes
+    kb.ingest([SAYS_ONE])  # once only
+    assert kb.sentence_vectors.count() == 2

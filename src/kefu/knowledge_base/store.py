@@ -8,7 +8,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,13 @@ from kefu.errors import EmbedderMismatch, KnowledgeBaseError
 from kefu.knowledge_base.bm25 import BM25Index
 from kefu.knowledge_base.chunking import LONG_ANSWER_CHARS, passages
 from kefu.knowledge_base.embedders import build_embedder
-from kefu.knowledge_base.text import detect_lang, to_simplified, tokenize
+from kefu.knowledge_base.text import (
+    detect_lang,
+    nonempty_lines,
+    sentences,
+    to_simplified,
+    tokenize,
+)
 from kefu.knowledge_base.vector_cache import VectorCache
 from kefu.knowledge_base.vector_store import VectorStore, build_chroma_client
 from kefu.storage.database import has_schema, open_database
@@ -34,6 +40,11 @@ _KB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{1,48}[a-z0-9]$")
 # Bumped when what is indexed for the same entry changes, so the next ingest redoes it all.
 EMBED_BATCH = 32  # entries embedded per call (the embedder is the limit)
 INDEX_VERSION = 2  # 2: traditional Chinese folded to simplified before embedding
+# Bumped when what is indexed of an answer's sentences changes: the next ingest embeds every
+# stored entry's sentences anew (not in INDEX_VERSION: the content hash also marks which
+# version of an entry its machine-translated twin was made from).
+SENTENCE_INDEX = 1
+MIN_SENTENCE_CHARS = 4  # "是。" or "OK." says nothing a question could be about
 
 
 def content_hash(entry: Entry) -> str:
@@ -56,6 +67,36 @@ def _fields(entry: Entry) -> tuple[list[str], list[str]]:
     names = ["question", *(f"alt{i}" for i in range(len(entry.alt_questions))),
              *(passage_field(i) for i in range(len(parts)))]
     return texts, names
+
+
+def _sentence_fields(entry: Entry) -> tuple[list[str], list[str]]:
+    """The sentences of an entry's answer (a document chunk's text), one vector each,
+    rescored beside the whole: a question about one fact of an answer that states several
+    matches that fact's sentence better than the whole text (docs/retrieval.md). None for an
+    answer of one sentence: the whole is that sentence."""
+    said = [s for s in sentences(entry.answer) if len(s) >= MIN_SENTENCE_CHARS]
+    if len(said) < 2 or _is_record(entry.answer):
+        return [], []
+    return said, [f"sentence.{i}" for i in range(len(said))]
+
+
+_FIELD_LINE = re.compile(r"^[^\s:：]{1,12}\s*[:：]\s*\S")  # "地址：府前街31号", "Weight: 1.2 kg"
+
+
+def _is_record(text: str) -> bool:
+    """Whether text is a record of labelled fields, one per line (a place's 名称 / 地址 / 电话
+    / 周边餐馆, a product's specifications), not prose. Its lines are fields every such
+    record has: a question about a field ("周边有哪些餐馆") matches that line of every record
+    alike, and the other places it lists are named there, so a record is matched whole
+    (crosswoz: hit@1 of its follow-ups fell by 6 points when they were read by line)."""
+    lines = nonempty_lines(text)
+    fields = sum(bool(_FIELD_LINE.match(line)) for line in lines)
+    return fields >= 3 and 2 * fields >= len(lines)
+
+
+def indexed_texts(entry: Entry) -> list[str]:
+    """Every text embedded for an entry: its whole texts, then its answer's sentences."""
+    return _fields(entry)[0] + _sentence_fields(entry)[0]
 
 
 def passage_field(index: int) -> str:
@@ -90,9 +131,12 @@ class KnowledgeBase:
         self._lock = threading.RLock()
         self._check_embedder()
         self.vectors = VectorStore(chroma_client, name, embedder.model_id, embedder.dim)
+        self.sentence_vectors = VectorStore(chroma_client, name, embedder.model_id,
+                                            embedder.dim, part="sentences")
         self.bm25 = BM25Index(self._db)
         self._cache: dict[str, Entry] | None = None
         self._vector_cache: VectorCache | None = None
+        self._sentence_cache: VectorCache | None = None
         self._generation = self._stored_generation()
 
     def _meta(self, connection: Connection, key: str) -> str | None:
@@ -122,6 +166,7 @@ class KnowledgeBase:
     # -- writes -------------------------------------------------------------------------
     def ingest(self, entries: Sequence[Entry], progress: bool = False) -> IngestReport:
         """Add new entries, re-embed changed ones, skip unchanged ones (by content hash)."""
+        self._index_sentences(progress)
         report = IngestReport()
         with self._db.read() as connection:
             stored = dict(connection.execute(select(kb_entries.c.id, kb_entries.c.hash)).all())
@@ -142,20 +187,51 @@ class KnowledgeBase:
                 bar.update(len(batch))
         return report
 
+    def _index_sentences(self, progress: bool) -> None:
+        """A knowledge base indexed before its answers' sentences were (or under an older
+        SENTENCE_INDEX) gets them at its next import: every stored entry, twins too, is
+        embedded anew, in its order, its content hash kept. A crash part-way leaves the
+        mark unset, so the next import starts again."""
+        with self._db.read() as connection:
+            if self._meta(connection, "sentences") == str(SENTENCE_INDEX):
+                return
+            digests = dict(connection.execute(select(kb_entries.c.id, kb_entries.c.hash)).all())
+        stored = list(self.entries().values())
+        with tqdm(total=len(stored), desc=f"indexing the sentences of {self.name}",
+                  unit="entry", disable=not progress or not stored) as bar:
+            for start in range(0, len(stored), EMBED_BATCH):
+                batch = stored[start:start + EMBED_BATCH]
+                self._write([(entry, digests[entry.id]) for entry in batch])
+                bar.update(len(batch))
+        with self._lock, self._db.begin() as connection:
+            self._set_meta(connection, "sentences", str(SENTENCE_INDEX))
+
     def _write(self, batch: Sequence[tuple[Entry, str]]) -> None:
-        """Embed a batch in one call, then write vectors, tokens and rows for each entry."""
+        """Embed a batch in one call (whole texts, then sentences), then write vectors, tokens
+        and rows for each entry."""
         fields = [_fields(entry) for entry, _ in batch]
-        texts = [to_simplified(t) for entry_texts, _ in fields for t in entry_texts]
-        vectors = np.asarray(self.embedder.embed_passages(texts))
+        said = [_sentence_fields(entry) for entry, _ in batch]
+        texts = [t for entry_texts, _ in fields + said for t in entry_texts]
+        vectors = np.asarray(self.embedder.embed_passages([to_simplified(t) for t in texts]))
+        whole = sum(len(entry_texts) for entry_texts, _ in fields)
+        langs = [detect_lang(text) for text in texts]
+        ids = [entry.id for entry, _ in batch]
         with self._lock:
             # Vectors first, rows last: a crash in between leaves no row, so a re-run redoes it.
             owners = [(entry.id, name) for (entry, _), (_, names)
                       in zip(batch, fields, strict=True) for name in names]
-            self.vectors.delete([entry.id for entry, _ in batch])
-            self.vectors.add(vectors, owners)
-            if self._vector_cache is not None:
-                langs = [detect_lang(text) for entry_texts, _ in fields for text in entry_texts]
-                self._vector_cache.put(owners, vectors, langs)
+            sentence_owners = [(entry.id, name) for (entry, _), (_, names)
+                               in zip(batch, said, strict=True) for name in names]
+            for store, cache, rows, part, part_langs in (
+                    (self.vectors, self._vector_cache, owners, vectors[:whole],
+                     langs[:whole]),
+                    (self.sentence_vectors, self._sentence_cache, sentence_owners,
+                     vectors[whole:], langs[whole:])):
+                store.delete(ids)
+                store.add(part, rows)
+                if cache is not None:
+                    cache.remove(ids)
+                    cache.put(rows, part, part_langs)
             with self._db.begin() as connection:
                 last = connection.execute(select(func.max(kb_entries.c.position))).scalar()
                 self.bm25.put(connection, {
@@ -177,9 +253,11 @@ class KnowledgeBase:
         with self._lock:
             wanted = set(ids)
             twins = [e.id for e in self.entries().values() if e.translated_from in wanted]
-            self.vectors.delete(ids + twins)
-            if self._vector_cache is not None:
-                self._vector_cache.remove(ids + twins)
+            for store, cache in ((self.vectors, self._vector_cache),
+                                 (self.sentence_vectors, self._sentence_cache)):
+                store.delete(ids + twins)
+                if cache is not None:
+                    cache.remove(ids + twins)
             with self._db.begin() as connection:
                 self.bm25.delete(connection, ids + twins)
                 removed = connection.execute(
@@ -199,8 +277,8 @@ class KnowledgeBase:
     def _forget(self, vectors: bool = False) -> None:
         self._cache = None
         self.bm25.mark_stale()
-        if vectors:  # this process's own writes keep the vector cache in step
-            self._vector_cache = None
+        if vectors:  # this process's own writes keep the vector caches in step
+            self._vector_cache = self._sentence_cache = None
 
     def _stored_generation(self) -> str:
         with self._db.read() as connection:
@@ -242,18 +320,30 @@ class KnowledgeBase:
     def _vectors(self) -> VectorCache:
         with self._lock:
             if self._vector_cache is None:
-                owners, vectors = [], []
-                for page_owners, page_vectors in self.vectors.iter_all():
-                    owners += page_owners  # an entry's vectors may span two pages
-                    vectors += page_vectors
-                cache = VectorCache(self.embedder.dim)
-                texts = {entry.id: dict(zip(names, entry_texts, strict=True))
-                         for entry in self.entries().values()
-                         for entry_texts, names in [_fields(entry)]}
-                cache.put(owners, vectors, [detect_lang(texts.get(i, {}).get(field, ""))
-                                            for i, field in owners])
-                self._vector_cache = cache
+                self._vector_cache = self._loaded(self.vectors, _fields)
             return self._vector_cache
+
+    def _sentences(self) -> VectorCache:
+        with self._lock:
+            if self._sentence_cache is None:
+                self._sentence_cache = self._loaded(self.sentence_vectors, _sentence_fields)
+            return self._sentence_cache
+
+    def _loaded(self, store: VectorStore,
+                fields_of: Callable[[Entry], tuple[list[str], list[str]]]) -> VectorCache:
+        """Every vector of store in memory, with the language of the text each was made
+        from (fields_of: an entry's texts and their field names, as _write embedded them)."""
+        owners, vectors = [], []
+        for page_owners, page_vectors in store.iter_all():
+            owners += page_owners  # an entry's vectors may span two pages
+            vectors += page_vectors
+        cache = VectorCache(self.embedder.dim)
+        texts = {entry.id: dict(zip(names, entry_texts, strict=True))
+                 for entry in self.entries().values()
+                 for entry_texts, names in [fields_of(entry)]}
+        cache.put(owners, vectors, [detect_lang(texts.get(i, {}).get(field, ""))
+                                    for i, field in owners])
+        return cache
 
     def mean_vector(self, lang: str = "") -> np.ndarray:
         """The mean of the stored vectors of texts in lang; of all when lang is '' or has
@@ -273,8 +363,17 @@ class KnowledgeBase:
         return self.bm25.search(tokens, n)
 
     def vectors_of(self, entry_ids: Sequence[str]) -> dict[str, list[tuple[str, np.ndarray]]]:
-        """Every stored (field, vector) of the given entries."""
+        """Every stored (field, vector) of the given entries' whole texts."""
         return self._vectors().of(entry_ids)
+
+    def sentence_vectors_of(self, entry_ids: Sequence[str]
+                            ) -> dict[str, list[tuple[str, np.ndarray, str]]]:
+        """(field, vector, the language of its sentence) of each sentence of the given
+        entries' answers (none for an answer of one sentence)."""
+        cache = self._sentences()
+        return {entry_id: [(field, vector, cache.lang(entry_id, field))
+                           for field, vector in rows]
+                for entry_id, rows in cache.of(entry_ids).items()}
 
     def get(self, entry_id: str) -> Entry | None:
         return self.entries().get(entry_id)

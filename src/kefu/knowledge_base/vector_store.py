@@ -42,10 +42,13 @@ def build_chroma_client(cfg: StoreSettings, path: Path) -> Any:
 
 
 class VectorStore:
-    """One Chroma collection per knowledge base; many vectors per entry (max-pooled on query)."""
+    """One Chroma collection of a knowledge base; many vectors per entry (max-pooled on
+    query). part: '' for the collection searched (whole texts), else what the other holds
+    (a knowledge base's sentences, read for rescoring only)."""
 
-    def __init__(self, client: Any, kb_name: str, embedder_id: str, dim: int) -> None:
-        name = f"kefu_{kb_name}"
+    def __init__(self, client: Any, kb_name: str, embedder_id: str, dim: int,
+                 part: str = "") -> None:
+        name = f"kefu_{kb_name}" + (f".{part}" if part else "")
         try:
             self._col = client.get_or_create_collection(
                 name=name,

@@ -7,7 +7,9 @@ For a question q and an entry e (see docs/retrieval.md for the measurements behi
     question  = max over e's question and alternative phrasings of  c(q) · c(v)
     answer    = c(q) · c(e's answer vector)            (a document chunk has one vector;
                 a long FAQ answer, the best of its passages' vectors, and its question
-                term at least that: it reads as a document, whatever its title)
+                term at least that: it reads as a document, whatever its title),
+                moved sentence_weight of the way to the best c(q) · c(a sentence of it)
+                when it has several
     dense     = (question + answer_weight × answer) / (1 + answer_weight)
     bm25      = BM25(q, e) / the best BM25 score q could reach, in [0, 1]
     named     = 1 when q contains e's title verbatim (a document only; see names.py), else 0
@@ -94,13 +96,14 @@ class Retriever:
             candidates.update(dict.fromkeys(keyword[-1]))
         candidates.update(dict.fromkeys(sorted(named)))
         stored = self.kb.vectors_of(list(candidates))
+        said = self.kb.sentence_vectors_of(list(candidates))
         hits = []
         for entry_id in candidates:
             entry = entries.get(entry_id)
             if entry is None or entry_id not in stored:  # a write that did not finish
                 continue
-            parts = [self._hit(entry, stored[entry_id], q, means, bm25.get(entry_id, 0.0),
-                               entry_id in named)
+            parts = [self._hit(entry, stored[entry_id], said.get(entry_id, []), q, means,
+                               bm25.get(entry_id, 0.0), entry_id in named)
                      for q, bm25 in zip(queries, keyword, strict=True)]
             hits.append(parts[0] if len(parts) == 1 else _average(parts))
         return hits
@@ -148,20 +151,28 @@ class Retriever:
             self._speller = Speller(entries)
         return self._speller(text)
 
-    def _hit(self, entry: Entry, vectors: list[tuple[str, np.ndarray]], q: np.ndarray,
+    def _hit(self, entry: Entry, vectors: list[tuple[str, np.ndarray]],
+             sentences: list[tuple[str, np.ndarray, str]], q: np.ndarray,
              means: dict[str, np.ndarray], bm25: float, named: bool = False) -> Hit:
-        """means: what is subtracted from a vector of a text in each language ('' unknown);
-        a vector's language is looked up only when each language has its own mean."""
+        """sentences: (field, vector, language) of each sentence of the entry's answer;
+        means: what is subtracted from a vector of a text in each language ('' unknown);
+        a vector's language counts only when each language has its own mean."""
         per_language = self.cfg.center and self.cfg.center_languages
-        similarity = {
-            field: float(q @ _unit(v - means[self.kb.vector_lang(entry.id, field)
-                                             if per_language else ""]))
-            for field, v in vectors}
+
+        def match(vector: np.ndarray, lang: str) -> float:
+            return float(q @ _unit(vector - means[lang if per_language else ""]))
+
+        similarity = {field: match(v, self.kb.vector_lang(entry.id, field) if per_language
+                                   else "")
+                      for field, v in vectors}
         passages = {passage_index(field): s for field, s in similarity.items()
                     if passage_index(field) is not None}
         question = max(s for field, s in similarity.items() if passage_index(field) is None)
         best = max(passages, key=passages.__getitem__, default=None)
         answer = question if best is None else passages[best]
+        if sentences and self.cfg.sentence_weight:  # the fact asked about, in the whole
+            best_sentence = max(match(v, lang) for _, v, lang in sentences)
+            answer += self.cfg.sentence_weight * (best_sentence - answer)
         if reads_as_document(entry):  # its passage that matches answers as a section would,
             question = max(question, answer)  # whatever its title (a chunk: answer is question)
         dense, score = fuse(question, answer, bm25, float(named), self.cfg.answer_weight,

@@ -155,10 +155,11 @@ class RetrievalSettings(_Frozen):
         "(best of question and alternatives) in the dense score."
     )
     sentence_weight: float = Field(
-        0.33, ge=0.0, le=1.0, description="The share of an answer's (or a document chunk's) "
-        "match that its best-matching sentence takes, when it has several: a question about "
-        "one fact of a text that states many finds it (Pinecone shop hit@1 0.727 -> 0.777, "
-        "cmrc2018 0.957 -> 0.987; docs/retrieval.md); 0: the whole text alone."
+        0.33, ge=0.0, le=1.0, description="How far an answer's (or a document chunk's) match "
+        "moves towards its best sentence's, when it has several and that sentence matches "
+        "better: a question about one fact of a text that states many finds it (Pinecone shop "
+        "hit@1 0.727 -> 0.760, cmrc2018 0.957 -> 0.987; docs/retrieval.md); 0: the whole "
+        "text alone."
     )
     center: bool = Field(
         True, description="Subtract the knowledge base's mean vector before comparing (spreads "

@@ -8,8 +8,9 @@ For a question q and an entry e (see docs/retrieval.md for the measurements behi
     answer    = c(q) · c(e's answer vector)            (a document chunk has one vector;
                 a long FAQ answer, the best of its passages' vectors, and its question
                 term at least that: it reads as a document, whatever its title),
-                moved sentence_weight of the way to the best c(q) · c(a sentence of it)
-                when it has several
+                moved sentence_weight of the way up to the best c(q) · c(a sentence of
+                it) when it has several and that one matches better (a chunk's heading is
+                in its whole vector, not in its sentences')
     dense     = (question + answer_weight × answer) / (1 + answer_weight)
     bm25      = BM25(q, e) / the best BM25 score q could reach, in [0, 1]
     named     = 1 when q contains e's title verbatim (a document only; see names.py), else 0
@@ -172,7 +173,7 @@ class Retriever:
         answer = question if best is None else passages[best]
         if sentences and self.cfg.sentence_weight:  # the fact asked about, in the whole
             best_sentence = max(match(v, lang) for _, v, lang in sentences)
-            answer += self.cfg.sentence_weight * (best_sentence - answer)
+            answer += self.cfg.sentence_weight * max(0.0, best_sentence - answer)
         if reads_as_document(entry):  # its passage that matches answers as a section would,
             question = max(question, answer)  # whatever its title (a chunk: answer is question)
         dense, score = fuse(question, answer, bm25, float(named), self.cfg.answer_weight,

@@ -97,7 +97,7 @@ class Retriever:
             candidates.update(dict.fromkeys(keyword[-1]))
         candidates.update(dict.fromkeys(sorted(named)))
         stored = self.kb.vectors_of(list(candidates))
-        said = self.kb.sentence_vectors_of(list(candidates))
+        said = self.kb.sentence_vectors_of(list(candidates)) if self.cfg.sentence_weight else {}
         hits = []
         for entry_id in candidates:
             entry = entries.get(entry_id)
@@ -171,7 +171,7 @@ class Retriever:
         question = max(s for field, s in similarity.items() if passage_index(field) is None)
         best = max(passages, key=passages.__getitem__, default=None)
         answer = question if best is None else passages[best]
-        if sentences and self.cfg.sentence_weight:  # the fact asked about, in the whole
+        if sentences:  # the fact asked about, in the whole (none when sentence_weight is 0)
             best_sentence = max(match(v, lang) for _, v, lang in sentences)
             answer += self.cfg.sentence_weight * max(0.0, best_sentence - answer)
         if reads_as_document(entry):  # its passage that matches answers as a section would,

@@ -45,7 +45,7 @@ def _speakers(n: int = 30) -> list[Entry]:
     rng = random.Random(7)
     return [Entry(id=f"kx-{2200 + 7 * i}", kind="doc", lang="en",
                   question=f"KX-{2200 + 7 * i}",
-                  answer=f"KX-{2200 + 7 * i}. " + " ".join(rng.sample(SELLING_POINTS, 5)))
+                  answer=f"KX-{2200 + 7 * i}: " + " ".join(rng.sample(SELLING_POINTS, 5)))
             for i in range(n)]
 
 
@@ -75,6 +75,7 @@ def test_the_grid_ranks_every_probe_as_retrieval_with_those_weights_would(settin
         ("can I send something back", "t-en-return"), ("my lamp broke, can I claim", "policy.md#2"),
         ("is a broken lamp covered", "t-en-return"))]
     scores = score_grid(retriever, probes, progress=False)
+    assert len({score.weights.sentence_weight for score in scores[::37]}) > 1
     for score in scores[::37]:  # a spread of weightings, both centrings
         search = Retriever(tiny_kb, score.weights.applied(settings.retrieval)).search
         assert list(score.firsts) == [search(p.text)[0].entry.origin == p.gold
@@ -122,11 +123,11 @@ def test_the_fit_finds_bm25_heavy_weights_for_a_catalogue_and_keeps_a_faqs(
 
 
 def test_a_weighting_must_beat_the_current_one_by_more_than_chance():
-    now = Weights(1.0, 0.08, 0.2, False)
+    now = Weights(1.0, 0.08, 0.2, False, 0.33)
     current = Score(now, {"faq": 50}, 0.6, np.array([True] * 50 + [False] * 50))
-    lucky = Score(Weights(0.0, 0.5, 0.2, False), {"faq": 54}, 0.62,
+    lucky = Score(Weights(0.0, 0.5, 0.2, False, 0.33), {"faq": 54}, 0.62,
                   np.array([True] * 46 + [False] * 4 + [True] * 8 + [False] * 42))
-    sure = Score(Weights(0.5, 0.3, 0.2, False), {"faq": 70}, 0.75,
+    sure = Score(Weights(0.5, 0.3, 0.2, False, 0.33), {"faq": 70}, 0.75,
                  np.array([True] * 70 + [False] * 30))
     assert choose([current, lucky], current) is current  # 4 more first, of 12 swapped
     assert choose([current, lucky, sure], current) is sure  # 20 more, of 20 swapped
@@ -134,9 +135,10 @@ def test_a_weighting_must_beat_the_current_one_by_more_than_chance():
 
 def test_fitted_weights_are_used_unless_use_tuned_is_off(settings, tiny_kb):
     tiny_kb.set_setting(TUNED_RETRIEVAL, {"bm25_weight": 0.3, "name_weight": 0.0,
-                                          "center_languages": True, "probes": {"faq": 12}})
+                                          "center_languages": True, "sentence_weight": 1.0,
+                                          "probes": {"faq": 12}})
     tuned = retrieval_for(settings, tiny_kb)
-    assert Weights.of(tuned) == Weights(settings.retrieval.answer_weight, 0.3, 0.0, True)
+    assert Weights.of(tuned) == Weights(settings.retrieval.answer_weight, 0.3, 0.0, True, 1.0)
     assert tuned.top_k == settings.retrieval.top_k
     off = settings.model_copy(update={"retrieval": RetrievalSettings(use_tuned=False)})
     assert retrieval_for(off, tiny_kb) == off.retrieval

@@ -135,6 +135,18 @@ def test_an_entry_and_its_twin_are_retrieved_once_in_the_customers_language(mixe
     assert next(h.entry for h in back if h.entry.origin == "en-canada") == EN_ONLY
 
 
+def test_an_entry_written_in_both_languages_is_shown_once_in_the_customers(mixed_kb):
+    """Centred on each language's mean, an English question may rank the shop's Chinese
+    entry before its English one: the two are one entry, as an entry and its twin are."""
+    twins.fill(mixed_kb, LINGUIST)  # the password entries cover each other
+    hits = {h.entry.id: h for h in Retriever(mixed_kb, RetrievalSettings()).search(
+        "forgot my password", k=10)}
+    chinese_first = [hits["zh-password"], hits["en-password"], hits["en-canada"]]
+    shown = Retriever(mixed_kb, RetrievalSettings()).in_language(chinese_first, "en")
+    assert [(h.entry.id, h.score) for h in shown] == [
+        ("en-password", hits["zh-password"].score), ("en-canada", hits["en-canada"].score)]
+
+
 def test_a_rejected_twin_stays_away_until_its_source_changes(mixed_kb):
     twins.fill(mixed_kb, LINGUIST)
     twins.reject(mixed_kb, "en-canada")

@@ -159,7 +159,7 @@ class RetrievalSettings(_Frozen):
         "moves towards its best sentence's, when it has several and that sentence matches "
         "better: a question about one fact of a text that states many finds it (Pinecone shop "
         "hit@1 0.727 -> 0.760, cmrc2018 0.957 -> 0.987; docs/retrieval.md); 0: the whole "
-        "text alone."
+        "text alone. `kefu tune` fits it per knowledge base."
     )
     center: bool = Field(
         True, description="Subtract the knowledge base's mean vector before comparing (spreads "

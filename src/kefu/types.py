@@ -44,10 +44,22 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Matches:
+    """What an entry's dense score is made of before any weight (hybrid.fuse), kept with
+    its Hit so that `kefu tune` re-weighs the candidates without searching again."""
+
+    question: float = 0.0  # its question or an alternative phrasing, the best
+    whole: float = 0.0  # its answer as a whole (a long one: its best passage)
+    sentence: float = 0.0  # its answer's best sentence (the whole when it has one)
+    document: bool = False  # it reads as a document: its question match is at least this
+
+
+@dataclass(frozen=True)
 class Hit:
     """A retrieved entry: fused score, its dense and BM25 parts, the question and the answer
-    matches alone, whether the question named it (a document's title), and which passage
-    of a long FAQ answer matched best (chunking.passages)."""
+    matches alone (weighted: matches holds them before), whether the question named it (a
+    document's title), and which passage of a long FAQ answer matched best
+    (chunking.passages)."""
 
     entry: Entry
     score: float
@@ -57,6 +69,7 @@ class Hit:
     answer: float = 0.0
     named: bool = False
     passage: int = 0
+    matches: Matches = Matches()
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ def ladder_for(settings: Settings, kb: KnowledgeBase) -> LadderSettings:
 
 
 TUNED_RETRIEVAL = "retrieval.tuned"  # the knowledge base setting `kefu tune` writes first
-RETRIEVAL_TUNABLE = ("bm25_weight", "name_weight", "center_languages")
+RETRIEVAL_TUNABLE = ("bm25_weight", "name_weight", "center_languages", "sentence_weight")
 
 
 def retrieval_for(settings: Settings, kb: KnowledgeBase) -> RetrievalSettings:

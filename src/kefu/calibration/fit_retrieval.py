@@ -12,7 +12,8 @@ ranked first (then the best mean reciprocal rank) among those that rank more pro
 than the current weights by more than chance (KEEP_Z x sqrt(the probes the two rank
 differently)) is kept; else the current weights stay.
 
-Fitted: the BM25 weight, the name weight, one mean or a mean per language. Not the answer
+Fitted: the BM25 weight, the name weight, the sentence weight (how far an answer's match
+moves up to its best sentence's), one mean or a mean per language. Not the answer
 weight: questions the LLM writes from an FAQ entry keep its question's details (the same
 restaurant, city, hour), so they favour the question over the answer, which customers'
 questions do not (clinc150: probes ranked first 0.630 of the time at answer weight 0 and
@@ -33,6 +34,7 @@ from kefu.agent.factory import RETRIEVAL_TUNABLE as FITTED
 from kefu.calibration.rewordings import per_entry_for, rewordings, spread
 from kefu.config import RetrievalSettings
 from kefu.errors import KefuError
+from kefu.knowledge_base.twins import covered_pairs
 from kefu.retrieval.hybrid import Retriever, fuse
 from kefu.types import ChatModel, Hit
 
@@ -40,6 +42,7 @@ PROBES = "tune.retrieval_probes"  # knowledge base setting: the LLM's cached que
 PROMPTS = ("customer_questions", "passage_facts")  # for FAQ entries, document chunks
 BM25_GRID = (0.0, 0.02, 0.05, 0.08, 0.12, 0.2, 0.3, 0.5, 0.75, 1.0)
 NAME_GRID = (0.0, 0.1, 0.2, 0.4)
+SENTENCE_GRID = (0.0, 0.33, 0.67, 1.0)
 CHUNKS = 120  # document chunks sampled for probes (a collection has thousands); with 60,
 # whether BM25's lead on cmrc2018 showed depended on the LLM's draw (docs/retrieval.md)
 PER_CHUNK = 2  # questions the LLM writes per sampled chunk
@@ -54,10 +57,12 @@ class Weights:
     bm25_weight: float
     name_weight: float
     center_languages: bool
+    sentence_weight: float
 
     @classmethod
     def of(cls, cfg: RetrievalSettings) -> Weights:
-        return cls(cfg.answer_weight, cfg.bm25_weight, cfg.name_weight, cfg.center_languages)
+        return cls(cfg.answer_weight, cfg.bm25_weight, cfg.name_weight, cfg.center_languages,
+                   cfg.sentence_weight)
 
     def applied(self, cfg: RetrievalSettings) -> RetrievalSettings:
         return cfg.model_copy(update={k: getattr(self, k) for k in FITTED})
@@ -110,29 +115,41 @@ class _Candidates:
     """One probe's candidates under one centring, sorted by origin."""
 
     question: np.ndarray
-    answer: np.ndarray
+    whole: np.ndarray
+    sentence: np.ndarray
+    document: np.ndarray
     bm25: np.ndarray
     named: np.ndarray
     starts: np.ndarray  # where each origin's candidates start
     gold: int  # the gold origin's position among the origins; -1: not a candidate
 
     @classmethod
-    def of(cls, hits: Sequence[Hit], gold: str) -> _Candidates:
-        hits = sorted(hits, key=lambda h: h.entry.origin)
-        origins = [h.entry.origin for h in hits]
+    def of(cls, hits: Sequence[Hit], gold: str, covered: dict[str, str]) -> _Candidates:
+        """covered: the shop's entries it wrote in both languages (twins.covered_pairs),
+        one entry as an entry and its twin are (retrieval answers in the customer's)."""
+        def one(origin: str) -> str:
+            return min(origin, covered.get(origin, origin))
+
+        hits = sorted(hits, key=lambda h: one(h.entry.origin))
+        origins = [one(h.entry.origin) for h in hits]
+        gold = one(gold)
         starts = [i for i, o in enumerate(origins) if i == 0 or o != origins[i - 1]]
         unique = [origins[i] for i in starts]
-        return cls(np.array([h.question for h in hits]), np.array([h.answer for h in hits]),
+        matches = [h.matches for h in hits]
+        return cls(np.array([m.question for m in matches]), np.array([m.whole for m in matches]),
+                   np.array([m.sentence for m in matches]),
+                   np.array([m.document for m in matches]),
                    np.array([h.bm25 for h in hits]), np.array([float(h.named) for h in hits]),
                    np.array(starts, dtype=int), unique.index(gold) if gold in unique else -1)
 
-    def ranks(self, answer_w: np.ndarray, bm25_w: np.ndarray,
-              name_w: np.ndarray) -> np.ndarray:
-        """The gold origin's rank under each weighting (inf when it is not a candidate)."""
+    def ranks(self, grid: dict[str, np.ndarray]) -> np.ndarray:
+        """The gold origin's rank under each weighting of grid (weight name -> one value
+        per weighting; inf when it is not a candidate)."""
         if self.gold < 0:
-            return np.full(len(answer_w), np.inf)
-        _, score = fuse(self.question[None], self.answer[None], self.bm25[None],
-                        self.named[None], answer_w[:, None], bm25_w[:, None], name_w[:, None])
+            return np.full(len(grid["bm25_weight"]), np.inf)
+        *_, score = fuse(self.question[None], self.whole[None], self.sentence[None],
+                         self.document[None], self.bm25[None], self.named[None],
+                         **{k: v[:, None] for k, v in grid.items()})
         best = np.maximum.reduceat(score, self.starts, axis=1)  # an entry and its twin: one
         gold = best[:, self.gold]
         return 1.0 + (best > gold[:, None] + 1e-12).sum(axis=1)
@@ -160,27 +177,29 @@ def probes_for(retriever: Retriever, model: ChatModel, model_id: str,
 
 
 def _weights_grid(answer_weight: float, center_languages: bool) -> list[Weights]:
-    return [Weights(answer_weight, b, n, center_languages)
-            for b, n in itertools.product(BM25_GRID, NAME_GRID)]
+    return [Weights(answer_weight, b, n, center_languages, s)
+            for b, n, s in itertools.product(BM25_GRID, NAME_GRID, SENTENCE_GRID)]
 
 
 def score_grid(retriever: Retriever, probes: Sequence[RetrievalProbe],
                extra: Sequence[Weights] = (), progress: bool = True) -> list[Score]:
     """Every weighting on the grid (and extra ones, e.g. the current) on every probe."""
     scores = []
+    covered = covered_pairs(retriever.kb)
     for center_languages in (False, True):
-        cfg = retriever.cfg.model_copy(update={"center_languages": center_languages})
+        cfg = retriever.cfg.model_copy(update={  # any sentence weight: their matches are read
+            "center_languages": center_languages, "sentence_weight": max(SENTENCE_GRID)})
         centred = Retriever(retriever.kb, cfg)
         grid = list(dict.fromkeys(
             _weights_grid(retriever.cfg.answer_weight, center_languages)
             + [w for w in extra if w.center_languages == center_languages]))
-        answer_w, bm25_w, name_w = (np.array([getattr(w, k) for w in grid])
-                                    for k in ("answer_weight", "bm25_weight", "name_weight"))
+        columns = {k: np.array([getattr(w, k) for w in grid]) for k in (
+            "answer_weight", "bm25_weight", "name_weight", "sentence_weight")}
         ranks = np.empty((len(probes), len(grid)))
         for i, probe in enumerate(tqdm(probes, desc="re-ranking the probes", unit="q",
                                        disable=not progress)):
             hits = [h for h in centred.scored(probe.text) if h.entry.id != probe.hide]
-            ranks[i] = _Candidates.of(hits, probe.gold).ranks(answer_w, bm25_w, name_w)
+            ranks[i] = _Candidates.of(hits, probe.gold, covered).ranks(columns)
         groups = np.array([p.group for p in probes])
         for j, weights in enumerate(grid):
             first = ranks[:, j] == 1
@@ -201,6 +220,7 @@ def choose(scores: Sequence[Score], current: Score) -> Score:
     def nearness(score: Score) -> float:
         a, b = score.weights, current.weights
         return abs(a.bm25_weight - b.bm25_weight) + abs(a.name_weight - b.name_weight) \
+            + abs(a.sentence_weight - b.sentence_weight) \
             + (a.center_languages != b.center_languages)
 
     better = [s for s in scores if surely_better(s)]
@@ -230,11 +250,11 @@ def fit(retriever: Retriever, model: ChatModel | None, model_id: str,
 
 def describe(fit_: RetrievalFit, line: Callable[[str], None] = print) -> None:
     """The fit as a few lines: the probes, then hit@1 per group now and fitted."""
-    line(f"{'':>6} {'bm25 w.':>8} {'name w.':>8} {'per-lang':>8} "
+    line(f"{'':>6} {'bm25 w.':>8} {'name w.':>8} {'sentence w.':>11} {'per-lang':>8} "
          + " ".join(f"{g + ' hit@1':>20}" for g in GROUPS if fit_.probes[g]))
     for name, score in (("now", fit_.current), ("fitted", fit_.chosen)):
         w = score.weights
-        line(f"{name:>6} {w.bm25_weight:8g} {w.name_weight:8g} "
+        line(f"{name:>6} {w.bm25_weight:8g} {w.name_weight:8g} {w.sentence_weight:11g} "
              f"{'yes' if w.center_languages else 'no':>8} "
              + " ".join(f"{fit_.hit_rate(score, g):20.3f}" for g in GROUPS if fit_.probes[g]))
     line("probes: " + ", ".join(f"{n} {g}" for g, n in fit_.probes.items() if n)

@@ -132,6 +132,13 @@ def partners(kb: KnowledgeBase) -> dict[str, Entry]:
     return out
 
 
+def covered_pairs(kb: KnowledgeBase) -> dict[str, str]:
+    """The shop's FAQ entries that it wrote in the other language too: entry id -> the id
+    of that entry (both ways), as found when twins are made."""
+    return {source: by for source, (_, status, by) in kb.twin_states().items()
+            if status == "covered" and by}
+
+
 def pending(kb: KnowledgeBase, documents: bool = False) -> list[Entry]:
     """FAQ entries the shop wrote (and, documents: the sections of its documents, when it
     wrote in both languages) whose twin is missing or was made from an older version of

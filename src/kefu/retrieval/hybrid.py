@@ -37,11 +37,11 @@ from kefu.config import RetrievalSettings
 from kefu.knowledge_base.chunking import reads_as_document
 from kefu.knowledge_base.store import KnowledgeBase, passage_index
 from kefu.knowledge_base.text import detect_lang, to_simplified, tokenize
-from kefu.knowledge_base.twins import twin_id
+from kefu.knowledge_base.twins import covered_pairs, twin_id
 from kefu.retrieval.names import NameIndex
 from kefu.retrieval.rerank import Reranker
 from kefu.retrieval.spelling import Speller
-from kefu.types import Entry, Hit, Lang
+from kefu.types import Entry, Hit, Lang, Matches
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
@@ -111,17 +111,22 @@ class Retriever:
 
     def in_language(self, hits: Sequence[Hit], lang: Lang) -> list[Hit]:
         """Each FAQ hit as its entry in lang, where the shop's entry or its machine-translated
-        twin is in lang (same score: the two are one entry)."""
+        twin is in lang, or the shop wrote the entry in lang too (a covered pair, twins.py),
+        with the same score: the two are one entry. The first of an entry's hits is kept."""
         entries = self.kb.entries()
-        out = []
+        covered: dict[str, str] | None = None  # read only when a hit needs it
+        out: dict[str, Hit] = {}
         for hit in hits:
             entry = hit.entry
             if entry.kind == "faq" and entry.lang != lang:
                 same = entries.get(entry.translated_from or twin_id(entry.id, lang))
+                if same is None or same.lang != lang:
+                    covered = covered_pairs(self.kb) if covered is None else covered
+                    same = entries.get(covered.get(entry.origin, ""))
                 if same is not None and same.lang == lang:
                     hit = replace(hit, entry=same)
-            out.append(hit)
-        return out
+            out.setdefault(hit.entry.id, hit)
+        return list(out.values())
 
     def _mean(self, lang: str) -> np.ndarray:
         """What is subtracted from a vector of a text in lang before comparing."""
@@ -170,24 +175,31 @@ class Retriever:
                     if passage_index(field) is not None}
         question = max(s for field, s in similarity.items() if passage_index(field) is None)
         best = max(passages, key=passages.__getitem__, default=None)
-        answer = question if best is None else passages[best]
-        if sentences:  # the fact asked about, in the whole (none when sentence_weight is 0)
-            best_sentence = max(match(v, lang) for _, v, lang in sentences)
-            answer += self.cfg.sentence_weight * max(0.0, best_sentence - answer)
-        if reads_as_document(entry):  # its passage that matches answers as a section would,
-            question = max(question, answer)  # whatever its title (a chunk: answer is question)
-        dense, score = fuse(question, answer, bm25, float(named), self.cfg.answer_weight,
-                            self.cfg.bm25_weight, self.cfg.name_weight)
+        whole = question if best is None else passages[best]
+        # the fact asked about, in the whole (no sentences when sentence_weight is 0)
+        sentence = max((match(v, lang) for _, v, lang in sentences), default=whole)
+        matches = Matches(question, whole, sentence, reads_as_document(entry))
+        question, answer, dense, score = (float(x) for x in fuse(
+            matches.question, matches.whole, matches.sentence, matches.document, bm25,
+            float(named), self.cfg.answer_weight, self.cfg.bm25_weight, self.cfg.name_weight,
+            self.cfg.sentence_weight))
         return Hit(entry=entry, score=score, dense=dense, bm25=bm25, question=question,
-                   answer=answer, named=named, passage=best or 0)
+                   answer=answer, named=named, passage=best or 0, matches=matches)
 
 
-def fuse(question: Any, answer: Any, bm25: Any, named: Any, answer_weight: Any,
-         bm25_weight: Any, name_weight: Any) -> tuple[Any, Any]:
-    """(dense, score) of the formula above, for one candidate (floats) or for many
-    candidates under many weightings at once (numpy arrays that broadcast; `kefu tune`)."""
+def fuse(question: Any, whole: Any, sentence: Any, document: Any, bm25: Any, named: Any,
+         answer_weight: Any, bm25_weight: Any, name_weight: Any, sentence_weight: Any
+         ) -> tuple[Any, Any, Any, Any]:
+    """(question, answer, dense, score) of the formula above from an entry's Matches, its
+    BM25 and named, for one candidate (floats) or for many candidates under many weightings
+    at once (numpy arrays that broadcast; `kefu tune`). The answer moves up towards its best
+    sentence, never down: a chunk's heading is in its whole vector, not its sentences'. A
+    text that reads as a document answers as a section would, whatever its title (a chunk:
+    its question match is its answer's)."""
+    answer = whole + sentence_weight * np.maximum(0.0, sentence - whole)
+    question = np.where(document, np.maximum(question, answer), question)
     dense = (question + answer_weight * answer) / (1 + answer_weight)
-    return dense, dense + bm25_weight * bm25 + name_weight * named
+    return question, answer, dense, dense + bm25_weight * bm25 + name_weight * named
 
 
 def _one_per_origin(hits: list[Hit]) -> list[Hit]:
@@ -203,8 +215,11 @@ def _one_per_origin(hits: list[Hit]) -> list[Hit]:
 
 def _average(hits: list[Hit]) -> Hit:
     n = len(hits)
+    matches = Matches(sum(h.matches.question for h in hits) / n,
+                      sum(h.matches.whole for h in hits) / n,
+                      sum(h.matches.sentence for h in hits) / n, hits[0].matches.document)
     return Hit(entry=hits[0].entry, score=sum(h.score for h in hits) / n,
                dense=sum(h.dense for h in hits) / n, bm25=sum(h.bm25 for h in hits) / n,
                question=sum(h.question for h in hits) / n,
                answer=sum(h.answer for h in hits) / n, named=hits[0].named,
-               passage=max(hits, key=lambda h: h.answer).passage)
+               passage=max(hits, key=lambda h: h.answer).passage, matches=matches)

@@ -16,6 +16,7 @@ from kefu.calibration.fit_retrieval import (
     Weights,
     choose,
     fit,
+    probe_worth,
     probes_for,
     score_grid,
 )
@@ -124,13 +125,34 @@ def test_the_fit_finds_bm25_heavy_weights_for_a_catalogue_and_keeps_a_faqs(
 
 def test_a_weighting_must_beat_the_current_one_by_more_than_chance():
     now = Weights(1.0, 0.08, 0.2, False, 0.33)
-    current = Score(now, {"faq": 50}, 0.6, np.array([True] * 50 + [False] * 50))
+    whole = np.ones(100)
+    current = Score(now, {"faq": 50}, 0.6, np.array([True] * 50 + [False] * 50), whole)
     lucky = Score(Weights(0.0, 0.5, 0.2, False, 0.33), {"faq": 54}, 0.62,
-                  np.array([True] * 46 + [False] * 4 + [True] * 8 + [False] * 42))
+                  np.array([True] * 46 + [False] * 4 + [True] * 8 + [False] * 42), whole)
     sure = Score(Weights(0.5, 0.3, 0.2, False, 0.33), {"faq": 70}, 0.75,
-                 np.array([True] * 70 + [False] * 30))
+                 np.array([True] * 70 + [False] * 30), whole)
     assert choose([current, lucky], current) is current  # 4 more first, of 12 swapped
     assert choose([current, lucky, sure], current) is sure  # 20 more, of 20 swapped
+    # 30 more of the last 50 first for 10 fewer of the first 50: better, unless the last
+    # 50 are twins' questions worth a tenth each (the twins are there)
+    trade = np.array([True] * 40 + [False] * 10 + [True] * 30 + [False] * 20)
+    for worth, chosen in ((whole, "trade"), (np.array([1.0] * 50 + [0.1] * 50), "now")):
+        now_ = Score(now, {"faq": 50}, 0.6, np.array([True] * 50 + [False] * 50), worth)
+        other = Score(Weights(1.0, 0.0, 0.2, True, 0.33), {"faq": 40, "other language": 30},
+                      0.7, trade, worth)
+        assert choose([now_, other], now_) is {"trade": other, "now": now_}[chosen]
+
+
+def test_a_twins_question_counts_for_the_share_of_entries_that_have_no_twin(tiny_kb):
+    probes = [RetrievalProbe("how long is delivery", "t-en-ship", "faq"),
+              RetrievalProbe("运输需要多长时间？", "t-en-ship", "other language",
+                             hide="t-en-ship~zh")]
+    shop = list(tiny_kb.entries().values())  # FAQ in both languages: sections get twins too
+    assert list(probe_worth(tiny_kb, probes)) == [1.0, 1.0]  # no twins yet: all lack one
+    tiny_kb.ingest([Entry(id=f"{e.id}~{'zh' if e.lang == 'en' else 'en'}", question=e.question,
+                          answer=e.answer, lang="zh" if e.lang == "en" else "en", kind=e.kind,
+                          translated_from=e.id) for e in shop[1:]])
+    assert list(probe_worth(tiny_kb, probes)) == [1.0, 1 / len(shop)]
 
 
 def test_fitted_weights_are_used_unless_use_tuned_is_off(settings, tiny_kb):

@@ -4,13 +4,14 @@ Probes come from the knowledge base's own content: the LLM's customer-style ques
 a sample of its FAQ entries and document chunks (tune.rewordings, cached with the knowledge
 base), each labelled with the entry it was written from; and, where the LLM has made
 twins, each twin's question asked as if that twin were missing (a question in the other
-language than its entry: what centring each language on its own mean is for). Each probe
-is retrieved once per centring; every candidate keeps its components (question match,
-answer match, BM25, named), so each weighting on the grid re-ranks the same candidates in
-numpy with retrieval's own formula (hybrid.fuse). The weighting with the most probes
-ranked first (then the best mean reciprocal rank) among those that rank more probes first
-than the current weights by more than chance (KEEP_Z x sqrt(the probes the two rank
-differently)) is kept; else the current weights stay.
+language than its entry: what centring each language on its own mean is for; it counts
+for the share of entries left without a twin, probe_worth()). Each probe is retrieved
+once per centring; every candidate keeps its components (its Matches, BM25, named), so
+each weighting on the grid re-ranks the same candidates in numpy with retrieval's own
+formula (hybrid.fuse). The weighting with the most probes ranked first, each by its worth
+(then the best mean reciprocal rank), among those that beat the current weights by more
+than chance (KEEP_Z x the square root of the swapped probes' squared worths) is kept;
+else the current weights stay.
 
 Fitted: the BM25 weight, the name weight, the sentence weight (how far an answer's match
 moves up to its best sentence's), one mean or a mean per language. Not the answer
@@ -34,7 +35,8 @@ from kefu.agent.factory import RETRIEVAL_TUNABLE as FITTED
 from kefu.calibration.rewordings import per_entry_for, rewordings, spread
 from kefu.config import RetrievalSettings
 from kefu.errors import KefuError
-from kefu.knowledge_base.twins import covered_pairs
+from kefu.knowledge_base.store import KnowledgeBase
+from kefu.knowledge_base.twins import bilingual, covered_pairs
 from kefu.retrieval.hybrid import Retriever, fuse
 from kefu.types import ChatModel, Hit
 
@@ -78,16 +80,24 @@ class RetrievalProbe:
 
 @dataclass(frozen=True, eq=False)  # (an array field: compared by identity)
 class Score:
-    """One weighting on the probes: how many ranked first, per group and overall."""
+    """One weighting on the probes: how many ranked first, per group and overall, and
+    what they are worth (an "other language" probe counts for less where twins exist:
+    probe_worth())."""
 
     weights: Weights
     first: dict[str, int]  # group -> probes whose entry ranked first
-    reciprocal_rank: float  # mean over all probes
+    reciprocal_rank: float  # mean over all probes, each by its worth
     firsts: np.ndarray  # per probe: ranked first (bool), for comparing two weightings
+    worth: np.ndarray  # per probe: what it counts for
 
     @property
     def hits(self) -> int:
         return sum(self.first.values())
+
+    @property
+    def value(self) -> float:
+        """The probes ranked first, each by its worth: what the fit maximises."""
+        return float(self.worth @ self.firsts)
 
 
 @dataclass(frozen=True)
@@ -176,6 +186,26 @@ def probes_for(retriever: Retriever, model: ChatModel, model_id: str,
     return probes
 
 
+def probe_worth(kb: KnowledgeBase, probes: Sequence[RetrievalProbe]) -> np.ndarray:
+    """What each probe counts for: 1, but an "other language" probe (a twin's question
+    asked as if the twin were missing) the share of the entries twins are made for that
+    have none (no twin, and not written by the shop in the other language too). A customer
+    asking in the other language than an entry's finds its twin where there is one, a
+    match in their own language; only for the entries without one is the question's match
+    across languages what counts. Counted whole, those probes chose a mean per language
+    for shops whose twins were all there, which lost their real questions
+    (docs/retrieval.md)."""
+    entries = kb.entries()
+    written = [e for e in entries.values() if not e.translated_from]
+    kinds = {"faq", "doc"} if bilingual(written) else {"faq"}
+    eligible = [e for e in written if e.kind in kinds]
+    twinned = {e.translated_from for e in entries.values() if e.translated_from}
+    covered = covered_pairs(kb)
+    missing = sum(e.id not in twinned and e.id not in covered for e in eligible)
+    share = missing / max(len(eligible), 1)
+    return np.array([share if p.group == "other language" else 1.0 for p in probes])
+
+
 def _weights_grid(answer_weight: float, center_languages: bool) -> list[Weights]:
     return [Weights(answer_weight, b, n, center_languages, s)
             for b, n, s in itertools.product(BM25_GRID, NAME_GRID, SENTENCE_GRID)]
@@ -186,6 +216,7 @@ def score_grid(retriever: Retriever, probes: Sequence[RetrievalProbe],
     """Every weighting on the grid (and extra ones, e.g. the current) on every probe."""
     scores = []
     covered = covered_pairs(retriever.kb)
+    worth = probe_worth(retriever.kb, probes)
     for center_languages in (False, True):
         cfg = retriever.cfg.model_copy(update={  # any sentence weight: their matches are read
             "center_languages": center_languages, "sentence_weight": max(SENTENCE_GRID)})
@@ -204,8 +235,8 @@ def score_grid(retriever: Retriever, probes: Sequence[RetrievalProbe],
         for j, weights in enumerate(grid):
             first = ranks[:, j] == 1
             scores.append(Score(weights, {g: int(first[groups == g].sum()) for g in GROUPS},
-                                float(np.mean(1 / ranks[:, j])) if len(probes) else 0.0,
-                                first))
+                                float(worth @ (1 / ranks[:, j]) / max(worth.sum(), 1e-9)),
+                                first, worth))
     return scores
 
 
@@ -214,8 +245,9 @@ def choose(scores: Sequence[Score], current: Score) -> Score:
     the nearest to the current) among those that beat the current one by more than chance;
     the current one when none does."""
     def surely_better(score: Score) -> bool:
-        swaps = int((score.firsts != current.firsts).sum())
-        return score.hits - current.hits > KEEP_Z * math.sqrt(swaps)
+        swapped = score.firsts != current.firsts
+        chance = math.sqrt(float((score.worth[swapped] ** 2).sum()))  # each swap a coin
+        return score.value - current.value > KEEP_Z * chance
 
     def nearness(score: Score) -> float:
         a, b = score.weights, current.weights
@@ -224,8 +256,8 @@ def choose(scores: Sequence[Score], current: Score) -> Score:
             + (a.center_languages != b.center_languages)
 
     better = [s for s in scores if surely_better(s)]
-    return min(better, key=lambda s: (-s.hits, -round(s.reciprocal_rank, 6), nearness(s)),
-               default=current)
+    return min(better, key=lambda s: (-round(s.value, 6), -round(s.reciprocal_rank, 6),
+                                      nearness(s)), default=current)
 
 
 def fit(retriever: Retriever, model: ChatModel | None, model_id: str,

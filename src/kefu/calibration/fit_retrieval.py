@@ -289,6 +289,9 @@ def describe(fit_: RetrievalFit, line: Callable[[str], None] = print) -> None:
         line(f"{name:>6} {w.bm25_weight:8g} {w.name_weight:8g} {w.sentence_weight:11g} "
              f"{'yes' if w.center_languages else 'no':>8} "
              + " ".join(f"{fit_.hit_rate(score, g):20.3f}" for g in GROUPS if fit_.probes[g]))
+    other = fit_.current.worth[fit_.current.worth < 1]  # "other language" probes, by worth
+    counted = (f", each counting for {other[0]:.2g}: the share of entries without a twin"
+               if len(other) else "")
     line("probes: " + ", ".join(f"{n} {g}" for g, n in fit_.probes.items() if n)
          + " (the LLM's questions about sampled entries; other language: each twin's "
-         "question, asked as if the twin were missing)")
+         f"question, asked as if the twin were missing{counted})")

@@ -51,7 +51,8 @@ class Matches:
     question: float = 0.0  # its question or an alternative phrasing, the best
     whole: float = 0.0  # its answer as a whole (a long one: its best passage)
     sentence: float = 0.0  # its answer's best sentence (the whole when it has one)
-    document: bool = False  # it reads as a document: its question match is at least this
+    document: bool = False  # it reads as a document: its question match is at least its
+    # answer's (hybrid.fuse)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from kefu.calibration.fit_retrieval import (
     Score,
     Weights,
     choose,
+    crossing_probes,
     fit,
     probe_worth,
     probes_for,
@@ -153,6 +154,37 @@ def test_a_twins_question_counts_for_the_share_of_entries_that_have_no_twin(tiny
                           answer=e.answer, lang="zh" if e.lang == "en" else "en", kind=e.kind,
                           translated_from=e.id) for e in shop[1:]])
     assert list(probe_worth(tiny_kb, probes)) == [1.0, 1 / len(shop)]
+
+
+class CrossingWriter(QuestionWriter):
+    """Asked in Chinese about the English shipping entry, writes Chinese questions."""
+
+    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
+        prompt = messages[-1].content
+        if "How long does shipping take?" in prompt and "简体中文" in prompt:
+            self.calls += 1
+            yield "快递几天能到\n下单后多久发货"
+        else:
+            yield from super().stream(messages)
+
+
+def test_a_shop_in_both_languages_is_probed_across_languages_where_twins_are_missing(
+        settings, e5, tiny_kb):
+    retriever = Retriever(tiny_kb, settings.retrieval)
+    probes = probes_for(retriever, CrossingWriter(), "scripted", progress=False)
+    assert RetrievalProbe("快递几天能到", "t-en-ship", "other language") in probes
+    assert RetrievalProbe("下单后多久发货", "t-en-ship", "other language") in probes
+    shop = list(tiny_kb.entries().values())
+    tiny_kb.ingest([Entry(id=f"{e.id}~{'zh' if e.lang == 'en' else 'en'}", question=e.question,
+                          answer=e.answer, lang="zh" if e.lang == "en" else "en", kind=e.kind,
+                          translated_from=e.id) for e in shop])
+    assert crossing_probes(tiny_kb, CrossingWriter(), "scripted", progress=False) == []
+    catalogue = open_knowledge_base(settings, "catalogue", embedder=e5)  # English only
+    catalogue.ingest(_speakers(3))
+    writer = CrossingWriter()
+    assert crossing_probes(catalogue, writer, "scripted", progress=False) == []
+    assert writer.calls == 0
+    catalogue.close()
 
 
 def test_fitted_weights_are_used_unless_use_tuned_is_off(settings, tiny_kb):

@@ -2,10 +2,12 @@
 
 Probes come from the knowledge base's own content: the LLM's customer-style questions for
 a sample of its FAQ entries and document chunks (tune.rewordings, cached with the knowledge
-base), each labelled with the entry it was written from; and, where the LLM has made
-twins, each twin's question asked as if that twin were missing (a question in the other
-language than its entry: what centring each language on its own mean is for; it counts
-for the share of entries left without a twin, probe_worth()). Each probe is retrieved
+base), each labelled with the entry it was written from; and questions in the other
+language than their entry's (what centring each language on its own mean is for; each
+counts for the share of entries left without a twin, probe_worth()): where the LLM has
+made twins, each twin's question asked as if that twin were missing, and, in a shop that
+writes in both languages, the LLM's questions in the other language about entries that
+have no twin (crossing_probes()). Each probe is retrieved
 once per centring; every candidate keeps its components (its Matches, BM25, named), so
 each weighting on the grid re-ranks the same candidates in numpy with retrieval's own
 formula (hybrid.fuse). The weighting with the most probes ranked first, each by its worth
@@ -26,7 +28,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from tqdm import tqdm
@@ -36,11 +38,12 @@ from kefu.calibration.rewordings import per_entry_for, rewordings, spread
 from kefu.config import RetrievalSettings
 from kefu.errors import KefuError
 from kefu.knowledge_base.store import KnowledgeBase
-from kefu.knowledge_base.twins import bilingual, covered_pairs
+from kefu.knowledge_base.twins import bilingual, covered_pairs, other_language
 from kefu.retrieval.hybrid import Retriever, fuse
-from kefu.types import ChatModel, Hit
+from kefu.types import ChatModel, Entry, Hit
 
 PROBES = "tune.retrieval_probes"  # knowledge base setting: the LLM's cached questions
+CROSSING = "tune.crossing_probes"  # ... and its questions in the other language (cached)
 PROMPTS = ("customer_questions", "passage_facts")  # for FAQ entries, document chunks
 BM25_GRID = (0.0, 0.02, 0.05, 0.08, 0.12, 0.2, 0.3, 0.5, 0.75, 1.0)
 NAME_GRID = (0.0, 0.1, 0.2, 0.4)
@@ -48,6 +51,8 @@ SENTENCE_GRID = (0.0, 0.33, 0.67, 1.0)
 CHUNKS = 120  # document chunks sampled for probes (a collection has thousands); with 60,
 # whether BM25's lead on cmrc2018 showed depended on the LLM's draw (docs/retrieval.md)
 PER_CHUNK = 2  # questions the LLM writes per sampled chunk
+CROSSED = 40  # entries without a twin the LLM asks about in the other language (a shop
+PER_CROSSED = 2  # that writes in both), and its questions per entry
 KEEP_Z = 2.0  # the best of a few hundred weightings beats the current one by chance often:
 # two standard deviations of a gain that is only chance (each differently ranked probe a coin)
 GROUPS = ("faq", "document", "other language")
@@ -168,7 +173,9 @@ class _Candidates:
 def probes_for(retriever: Retriever, model: ChatModel, model_id: str,
                limit: int | None = None, progress: bool = True) -> list[RetrievalProbe]:
     """The LLM's questions for a spread of the FAQ entries the shop wrote (limit: at most
-    that many) and of CHUNKS document chunks, cached; and every twin's question."""
+    that many) and of CHUNKS document chunks, cached; every twin's question; and, in a
+    shop that writes in both languages, the LLM's questions in the other language about a
+    spread of CROSSED entries that have no twin (crossing_probes())."""
     kb = retriever.kb
     entries = list(kb.entries().values())
     written = [e for e in entries if not e.translated_from]
@@ -183,26 +190,53 @@ def probes_for(retriever: Retriever, model: ChatModel, model_id: str,
               for e in (*faqs, *chunks) for t in texts.get(e.id, ())]
     probes += [RetrievalProbe(e.question, e.origin, "other language", hide=e.id)
                for e in entries if e.translated_from]
-    return probes
+    return probes + crossing_probes(kb, model, model_id, progress)
 
 
-def probe_worth(kb: KnowledgeBase, probes: Sequence[RetrievalProbe]) -> np.ndarray:
-    """What each probe counts for: 1, but an "other language" probe (a twin's question
-    asked as if the twin were missing) the share of the entries twins are made for that
-    have none (no twin, and not written by the shop in the other language too). A customer
-    asking in the other language than an entry's finds its twin where there is one, a
-    match in their own language; only for the entries without one is the question's match
-    across languages what counts. Counted whole, those probes chose a mean per language
-    for shops whose twins were all there, which lost their real questions
-    (docs/retrieval.md)."""
+def crossing_probes(kb: KnowledgeBase, model: ChatModel, model_id: str,
+                    progress: bool = True) -> list[RetrievalProbe]:
+    """Questions in the other language about entries without a twin (PER_CROSSED for each
+    of a spread of CROSSED), written by the LLM from the entry as the probes are, in a shop
+    that writes in both languages; none in a one-language shop, where one mean is every
+    language's. Without them a shop whose twins are not made yet has no probe that crosses
+    languages, and the fit cannot see what a mean per language is for: on xsid mixed
+    without twins it kept one mean, other-language questions 0.618 where a mean per
+    language finds 0.809 (docs/retrieval.md)."""
+    written = [e for e in kb.entries().values() if not e.translated_from]
+    if not bilingual(written):
+        return []
+    crossed = spread(twinless(kb)[0], CROSSED)
+    asked = [replace(e, lang=other_language(e.lang)) for e in crossed]
+    texts = rewordings(asked, kb.setting, kb.set_setting, model, model_id, PER_CROSSED,
+                       progress, PROMPTS, CROSSING)
+    return [RetrievalProbe(t, e.id, "other language") for e in crossed
+            for t in texts.get(e.id, ())]
+
+
+def twinless(kb: KnowledgeBase) -> tuple[list[Entry], int]:
+    """(the entries the shop wrote that twins are made for and that have none, neither a
+    twin nor an entry the shop wrote in the other language too; how many twins are made
+    for)."""
     entries = kb.entries()
     written = [e for e in entries.values() if not e.translated_from]
     kinds = {"faq", "doc"} if bilingual(written) else {"faq"}
     eligible = [e for e in written if e.kind in kinds]
     twinned = {e.translated_from for e in entries.values() if e.translated_from}
     covered = covered_pairs(kb)
-    missing = sum(e.id not in twinned and e.id not in covered for e in eligible)
-    share = missing / max(len(eligible), 1)
+    return [e for e in eligible if e.id not in twinned and e.id not in covered], len(eligible)
+
+
+def probe_worth(kb: KnowledgeBase, probes: Sequence[RetrievalProbe]) -> np.ndarray:
+    """What each probe counts for: 1, but an "other language" probe (a twin's question
+    asked as if the twin were missing, or the LLM's question in the other language than
+    its entry's) the share of the entries twins are made for that have none (twinless()).
+    A customer asking in the other language than an entry's finds its twin where there is
+    one, a match in their own language; only for the entries without one is the question's
+    match across languages what counts. Counted whole, those probes chose a mean per
+    language for shops whose twins were all there, which lost their real questions
+    (docs/retrieval.md)."""
+    missing, eligible = twinless(kb)
+    share = len(missing) / max(eligible, 1)
     return np.array([share if p.group == "other language" else 1.0 for p in probes])
 
 
@@ -294,4 +328,5 @@ def describe(fit_: RetrievalFit, line: Callable[[str], None] = print) -> None:
                if len(other) else "")
     line("probes: " + ", ".join(f"{n} {g}" for g, n in fit_.probes.items() if n)
          + " (the LLM's questions about sampled entries; other language: each twin's "
-         f"question, asked as if the twin were missing{counted})")
+         "question, asked as if the twin were missing, and the LLM's questions in the other "
+         f"language about entries without a twin{counted})")

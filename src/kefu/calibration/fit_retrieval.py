@@ -208,7 +208,7 @@ def crossing_probes(kb: KnowledgeBase, model: ChatModel, model_id: str,
     crossed = spread(twinless(kb)[0], CROSSED)
     asked = [replace(e, lang=other_language(e.lang)) for e in crossed]
     texts = rewordings(asked, kb.setting, kb.set_setting, model, model_id, PER_CROSSED,
-                       progress, PROMPTS, CROSSING)
+                       progress, PROMPTS, CROSSING, "asking about entries in the other language")
     return [RetrievalProbe(t, e.id, "other language") for e in crossed
             for t in texts.get(e.id, ())]
 

@@ -96,17 +96,17 @@ def per_entry_for(entries: int) -> int:
 def rewordings(entries: Sequence[Entry], kb_setting, save_setting,
                model: ChatModel, model_id: str, n: int | None = None,
                progress: bool = True, prompts: tuple[str, str] = DEFAULT_PROMPTS,
-               setting: str = PARAPHRASES) -> dict[str, list[str]]:
+               setting: str = PARAPHRASES,
+               desc: str = "rewording the knowledge base's questions") -> dict[str, list[str]]:
     """n rewordings per entry from the LLM (default: per_entry_for; prompts: see
     paraphrase_prompt); its replies are cached in the knowledge base setting by entry
     content, model and prompt (and parsed on every run, so a better parser needs no new
-    replies)."""
+    replies); desc: what its progress bar says."""
     n = n or per_entry_for(len(entries))
     cache: dict[str, dict[str, str]] = dict(kb_setting(setting) or {})
     out: dict[str, list[str]] = {}
     fresh = 0
-    for entry in tqdm(entries, desc="rewording the knowledge base's questions", unit="entry",
-                      disable=not progress):
+    for entry in tqdm(entries, desc=desc, unit="entry", disable=not progress):
         key = _key(entry, model_id, n, prompts)
         hit = cache.get(entry.id)
         if not (hit and hit.get("key") == key):

@@ -24,6 +24,7 @@ from kefu.calibration.fit_retrieval import (
 from kefu.cli import main
 from kefu.config import RetrievalSettings, load_settings
 from kefu.knowledge_base.store import open_knowledge_base
+from kefu.knowledge_base.twins import other_language, twin_id
 from kefu.retrieval.hybrid import Retriever
 from kefu.types import Entry, Message
 from tests.conftest import FakeModel
@@ -144,15 +145,20 @@ def test_a_weighting_must_beat_the_current_one_by_more_than_chance():
         assert choose([now_, other], now_) is {"trade": other, "now": now_}[chosen]
 
 
+def _twins_of(entries: list[Entry]) -> list[Entry]:
+    """A twin of each entry, its text copied as the LLM's translation stands in."""
+    return [Entry(id=twin_id(e.id, other_language(e.lang)), question=e.question,
+                  answer=e.answer, lang=other_language(e.lang), kind=e.kind,
+                  translated_from=e.id) for e in entries]
+
+
 def test_a_twins_question_counts_for_the_share_of_entries_that_have_no_twin(tiny_kb):
     probes = [RetrievalProbe("how long is delivery", "t-en-ship", "faq"),
               RetrievalProbe("运输需要多长时间？", "t-en-ship", "other language",
                              hide="t-en-ship~zh")]
     shop = list(tiny_kb.entries().values())  # FAQ in both languages: sections get twins too
     assert list(probe_worth(tiny_kb, probes)) == [1.0, 1.0]  # no twins yet: all lack one
-    tiny_kb.ingest([Entry(id=f"{e.id}~{'zh' if e.lang == 'en' else 'en'}", question=e.question,
-                          answer=e.answer, lang="zh" if e.lang == "en" else "en", kind=e.kind,
-                          translated_from=e.id) for e in shop[1:]])
+    tiny_kb.ingest(_twins_of(shop[1:]))
     assert list(probe_worth(tiny_kb, probes)) == [1.0, 1 / len(shop)]
 
 
@@ -175,9 +181,7 @@ def test_a_shop_in_both_languages_is_probed_across_languages_where_twins_are_mis
     assert RetrievalProbe("快递几天能到", "t-en-ship", "other language") in probes
     assert RetrievalProbe("下单后多久发货", "t-en-ship", "other language") in probes
     shop = list(tiny_kb.entries().values())
-    tiny_kb.ingest([Entry(id=f"{e.id}~{'zh' if e.lang == 'en' else 'en'}", question=e.question,
-                          answer=e.answer, lang="zh" if e.lang == "en" else "en", kind=e.kind,
-                          translated_from=e.id) for e in shop])
+    tiny_kb.ingest(_twins_of(shop))
     assert crossing_probes(tiny_kb, CrossingWriter(), "scripted", progress=False) == []
     catalogue = open_knowledge_base(settings, "catalogue", embedder=e5)  # English only
     catalogue.ingest(_speakers(3))

@@ -38,7 +38,7 @@ from kefu.calibration.rewordings import per_entry_for, rewordings, spread
 from kefu.config import RetrievalSettings
 from kefu.errors import KefuError
 from kefu.knowledge_base.store import KnowledgeBase
-from kefu.knowledge_base.twins import bilingual, covered_pairs, other_language
+from kefu.knowledge_base.twins import bilingual, covered_pairs, other_language, translatable
 from kefu.retrieval.hybrid import Retriever, fuse
 from kefu.types import ChatModel, Entry, Hit
 
@@ -218,9 +218,7 @@ def twinless(kb: KnowledgeBase) -> tuple[list[Entry], int]:
     twin nor an entry the shop wrote in the other language too; how many twins are made
     for)."""
     entries = kb.entries()
-    written = [e for e in entries.values() if not e.translated_from]
-    kinds = {"faq", "doc"} if bilingual(written) else {"faq"}
-    eligible = [e for e in written if e.kind in kinds]
+    eligible = translatable([e for e in entries.values() if not e.translated_from])
     twinned = {e.translated_from for e in entries.values() if e.translated_from}
     covered = covered_pairs(kb)
     return [e for e in eligible if e.id not in twinned and e.id not in covered], len(eligible)

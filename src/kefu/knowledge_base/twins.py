@@ -147,11 +147,8 @@ def pending(kb: KnowledgeBase, documents: bool = False) -> list[Entry]:
     entries = kb.entries()
     states = kb.twin_states()
     written = [e for e in entries.values() if not e.translated_from]
-    kinds = {"faq", "doc"} if documents and bilingual(written) else {"faq"}
     out = []
-    for entry in written:
-        if entry.kind not in kinds:
-            continue
+    for entry in translatable(written, documents):
         digest, status, covered_by = states.get(entry.id, ("", "", ""))
         if digest != _mark(entry, status) or (status == "covered" and covered_by not in entries):
             out.append(entry)
@@ -163,6 +160,13 @@ def _mark(entry: Entry, status: str) -> str:
     translation also the revision of the checks it passed (or failed)."""
     revision = f"/checks-{CHECKS_REVISION}" if status in ("failed", "machine") else ""
     return content_hash(entry) + revision
+
+
+def translatable(written: list[Entry], documents: bool = True) -> list[Entry]:
+    """Of the entries the shop wrote, those twins are made for: its FAQ entries and,
+    documents, its documents' sections when it wrote in both languages (bilingual())."""
+    kinds = {"faq", "doc"} if documents and bilingual(written) else {"faq"}
+    return [e for e in written if e.kind in kinds]
 
 
 def bilingual(written: list[Entry]) -> bool:
